@@ -1,0 +1,325 @@
+"""The result objects: an `Analysis` of a graph and a `NodeResult` per node.
+
+They read what the engine computed and never recompute it. Per-axis values are tuples in the
+graph's axis order. A value of None means unavailable; `reasons` says why.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from fractions import Fraction
+from functools import cached_property
+from typing import Any
+
+from . import paths
+from .axis_map import Piece
+from .clipped import ClippedRegions
+from .engine import NodeState, Options, run
+from .errors import InvalidParameterError, UnknownNodeError
+from .graph import Graph, Node
+
+Number = Any  # int, Fraction, math.inf or None
+
+
+def _plain(value: Fraction) -> int | Fraction:
+    return value.numerator if value.denominator == 1 else value
+
+
+class NodeResult:
+    """Receptive field of one node's features with respect to the analysis input."""
+
+    def __init__(self, analysis: Analysis, node: Node, state: NodeState) -> None:
+        self._analysis = analysis
+        self._state = state
+        self.node = node
+        self.name = node.name
+        self.inputs = node.inputs
+        self.status = state.status
+        self.aligned = state.aligned
+        self.misalignment = state.misalignment
+
+    def __repr__(self) -> str:
+        return (f"NodeResult({self.name!r}, size={self.size}, stride={self.stride}, "
+                f"padding={self.padding}, status={self.status!r})")
+
+    # -- identity -------------------------------------------------------------------------
+    @property
+    def op(self) -> str:
+        return self.node.op.op
+
+    @property
+    def kind(self) -> str:
+        return str(getattr(self.node.op, "kind", getattr(self.node.op, "name", self.op)))
+
+    @property
+    def output_shape(self) -> tuple[int | None, ...]:
+        return self._state.sizes
+
+    @property
+    def connected(self) -> bool:
+        """Whether the node depends on the analysis input at all."""
+        return self._state.connected
+
+    @property
+    def exact(self) -> bool:
+        return self.status == "exact"
+
+    @property
+    def is_global(self) -> tuple[bool, ...]:
+        return tuple(a.is_global for a in self._state.axes)
+
+    @property
+    def global_(self) -> bool:
+        return any(self.is_global)
+
+    @cached_property
+    def reasons(self) -> tuple[str, ...]:
+        notes = list(self._state.reasons)
+        if not self._state.connected:
+            notes.append(f"does not depend on input {self._analysis.input!r}")
+        for axis_name, a in zip(self._analysis.axes, self._state.axes):
+            if len(a.pieces) > 1:
+                notes.append(f"paths have different strides on axis {axis_name}: size, stride and "
+                             f"padding vary with the feature index; region(index) is exact")
+            elif a.pieces and a.pieces[0].offset:
+                notes.append(f"padding on axis {axis_name} depends on the input size (TF/ONNX "
+                             f"SAME padding); give input_shape")
+        return tuple(notes)
+
+    # -- per-axis numbers -----------------------------------------------------------------
+    def _single(self, axis: int) -> Piece | None:
+        pieces = self._state.axes[axis].pieces
+        return pieces[0] if len(pieces) == 1 and self.status != "unavailable" else None
+
+    def _input_size(self, axis: int) -> int | None:
+        return self._analysis.input_shape[axis] if self._analysis.input_shape else None
+
+    @cached_property
+    def size(self) -> tuple[Number, ...]:
+        """Largest region size over the features (the RF size); inf if global with no input size."""
+        out: list[Number] = []
+        for axis, a in enumerate(self._state.axes):
+            if a.is_global and self.status != "unavailable":
+                n = self._input_size(axis)
+                out.append(math.inf if n is None else n)
+                continue
+            piece = self._single(axis)
+            out.append(None if piece is None else max(piece.sizes()))
+        return tuple(out)
+
+    @cached_property
+    def phase_sizes(self) -> tuple[tuple[int, ...] | None, ...]:
+        """Per axis, the region size of each phase o mod period (one entry without upsampling)."""
+        return tuple(None if (p := self._single(axis)) is None or a.is_global else p.sizes()
+                     for axis, a in enumerate(self._state.axes))
+
+    @cached_property
+    def period(self) -> tuple[int | None, ...]:
+        return tuple(None if (p := self._single(axis)) is None or a.is_global else p.period
+                     for axis, a in enumerate(self._state.axes))
+
+    @cached_property
+    def stride(self) -> tuple[Number, ...]:
+        """Effective stride: input pixels per feature step (a Fraction after upsampling)."""
+        return tuple(None if (p := self._single(axis)) is None or a.is_global else _plain(p.stride)
+                     for axis, a in enumerate(self._state.axes))
+
+    @cached_property
+    def padding(self) -> tuple[int | None, ...]:
+        """Effective padding P: the region of feature 0 starts at input coordinate -P."""
+        out: list[int | None] = []
+        for axis, a in enumerate(self._state.axes):
+            p = self._single(axis)
+            first = None if p is None or a.is_global or p.offset else p.at(0)
+            out.append(None if first is None else -first[0])
+        return tuple(out)
+
+    @cached_property
+    def size_min(self) -> tuple[Number, ...]:
+        """Smallest receptive field over all input->node paths (rfa_toolbox semantics)."""
+        return tuple(None if (r := paths.size_range(a.paths)) is None else r[0]
+                     for a in self._state.axes)
+
+    @cached_property
+    def size_max(self) -> tuple[Number, ...]:
+        """Largest receptive field over all input->node paths."""
+        return tuple(None if (r := paths.size_range(a.paths)) is None else r[1]
+                     for a in self._state.axes)
+
+    # -- coordinates ----------------------------------------------------------------------
+    def _index(self, index: tuple[Any, ...], what: str) -> tuple[int, ...]:
+        n = len(self._state.axes)
+        if len(index) == 1 and isinstance(index[0], (tuple, list)):
+            index = tuple(index[0])
+        if len(index) != n:
+            raise InvalidParameterError(f"{what} of node {self.name!r} takes {n} indices "
+                                        f"({', '.join(self._analysis.axes)}), got {len(index)}")
+        return index
+
+    def region(self, *index: int, clip: bool = False) -> tuple[tuple[Number, Number] | None, ...]:
+        """Input interval [first, last] (inclusive) per axis that feature `index` depends on.
+
+        Unclipped (default): on an unbounded input, as the reference library defines it; it may
+        extend into padding. clip=True: the exact hull of the real input pixels the feature
+        depends on (needs input_shape); None on an axis where it depends on none.
+        """
+        idx = self._index(index, "region")
+        for i in idx:
+            if isinstance(i, bool) or not isinstance(i, int):
+                raise InvalidParameterError(f"feature indices must be ints, got {i!r}")
+        if clip:
+            return self._clipped(idx)
+        out: list[tuple[Number, Number] | None] = []
+        for axis, (o, a) in enumerate(zip(idx, self._state.axes)):
+            if a.is_global and self.status != "unavailable":
+                n = self._input_size(axis)
+                out.append((-math.inf, math.inf) if n is None else (0, n - 1))
+                continue
+            p = self._single(axis)
+            out.append(None if p is None or p.offset else p.at(o))
+            if len(a.pieces) > 1 and self.status != "unavailable":
+                found = [iv for iv in (q.at(o) for q in a.pieces if not q.offset) if iv]
+                out[-1] = (min(iv[0] for iv in found), max(iv[1] for iv in found)) if found else None
+        return tuple(out)
+
+    def _clipped(self, idx: tuple[int, ...]) -> tuple[tuple[int, int] | None, ...]:
+        if not self._state.connected:
+            return tuple(None for _ in idx)
+        per_axis = self._analysis._clipped.of(self.name)
+        out = []
+        for axis, (o, hulls) in enumerate(zip(idx, per_axis)):
+            if not 0 <= o < len(hulls):
+                raise InvalidParameterError(f"feature index {o} is outside node {self.name!r} "
+                                            f"(axis {self._analysis.axes[axis]} has {len(hulls)})")
+            out.append(hulls[o])
+        return tuple(out)
+
+    def center(self, *index: int, clip: bool = False) -> tuple[float | None, ...]:
+        """Centre (first + last) / 2 of the region of feature `index`, per axis."""
+        return tuple(None if r is None else (r[0] + r[1]) / 2 for r in self.region(*index, clip=clip))
+
+    def feature_at(self, *coord: float) -> tuple[float | None, ...]:
+        """The feature whose region is centred at input coordinate `coord`.
+
+        Without upsampling: the reference inverse (c + P - (r - 1)/2) / S, a float. After
+        upsampling (period > 1): the index of the feature with the nearest centre.
+        """
+        xs = self._index(coord, "feature_at")
+        out: list[float | None] = []
+        for axis, x in enumerate(xs):
+            p = self._single(axis)
+            if p is None or p.offset or self._state.axes[axis].is_global or p.shift == 0:
+                out.append(None)
+                continue
+            if p.period == 1 and p.table[0] is not None:
+                lo, hi = p.table[0]
+                out.append((x - (lo + hi) / 2) / p.shift)
+                continue
+            guess = math.floor((x - p.table[0][0] if p.table[0] else x) * p.period / p.shift)
+            best = None
+            for o in range(guess - 2 * p.period - 2, guess + 2 * p.period + 3):
+                iv = p.at(o)
+                if iv is None:
+                    continue
+                d = abs((iv[0] + iv[1]) / 2 - x)
+                if best is None or d < best[0]:
+                    best = (d, o)
+            out.append(None if best is None else float(best[1]))
+        return tuple(out)
+
+    def to_dict(self) -> dict[str, Any]:
+        from .report import node_dict
+
+        return node_dict(self)
+
+
+class Analysis:
+    """Receptive fields of every node of a graph with respect to one input node."""
+
+    def __init__(self, graph: Graph, options: Options, output: str | None = None) -> None:
+        self.graph = graph
+        self.options = options
+        self.order, self._states, self.input, self._symbols = run(graph, options)
+        self.axes = graph.axes
+        self.input_shape = self._states[self.input].sizes if all(
+            s is not None for s in self._states[self.input].sizes) else None
+        outputs = graph.outputs
+        if output is not None and output not in graph.nodes:
+            raise UnknownNodeError(output, graph.nodes, what="output node")
+        self.output_name = output or (outputs[-1] if outputs else self.order[-1])
+        self._results: dict[str, NodeResult] = {}
+        self._clipped = ClippedRegions(graph, self._states, self.input, options.unknown_policy,
+                                       tuple(options.stop_propagation), self.order)
+
+    def __getitem__(self, name: str) -> NodeResult:
+        result = self._results.get(name)
+        if result is None:
+            if name not in self._states:
+                raise UnknownNodeError(name, self._states)
+            result = self._results[name] = NodeResult(self, self.graph.nodes[name], self._states[name])
+        return result
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._states
+
+    def __iter__(self) -> Iterator[NodeResult]:
+        return (self[n] for n in self.order)
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+    @property
+    def output(self) -> NodeResult:
+        return self[self.output_name]
+
+    @property
+    def outputs(self) -> list[NodeResult]:
+        return [self[n] for n in self.graph.outputs]
+
+    @property
+    def unsupported_ops(self) -> dict[str, int]:
+        """Ops without a handler that the analysis met, with counts."""
+        counts: dict[str, int] = {}
+        for node in self.graph:
+            name = getattr(node.op, "name", None) if node.op.op == "unknown" else None
+            if name is not None and self._states[node.name].connected:
+                counts[name] = counts.get(name, 0) + 1
+        return counts
+
+    def ancestors(self, name: str) -> list[NodeResult]:
+        """The node and everything it depends on, in topological order."""
+        from .graph import split_ref
+
+        self[name]
+        keep = {name}
+        for n in reversed(self.order):
+            if n in keep:
+                keep.update(split_ref(r)[0] for r in self.graph.nodes[n].inputs)
+        return [self[n] for n in self.order if n in keep]
+
+    # -- outputs --------------------------------------------------------------------------
+    def to_dict(self, nodes: list[NodeResult] | None = None) -> dict[str, Any]:
+        from .report import analysis_dict
+
+        return analysis_dict(self, nodes)
+
+    def to_json(self, nodes: list[NodeResult] | None = None, indent: int | None = 2) -> str:
+        from .report import to_json
+
+        return to_json(self, nodes, indent)
+
+    def to_table(self, nodes: list[NodeResult] | None = None) -> str:
+        from .report import to_table
+
+        return to_table(self, nodes)
+
+    def to_csv(self, nodes: list[NodeResult] | None = None) -> str:
+        from .report import to_csv
+
+        return to_csv(self, nodes)
+
+    def to_markdown(self, nodes: list[NodeResult] | None = None) -> str:
+        from .report import to_markdown
+
+        return to_markdown(self, nodes)

@@ -1,0 +1,54 @@
+"""The one entry point: `receptive_field(model, input_shape=None, **options)`."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from . import graph_json
+from .analysis import Analysis
+from .engine import Options
+from .errors import FovealError
+from .examples import EXAMPLES
+from .graph import Graph
+
+
+def load_model(model: Any) -> Graph:
+    """A foveal Graph, a path to a foveal JSON graph, or a built-in example name."""
+    if isinstance(model, Graph):
+        return model
+    if isinstance(model, (str, os.PathLike)):
+        text = str(model)
+        if text in EXAMPLES:
+            return EXAMPLES[text]()
+        path = Path(text)
+        if path.suffix.lower() == ".json" or path.exists():
+            return graph_json.load(path)
+        raise FovealError(f"{text!r} is neither a graph file nor a built-in example "
+                          f"({', '.join(sorted(EXAMPLES))})")
+    raise FovealError(f"cannot analyse a {type(model).__name__}: pass a foveal Graph, a path to a "
+                      f"foveal JSON graph, or a built-in example name")
+
+
+def receptive_field(model: Any, input_shape: int | Iterable[int] | Mapping[str, Any] | None = None,
+                    *, input: str | None = None, output: str | None = None,
+                    stop_propagation: Iterable[str] | None = None,
+                    unknown_policy: str = "error") -> Analysis:
+    """Receptive field of every node of `model` with respect to one input.
+
+    input_shape: spatial sizes (an int for every axis, a tuple per axis, or N, C and the spatial
+    sizes); a dict gives one per input node. Without it, sizes and strides are still exact and
+    paddings that depend on the input size are None.
+    input / output: node names (defaults: the first input node, the last output).
+    stop_propagation: cut every edge whose source name starts with one of these prefixes.
+    unknown_policy: 'error' (default), 'identity' or 'global' for ops foveal cannot express;
+    results downstream of a lenient choice are marked as bounds.
+    """
+    graph = load_model(model)
+    if isinstance(stop_propagation, str):
+        stop_propagation = [stop_propagation]
+    options = Options(input, input_shape if not isinstance(input_shape, Iterable) or isinstance(
+        input_shape, Mapping) else tuple(input_shape), tuple(stop_propagation or ()), unknown_policy)
+    return Analysis(graph, options, output)

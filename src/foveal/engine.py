@@ -1,0 +1,367 @@
+"""One pass in topological order: shapes, exact maps, path ranges, alignment and status per node.
+
+Every node is visited once and every edge once, so the pass is linear in nodes + edges (the work
+per node is bounded by its number of distinct path strides, usually one).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+from . import ops as O
+from . import paths
+from .axis_map import Offset, Piece, add_offsets, centres, compose, expand, hull, same_stride, shift_between
+from .errors import InvalidParameterError, ShapeError, UnknownNodeError, UnsupportedOpError
+from .graph import Graph, split_ref
+from .shapes import output_size
+from .taps import BROADCAST, GLOBAL, IDENTITY, GlobalTaps, LatticeTaps, NeedsSize, lattice_taps
+
+POLICIES = ("error", "identity", "global")
+MAX_ASSIGNMENTS = 4096
+
+
+@dataclass
+class AxisState:
+    """What the engine knows of one node on one axis."""
+
+    pieces: tuple[Piece, ...] = ()
+    is_global: bool = False
+    paths: dict = field(default_factory=dict)
+
+
+@dataclass
+class NodeState:
+    name: str
+    axes: list[AxisState]
+    sizes: tuple[int | None, ...]
+    connected: bool
+    status: str = "exact"  # exact | bound | unavailable
+    reasons: list[str] = field(default_factory=list)
+    aligned: bool | None = True
+    misalignment: str | None = None
+
+
+class Symbols:
+    """Unknown paddings: each symbol takes one of a few integer values."""
+
+    def __init__(self) -> None:
+        self.values: list[tuple[int, ...]] = []
+
+    def new(self, values: Iterable[int]) -> int:
+        self.values.append(tuple(values))
+        return len(self.values) - 1
+
+    def assignments(self, offsets: Sequence[Offset]) -> list[list[int]] | None:
+        """Each row: the value of every offset in `offsets` under one joint assignment."""
+        syms = sorted({s for off in offsets for s, _ in off})
+        total = 1
+        for s in syms:
+            total *= len(self.values[s])
+        if total > MAX_ASSIGNMENTS:
+            return None
+        rows = []
+        for combo in itertools.product(*(self.values[s] for s in syms)):
+            value = dict(zip(syms, combo))
+            rows.append([sum(c * value[s] for s, c in off) for off in offsets])
+        return rows
+
+
+def _common(a: Offset, b: Offset) -> tuple[Offset, Offset, Offset]:
+    shared = tuple(sorted(set(a) & set(b)))
+    return shared, tuple(x for x in a if x not in shared), tuple(x for x in b if x not in shared)
+
+
+def union(pieces: Sequence[Piece], symbols: Symbols) -> tuple[tuple[Piece, ...], bool]:
+    """Hull of several maps, grouped by stride. Returns (pieces, is_bound)."""
+    groups: list[Piece] = []
+    bound = False
+    for p in pieces:
+        for i, g in enumerate(groups):
+            if same_stride(g, p):
+                if g.offset == p.offset:
+                    groups[i] = hull(g, p)
+                else:
+                    groups[i], b = _symbolic_hull(g, p, symbols)
+                    bound = bound or b
+                break
+        else:
+            groups.append(p)
+    return tuple(groups), bound
+
+
+def _symbolic_hull(a: Piece, b: Piece, symbols: Symbols) -> tuple[Piece, bool]:
+    shared, ra, rb = _common(a.offset, b.offset)
+    rows = symbols.assignments([ra, rb])
+    if rows is None:
+        return hull(a, b, shared), True
+    unions = [hull(a.shifted(ca), b.shifted(cb), shared) for ca, cb in rows]
+    shifts = [shift_between(unions[0], u) for u in unions]
+    if all(s is not None for s in shifts):
+        if all(s == 0 for s in shifts):
+            return unions[0], False
+        sym = symbols.new(shifts)  # type: ignore[arg-type]
+        return unions[0].with_offset(add_offsets(shared, ((sym, 1),))), False
+    result = unions[0]
+    for u in unions[1:]:
+        result = hull(result, u, shared)
+    return result, True
+
+
+def _aligned_pair(a: Piece, b: Piece) -> bool:
+    if not same_stride(a, b):
+        return False
+    if a.period == b.period:
+        return centres(a) == centres(b)
+    period = a.period * b.period // _gcd(a.period, b.period)
+    ea, eb = expand(a, period), expand(b, period)
+    return all((x is None) == (y is None) and (x is None or x[0] + x[1] == y[0] + y[1])
+               for x, y in zip(ea, eb))
+
+
+def _gcd(a: int, b: int) -> int:
+    while b:
+        a, b = b, a % b
+    return a
+
+
+def aligned(a: Piece, b: Piece, symbols: Symbols) -> bool | None:
+    """Same stride and same centre for every feature; None if that depends on the input size."""
+    if a.offset == b.offset:
+        return _aligned_pair(a, b)
+    _, ra, rb = _common(a.offset, b.offset)
+    rows = symbols.assignments([ra, rb])
+    if rows is None:
+        return None
+    verdicts = {_aligned_pair(a.shifted(ca), b.shifted(cb)) for ca, cb in rows}
+    return verdicts.pop() if len(verdicts) == 1 else None
+
+
+@dataclass
+class Options:
+    input: str | None = None
+    input_shape: object = None
+    stop_propagation: tuple[str, ...] = ()
+    unknown_policy: str = "error"
+
+
+def spatial_shape(graph: Graph, shape: object) -> tuple[int, ...] | None:
+    """Accept spatial sizes, an int, or a full (N, C, *spatial) shape."""
+    if shape is None:
+        return None
+    n = len(graph.axes)
+    if isinstance(shape, int) and not isinstance(shape, bool):
+        shape = (shape,) * n
+    if not isinstance(shape, (tuple, list)):
+        raise InvalidParameterError(f"input_shape must be an int or a tuple of ints, got {shape!r}")
+    shape = tuple(shape)
+    if len(shape) == n + 2:
+        shape = shape[2:]
+    if len(shape) != n or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in shape):
+        raise InvalidParameterError(
+            f"input_shape {shape} does not fit a graph with axes {graph.axes}: give {n} positive "
+            f"sizes (or N, C and {n} sizes)")
+    return shape
+
+
+def run(graph: Graph, options: Options) -> tuple[list[str], dict[str, NodeState], str, Symbols]:
+    order = graph.topological_order()
+    if options.unknown_policy not in POLICIES:
+        raise InvalidParameterError(f"unknown_policy must be one of {', '.join(POLICIES)}, "
+                                    f"got {options.unknown_policy!r}")
+    input_name = options.input or (graph.inputs[0] if graph.inputs else None)
+    if input_name is None:
+        raise InvalidParameterError("the graph has no input node; add one with graph.input(name)")
+    if input_name not in graph.nodes:
+        raise UnknownNodeError(input_name, graph.nodes, what="input node")
+    shapes = options.input_shape
+    if isinstance(shapes, Mapping):
+        for key in shapes:
+            if key not in graph.nodes:
+                raise UnknownNodeError(key, graph.nodes, what="input node")
+        given = {k: spatial_shape(graph, v) for k, v in shapes.items()}
+    else:
+        one = spatial_shape(graph, shapes)
+        given = {n: one for n in graph.inputs} | {input_name: one}
+    n_axes = len(graph.axes)
+    symbols = Symbols()
+    states: dict[str, NodeState] = {}
+    unknown = (None,) * n_axes
+    prefixes = tuple(options.stop_propagation)
+    for name in order:
+        node = graph.nodes[name]
+        if name == input_name or isinstance(node.op, O.Input):
+            sizes = given.get(name) or unknown
+            if name == input_name:
+                axes = [AxisState((Piece(1, 1, ((0, 0),)),), False, dict(paths.SEED))
+                        for _ in range(n_axes)]
+                states[name] = NodeState(name, axes, sizes, True)
+            else:
+                states[name] = NodeState(name, [AxisState() for _ in range(n_axes)], sizes, False)
+            continue
+        refs = [split_ref(r)[0] for r in node.inputs]
+        preds = [states[r] for r in refs]
+        sizes = _sizes(node, preds, n_axes)
+        live = [p for r, p in zip(refs, preds) if p.connected and not r.startswith(prefixes)] \
+            if prefixes else [p for p in preds if p.connected]
+        state = NodeState(name, [AxisState() for _ in range(n_axes)], sizes, bool(live))
+        states[name] = state
+        if not live:
+            continue
+        op = node.op
+        for p in live:
+            if p.status == "unavailable":
+                _mark(state, "unavailable", f"depends on {p.name!r}, which is unavailable")
+            elif p.status == "bound":
+                _mark(state, "bound", f"depends on {p.name!r}, which is a bound")
+        if isinstance(op, O.Unknown):
+            if options.unknown_policy == "error":
+                raise UnsupportedOpError(name, op.name)
+            _mark(state, "bound", f"op {op.name!r} treated as {options.unknown_policy} by policy")
+        if state.status == "unavailable":
+            continue
+        _propagate(op, state, live, symbols, options.unknown_policy)
+        if len(live) > 1:
+            _check_alignment(state, live, symbols)
+        else:
+            state.aligned = live[0].aligned
+            state.misalignment = live[0].misalignment
+    return order, states, input_name, symbols
+
+
+def _mark(state: NodeState, status: str, reason: str) -> None:
+    rank = {"exact": 0, "bound": 1, "unavailable": 2}
+    if rank[status] > rank[state.status]:
+        state.status = status
+    if reason not in state.reasons:
+        state.reasons.append(reason)
+
+
+def _sizes(node, preds: list[NodeState], n_axes: int) -> tuple[int | None, ...]:
+    op = node.op
+    out: list[int | None] = []
+    for axis in range(n_axes):
+        known = [p.sizes[axis] for p in preds if p.sizes[axis] is not None]
+        if len(known) < len(preds) or not known:
+            out.append(None)
+            continue
+        if isinstance(op, O.Merge):
+            big = max(known)
+            if any(k not in (1, big) for k in known):
+                detail = ", ".join(f"{p.name}={p.sizes[axis]}" for p in preds)
+                raise ShapeError(f"node {node.name!r} ({op.kind}) merges inputs of different sizes "
+                                 f"on axis {axis}: {detail}")
+            out.append(big)
+            continue
+        n_in = known[0]
+        n_out = n_in if isinstance(op, O.Unknown) else output_size(op, axis, n_in)
+        if n_out < 1:
+            raise ShapeError(f"input too small at node {node.name!r} ({op.op}): axis {axis} has "
+                             f"length {n_in} there, which gives an empty output; use a larger input")
+        out.append(n_out)
+    return tuple(out)
+
+
+def _taps(op, axis: int, pred: NodeState, state: NodeState, policy: str) -> LatticeTaps | GlobalTaps:
+    if isinstance(op, O.Unknown):
+        return GLOBAL if policy == "global" else IDENTITY
+    if isinstance(op, O.Merge):
+        n_in, n_out = pred.sizes[axis], state.sizes[axis]
+        return BROADCAST if (n_in == 1 and n_out is not None and n_out > 1) else IDENTITY
+    return lattice_taps(op, axis, pred.sizes[axis], state.sizes[axis])
+
+
+def _propagate(op, state: NodeState, live: list[NodeState], symbols: Symbols, policy: str) -> None:
+    for axis, axis_state in enumerate(state.axes):
+        pieces: list[Piece] = []
+        unknown_padding: list[int] = []  # one symbol per node and axis, shared by all paths
+        for pred in live:
+            pa = pred.axes[axis]
+            try:
+                taps = _taps(op, axis, pred, state, policy)
+            except NeedsSize as missing:
+                _mark(state, "unavailable", f"{missing} (give input_shape)")
+                return
+            paths.step(pa.paths, taps, axis_state.paths)
+            if pa.is_global or isinstance(taps, GlobalTaps):
+                axis_state.is_global = True
+                continue
+            for piece in pa.pieces:
+                pieces.extend(_compose(piece, taps, state, symbols, unknown_padding))
+        if axis_state.is_global:
+            continue
+        axis_state.pieces, bound = union(pieces, symbols) if len(pieces) > 1 else (tuple(pieces), False)
+        if bound:
+            _mark(state, "bound", "the union of paths depends on the input size (give input_shape)")
+
+
+def _compose(piece: Piece, taps: LatticeTaps, state: NodeState, symbols: Symbols,
+             unknown_padding: list[int]) -> list[Piece]:
+    if not taps.alternatives:
+        return [compose(piece, taps)]
+    deltas = (0,) + taps.alternatives
+    if piece.period == 1:
+        if not unknown_padding:
+            unknown_padding.append(symbols.new(deltas))
+        sym = unknown_padding[0]
+        base = compose(piece, taps)
+        return [base.with_offset(add_offsets(base.offset, ((sym, piece.shift),)))]
+    options = [compose(piece, taps, d) for d in deltas]
+    shifts = [shift_between(options[0], o) for o in options]
+    if all(s is not None for s in shifts):
+        sym = symbols.new(shifts)  # type: ignore[arg-type]
+        return [options[0].with_offset(add_offsets(options[0].offset, ((sym, 1),)))]
+    _mark(state, "bound", "padding depends on the input size after upsampling (give input_shape)")
+    result = options[0]
+    for o in options[1:]:
+        result = hull(result, o)
+    return [result]
+
+
+def _check_alignment(state: NodeState, live: list[NodeState], symbols: Symbols) -> None:
+    inherited = [p for p in live if p.aligned is not True]
+    verdict: bool | None = True
+    detail = None
+    for axis in range(len(state.axes)):
+        maps = [(p.name, p.axes[axis]) for p in live if not p.axes[axis].is_global]
+        if any(len(a.pieces) > 1 for _, a in maps):
+            continue  # already misaligned upstream; reported there
+        maps = [(n, a.pieces[0]) for n, a in maps if a.pieces]
+        for (name_a, a), (name_b, b) in zip(maps, maps[1:]):
+            v = aligned(a, b, symbols)
+            if v is False:
+                verdict = False
+                detail = (f"inputs {name_a!r} and {name_b!r} disagree on axis {axis}: stride "
+                          f"{_fmt(a.stride)} vs {_fmt(b.stride)}, centre of feature 0 "
+                          f"{_centre0(a)} vs {_centre0(b)}")
+                break
+            if v is None and verdict is True:
+                verdict = None
+                detail = (f"alignment of {name_a!r} and {name_b!r} on axis {axis} depends on the "
+                          f"input size (give input_shape)")
+        if verdict is False:
+            break
+    if verdict is False:
+        state.aligned, state.misalignment = False, detail
+    elif inherited:
+        worst = next((p for p in inherited if p.aligned is False), inherited[0])
+        state.aligned = worst.aligned
+        state.misalignment = f"inherited from {worst.name!r}: {worst.misalignment}"
+    else:
+        state.aligned, state.misalignment = verdict, detail
+
+
+def _fmt(value: Fraction) -> str:
+    return str(value.numerator) if value.denominator == 1 else f"{value.numerator}/{value.denominator}"
+
+
+def _centre0(piece: Piece) -> str:
+    if piece.offset:
+        return "unknown"
+    entry = piece.at(0)
+    if entry is None:
+        return "none"
+    c = Fraction(entry[0] + entry[1], 2)
+    return _fmt(c)

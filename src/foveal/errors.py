@@ -1,0 +1,60 @@
+"""Exception classes. Each names the node, the op and the fix, so a user never reads a traceback."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class FovealError(Exception):
+    """Base class of every error foveal raises on purpose."""
+
+
+class GraphError(FovealError):
+    """The graph itself is malformed (cycle, dangling edge, duplicate name, mismatched axes)."""
+
+
+class UnknownNodeError(GraphError, KeyError):
+    """A node name that the graph does not have."""
+
+    def __init__(self, name: str, known: Iterable[str], what: str = "node") -> None:
+        self.name = name
+        close = difflib.get_close_matches(name, list(known), n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        super().__init__(f"unknown {what} {name!r}{hint}")
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+class CycleError(GraphError):
+    """The graph has a cycle, so there is no topological order."""
+
+
+class InvalidParameterError(FovealError, ValueError):
+    """An op parameter is out of range (kernel or stride < 1, wrong number of axes, ...)."""
+
+
+class ShapeError(FovealError, ValueError):
+    """Shapes do not fit: the input is too small for a layer, or merged inputs disagree."""
+
+
+class UnsupportedOpError(FovealError):
+    """Analysis reached an op it cannot express and the policy is 'error'."""
+
+    def __init__(self, node: str, op_name: str) -> None:
+        self.node = node
+        self.op_name = op_name
+        super().__init__(
+            f"node {node!r} has op {op_name!r}, which foveal cannot analyse; pass "
+            f"unknown_policy='identity' or 'global' to treat it so (results downstream are "
+            f"then marked as bounds), or replace the node with a supported op"
+        )
+
+
+class AlignmentError(FovealError, ValueError):
+    """Paths into a node disagree in stride or centre (raised only where the caller asks)."""
+
+
+class GraphFormatError(FovealError, ValueError):
+    """A graph file is not valid foveal JSON (syntax, schema or version)."""

@@ -1,0 +1,176 @@
+"""The framework-neutral graph: named nodes, each an op with per-axis parameters and its inputs.
+
+Front-ends (PyTorch, Keras, ONNX, GraphDef) and hand-built models all end up here; the engine
+reads nothing else. Edges name a producer as "name" or "name:k" (output k of a multi-output node).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from . import ops as O
+from .errors import CycleError, GraphError, UnknownNodeError
+
+DEFAULT_AXES = {1: ("T",), 2: ("H", "W"), 3: ("D", "H", "W")}
+
+
+def split_ref(ref: str) -> tuple[str, int]:
+    """'conv1:2' -> ('conv1', 2); 'conv1' -> ('conv1', 0)."""
+    name, sep, index = ref.rpartition(":")
+    if sep and index.isdigit() and name:
+        return name, int(index)
+    return ref, 0
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str
+    op: O.Op
+    inputs: tuple[str, ...] = ()
+    outputs: int = 1
+    label: str | None = None
+    """What the layer was in its framework (e.g. 'Conv2d', 'torchvision.ops.misc.Conv2dNormActivation')."""
+
+
+def _axes(axes: int | Sequence[str]) -> tuple[str, ...]:
+    if isinstance(axes, int):
+        if axes < 1:
+            raise GraphError(f"a graph needs at least one spatial axis, got {axes}")
+        return DEFAULT_AXES.get(axes, tuple(f"X{i}" for i in range(axes)))
+    names = tuple(axes)
+    if not names or len(set(names)) != len(names):
+        raise GraphError(f"axis names must be distinct and non-empty, got {names}")
+    return names
+
+
+class Graph:
+    """A DAG of named nodes over `axes` spatial axes (names in input order, e.g. ('H', 'W'))."""
+
+    def __init__(self, axes: int | Sequence[str] = 2, name: str = "graph") -> None:
+        self.axes = _axes(axes)
+        self.nodes = {}
+        self.declared_outputs = []
+        self.name = name
+
+    __hash__ = None  # type: ignore[assignment]
+
+    # -- building ------------------------------------------------------------------------
+    def add(self, name: str, op: O.Op, inputs: Iterable[str] | str = (), outputs: int = 1,
+            label: str | None = None) -> str:
+        """Add a node and return its name, so calls chain: x = g.add('c1', conv(3), [x])."""
+        if not isinstance(name, str) or not name:
+            raise GraphError(f"node names must be non-empty strings, got {name!r}")
+        if name in self.nodes:
+            raise GraphError(f"node {name!r} is defined twice; node names must be unique")
+        refs = (inputs,) if isinstance(inputs, str) else tuple(inputs)
+        if isinstance(op, O.Input) and refs:
+            raise GraphError(f"input node {name!r} cannot have inputs")
+        if not isinstance(op, O.Input) and not refs:
+            raise GraphError(f"node {name!r} ({op.op}) has no inputs; only input nodes may have none")
+        if not isinstance(op, O.Merge) and len(refs) > 1 and not isinstance(op, O.Unknown):
+            raise GraphError(f"node {name!r} ({op.op}) takes one input, got {len(refs)}; "
+                             f"use a merge op (add, multiply, concat) to combine paths")
+        if outputs < 1:
+            raise GraphError(f"node {name!r} must have at least one output")
+        normalized = O.normalize(op, len(self.axes), name)
+        self.nodes[name] = Node(name, normalized, refs, outputs, label)
+        return name
+
+    def input(self, name: str = "input") -> str:
+        return self.add(name, O.Input())
+
+    def set_outputs(self, *names: str) -> None:
+        for n in names:
+            self.node(n)
+        self.declared_outputs = list(names)
+
+    # -- reading -------------------------------------------------------------------------
+    def node(self, name: str) -> Node:
+        try:
+            return self.nodes[name]
+        except KeyError:
+            raise UnknownNodeError(name, self.nodes) from None
+
+    @property
+    def inputs(self) -> list[str]:
+        return [n.name for n in self.nodes.values() if isinstance(n.op, O.Input)]
+
+    @property
+    def outputs(self) -> list[str]:
+        """Declared outputs, else the nodes nothing consumes (in insertion order)."""
+        if self.declared_outputs:
+            return list(self.declared_outputs)
+        used = {split_ref(r)[0] for n in self.nodes.values() for r in n.inputs}
+        return [n for n in self.nodes if n not in used]
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def __iter__(self):
+        return iter(self.nodes.values())
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.nodes
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, Graph) and self.axes == other.axes and self.name == other.name
+                and list(self.nodes.values()) == list(other.nodes.values())
+                and self.declared_outputs == other.declared_outputs)
+
+    def validate(self) -> None:
+        """Every edge names an existing node and output slot."""
+        for node in self.nodes.values():
+            for ref in node.inputs:
+                src, slot = split_ref(ref)
+                if src not in self.nodes:
+                    raise UnknownNodeError(src, self.nodes, what=f"input of node {node.name!r}:")
+                if slot >= self.nodes[src].outputs:
+                    raise GraphError(f"node {node.name!r} reads output {slot} of {src!r}, which "
+                                     f"has only {self.nodes[src].outputs} output(s)")
+
+    def topological_order(self) -> list[str]:
+        """Kahn's algorithm, O(nodes + edges); ties keep insertion order. Raises on cycles."""
+        self.validate()
+        index = {name: i for i, name in enumerate(self.nodes)}
+        indegree = [0] * len(index)
+        consumers: list[list[int]] = [[] for _ in index]
+        for i, node in enumerate(self.nodes.values()):
+            for ref in node.inputs:
+                src = index[split_ref(ref)[0]]
+                consumers[src].append(i)
+                indegree[i] += 1
+        names = list(self.nodes)
+        ready = [i for i in range(len(names)) if indegree[i] == 0]
+        ready.reverse()
+        order: list[str] = []
+        while ready:
+            i = ready.pop()
+            order.append(names[i])
+            fresh = []
+            for c in consumers[i]:
+                indegree[c] -= 1
+                if indegree[c] == 0:
+                    fresh.append(c)
+            ready.extend(reversed(fresh))
+        if len(order) != len(names):
+            stuck = [names[i] for i in range(len(names)) if indegree[i] > 0]
+            raise CycleError(f"the graph has a cycle through {', '.join(repr(s) for s in stuck[:6])}"
+                             f"{' ...' if len(stuck) > 6 else ''}; receptive fields need a DAG")
+        return order
+
+
+def sequential(layers: Iterable[Any], axes: int | Sequence[str] = 2, input_name: str = "input",
+               name: str = "sequential") -> Graph:
+    """A chain: `layers` are ops or (name, op) pairs; unnamed ones get '<kind>_<i>'."""
+    graph = Graph(axes, name=name)
+    previous = graph.input(input_name)
+    for i, layer in enumerate(layers, start=1):
+        if isinstance(layer, tuple):
+            layer_name, op = layer
+        else:
+            op = layer
+            layer_name = f"{getattr(op, 'kind', op.op)}_{i}"
+        previous = graph.add(layer_name, op, [previous])
+    return graph
