@@ -15,7 +15,7 @@ from typing import Any
 from . import paths
 from .axis_map import Piece
 from .clipped import ClippedRegions
-from .engine import NodeState, Options, run
+from .engine import NodeState, Options, check_supported, run
 from .errors import InvalidParameterError, UnknownNodeError
 from .graph import Graph, Node
 
@@ -248,6 +248,9 @@ class Analysis:
         if output is not None and output not in graph.nodes:
             raise UnknownNodeError(output, graph.nodes, what="output node")
         self.output_name = output or (outputs[-1] if outputs else self.order[-1])
+        if options.unknown_policy == "error":
+            check_supported(graph, self._states, [output] if output else outputs or [self.output_name],
+                            tuple(options.stop_propagation), self.order)
         self._results: dict[str, NodeResult] = {}
         self._clipped = ClippedRegions(graph, self._states, self.input, options.unknown_policy,
                                        tuple(options.stop_propagation), self.order)

@@ -218,7 +218,8 @@ def run(graph: Graph, options: Options) -> tuple[list[str], dict[str, NodeState]
                 _mark(state, "bound", f"depends on {p.name!r}, which is a bound")
         if isinstance(op, O.Unknown):
             if options.unknown_policy == "error":
-                raise UnsupportedOpError(name, op.name)
+                _mark(state, "unavailable", f"op {op.name!r} is not supported")
+                continue
             _mark(state, "bound", f"op {op.name!r} treated as {options.unknown_policy} by policy")
         if state.status == "unavailable":
             continue
@@ -365,3 +366,30 @@ def _centre0(piece: Piece) -> str:
         return "none"
     c = Fraction(entry[0] + entry[1], 2)
     return _fmt(c)
+
+
+def live_inputs(graph: Graph, name: str, prefixes: tuple[str, ...]) -> list[str]:
+    """Producers of `name` whose edge is not cut by stop_propagation."""
+    refs = [split_ref(r)[0] for r in graph.nodes[name].inputs]
+    return [r for r in refs if not r.startswith(prefixes)] if prefixes else refs
+
+
+def check_supported(graph: Graph, states: dict[str, NodeState], targets: list[str],
+                    prefixes: tuple[str, ...], order: list[str]) -> None:
+    """Raise for the earliest unsupported op that a target depends on through live edges."""
+    seen = set(targets)
+    todo = list(targets)
+    found = []
+    while todo:
+        name = todo.pop()
+        node = graph.nodes[name]
+        if isinstance(node.op, O.Unknown) and states[name].connected:
+            found.append(name)
+        for src in live_inputs(graph, name, prefixes):
+            if src not in seen:
+                seen.add(src)
+                todo.append(src)
+    if found:
+        rank = {n: i for i, n in enumerate(order)}
+        first = min(found, key=rank.__getitem__)
+        raise UnsupportedOpError(first, graph.nodes[first].op.name, len(found) - 1)  # type: ignore[union-attr]

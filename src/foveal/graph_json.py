@@ -96,8 +96,13 @@ def graph_from_dict(data: Any) -> Graph:
     return graph
 
 
-def dumps(graph: Graph, indent: int | None = 1) -> str:
-    return json.dumps(graph_to_dict(graph), indent=indent)
+def dumps(graph: Graph) -> str:
+    """One node per line: readable, and diffs show which nodes changed."""
+    data = graph_to_dict(graph)
+    nodes = data.pop("nodes")
+    head = ",\n".join(f" {json.dumps(k)}: {json.dumps(v)}" for k, v in data.items())
+    body = ",\n".join(f"  {json.dumps(n)}" for n in nodes)
+    return "{\n" + head + ',\n "nodes": [\n' + body + "\n ]\n}"
 
 
 def loads(text: str) -> Graph:

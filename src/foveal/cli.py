@@ -1,0 +1,70 @@
+"""The `foveal` command. Errors print one line and exit with status 2, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from .api import receptive_field
+from .errors import FovealError
+from .examples import EXAMPLES
+
+FORMATS = ("table", "json", "csv", "markdown")
+
+
+def _sizes(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected N or N,N,... (integers), got {text!r}") from None
+    if any(s < 1 for s in sizes):
+        raise argparse.ArgumentTypeError(f"input sizes must be >= 1, got {text!r}")
+    return sizes
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="foveal", description="Exact receptive fields of neural networks.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    analyze = commands.add_parser("analyze", help="receptive field of every layer of a model")
+    analyze.add_argument("model", help=f"a foveal JSON graph, or a built-in example: {', '.join(EXAMPLES)}")
+    analyze.add_argument("--input-size", type=_sizes, default=None, metavar="N[,N..]",
+                         help="spatial input size (one number for every axis, or one per axis)")
+    analyze.add_argument("--input-node", default=None, help="measure w.r.t. this node (default: first input)")
+    analyze.add_argument("--output-node", default=None, help="show this node and what it depends on")
+    analyze.add_argument("--stop-propagation", action="append", default=[], metavar="PREFIX",
+                         help="cut edges from nodes whose name starts with PREFIX (repeatable)")
+    analyze.add_argument("--unknown-policy", choices=("error", "identity", "global"), default="error",
+                         help="what to do with ops foveal cannot express (default: error)")
+    analyze.add_argument("--all", action="store_true", help="show every node, not only the output's ancestors")
+    analyze.add_argument("--format", choices=FORMATS, default="table")
+    commands.add_parser("examples", help="list the built-in example models")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "examples":
+            print("\n".join(sorted(EXAMPLES)))
+            return 0
+        size = args.input_size
+        analysis = receptive_field(args.model, size[0] if size and len(size) == 1 else size,
+                                   input=args.input_node, output=args.output_node,
+                                   stop_propagation=args.stop_propagation,
+                                   unknown_policy=args.unknown_policy)
+        nodes = None if args.all else analysis.ancestors(analysis.output_name)
+        render = {"table": analysis.to_table, "json": analysis.to_json, "csv": analysis.to_csv,
+                  "markdown": analysis.to_markdown}[args.format]
+        text = render(nodes)
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        return 0
+    except FovealError as error:
+        print(f"foveal: error: {error}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
