@@ -203,7 +203,7 @@ def run(graph: Graph, options: Options) -> tuple[list[str], dict[str, NodeState]
             continue
         refs = [split_ref(r)[0] for r in node.inputs]
         preds = [states[r] for r in refs]
-        sizes = _sizes(node, preds, n_axes)
+        sizes = _sizes(node, preds, graph.axes)
         live = [p for r, p in zip(refs, preds) if p.connected and not r.startswith(prefixes)] \
             if prefixes else [p for p in preds if p.connected]
         state = NodeState(name, [AxisState() for _ in range(n_axes)], sizes, bool(live))
@@ -225,7 +225,7 @@ def run(graph: Graph, options: Options) -> tuple[list[str], dict[str, NodeState]
             continue
         _propagate(op, state, live, symbols, options.unknown_policy)
         if len(live) > 1:
-            _check_alignment(state, live, symbols)
+            _check_alignment(state, live, symbols, graph.axes)
         else:
             state.aligned = live[0].aligned
             state.misalignment = live[0].misalignment
@@ -240,10 +240,10 @@ def _mark(state: NodeState, status: str, reason: str) -> None:
         state.reasons.append(reason)
 
 
-def _sizes(node, preds: list[NodeState], n_axes: int) -> tuple[int | None, ...]:
+def _sizes(node, preds: list[NodeState], axes: tuple[str, ...]) -> tuple[int | None, ...]:
     op = node.op
     out: list[int | None] = []
-    for axis in range(n_axes):
+    for axis, axis_name in enumerate(axes):
         known = [p.sizes[axis] for p in preds if p.sizes[axis] is not None]
         if len(known) < len(preds) or not known:
             out.append(None)
@@ -253,13 +253,13 @@ def _sizes(node, preds: list[NodeState], n_axes: int) -> tuple[int | None, ...]:
             if any(k not in (1, big) for k in known):
                 detail = ", ".join(f"{p.name}={p.sizes[axis]}" for p in preds)
                 raise ShapeError(f"node {node.name!r} ({op.kind}) merges inputs of different sizes "
-                                 f"on axis {axis}: {detail}")
+                                 f"on axis {axis_name}: {detail}")
             out.append(big)
             continue
         n_in = known[0]
         n_out = n_in if isinstance(op, O.Unknown) else output_size(op, axis, n_in)
         if n_out < 1:
-            raise ShapeError(f"input too small at node {node.name!r} ({op.op}): axis {axis} has "
+            raise ShapeError(f"input too small at node {node.name!r} ({op.op}): axis {axis_name} has "
                              f"length {n_in} there, which gives an empty output; use a larger input")
         out.append(n_out)
     return tuple(out)
@@ -321,7 +321,8 @@ def _compose(piece: Piece, taps: LatticeTaps, state: NodeState, symbols: Symbols
     return [result]
 
 
-def _check_alignment(state: NodeState, live: list[NodeState], symbols: Symbols) -> None:
+def _check_alignment(state: NodeState, live: list[NodeState], symbols: Symbols,
+                     axis_names: tuple[str, ...]) -> None:
     inherited = [p for p in live if p.aligned is not True]
     verdict: bool | None = True
     detail = None
@@ -334,13 +335,13 @@ def _check_alignment(state: NodeState, live: list[NodeState], symbols: Symbols) 
             v = aligned(a, b, symbols)
             if v is False:
                 verdict = False
-                detail = (f"inputs {name_a!r} and {name_b!r} disagree on axis {axis}: stride "
+                detail = (f"inputs {name_a!r} and {name_b!r} disagree on axis {axis_names[axis]}: stride "
                           f"{_fmt(a.stride)} vs {_fmt(b.stride)}, centre of feature 0 "
                           f"{_centre0(a)} vs {_centre0(b)}")
                 break
             if v is None and verdict is True:
                 verdict = None
-                detail = (f"alignment of {name_a!r} and {name_b!r} on axis {axis} depends on the "
+                detail = (f"alignment of {name_a!r} and {name_b!r} on axis {axis_names[axis]} depends on the "
                           f"input size (give input_shape)")
         if verdict is False:
             break
