@@ -21,7 +21,7 @@ def run(*args: str) -> subprocess.CompletedProcess:
 def test_table_shows_golden_values(capsys) -> None:
     assert main(["analyze", "resnet18", "--input-size", "224"]) == 0
     out = capsys.readouterr().out
-    line = next(l for l in out.splitlines() if l.startswith("layer4 "))
+    line = next(row for row in out.splitlines() if row.startswith("layer4 "))
     assert "435x435" in line and "32x32" in line and "7x7" in line
 
 

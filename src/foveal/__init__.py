@@ -4,15 +4,37 @@ from . import ops
 from .analysis import Analysis, NodeResult
 from .api import load_model, receptive_field
 from .errors import (
-    AlignmentError, CycleError, FovealError, GraphError, GraphFormatError, InvalidParameterError,
-    ShapeError, UnknownNodeError, UnsupportedOpError,
+    AlignmentError,
+    CycleError,
+    FovealError,
+    GraphError,
+    GraphFormatError,
+    InvalidParameterError,
+    ShapeError,
+    UnknownNodeError,
+    UnsupportedOpError,
 )
 from .graph import Graph, Node, sequential
 from .graph_json import load as load_graph
 from .graph_json import save as save_graph
 from .ops import (
-    adaptive_pool, add, attention, avg_pool, concat, conv, conv_transpose, crop, dense,
-    elementwise, global_pool, max_pool, multiply, pad, pixel_shuffle, pixel_unshuffle, unknown,
+    adaptive_pool,
+    add,
+    attention,
+    avg_pool,
+    concat,
+    conv,
+    conv_transpose,
+    crop,
+    dense,
+    elementwise,
+    global_pool,
+    max_pool,
+    multiply,
+    pad,
+    pixel_shuffle,
+    pixel_unshuffle,
+    unknown,
     upsample,
 )
 

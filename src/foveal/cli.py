@@ -24,7 +24,8 @@ def _sizes(text: str) -> tuple[int, ...]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="foveal", description="Exact receptive fields of neural networks.")
+    parser = argparse.ArgumentParser(prog="foveal",
+                                     description="Exact receptive fields of neural networks.")
     commands = parser.add_subparsers(dest="command", required=True)
     analyze = commands.add_parser("analyze", help="receptive field of every layer of a model")
     analyze.add_argument("model", help=f"a foveal JSON graph, or a built-in example: {', '.join(EXAMPLES)}")
@@ -36,7 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="cut edges from nodes whose name starts with PREFIX (repeatable)")
     analyze.add_argument("--unknown-policy", choices=("error", "identity", "global"), default="error",
                          help="what to do with ops foveal cannot express (default: error)")
-    analyze.add_argument("--all", action="store_true", help="show every node, not only the output's ancestors")
+    analyze.add_argument("--all", action="store_true",
+                         help="show every node, not only the output's ancestors")
     analyze.add_argument("--format", choices=FORMATS, default="table")
     commands.add_parser("examples", help="list the built-in example models")
     return parser

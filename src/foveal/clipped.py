@@ -8,6 +8,8 @@ the cost is O(sum over nodes of length x taps), paid only for the nodes asked ab
 
 from __future__ import annotations
 
+from typing import cast
+
 from . import ops as O
 from .engine import NodeState
 from .errors import InvalidParameterError
@@ -56,18 +58,19 @@ class ClippedRegions:
             raise InvalidParameterError(
                 f"regions clipped to the input need every size up to node {name!r}; give "
                 f"input_shape to receptive_field()")
+        sizes = cast(tuple[int, ...], state.sizes)
         if name == self.input_name:
-            return [[(o, o) for o in range(n)] for n in state.sizes]
+            return [[(o, o) for o in range(n)] for n in sizes]
         node = self.graph.nodes[name]
         refs = [split_ref(r)[0] for r in node.inputs]
         live = [r for r in refs if self.states[r].connected and not r.startswith(self.prefixes)] \
             if self.prefixes else [r for r in refs if self.states[r].connected]
         result = []
-        for axis, n_out in enumerate(state.sizes):
+        for axis, n_out in enumerate(sizes):
             hulls: Hulls = [None] * n_out
             for ref in live:
                 source = self.cache[ref][axis]
-                n_in = self.states[ref].sizes[axis]
+                n_in = cast(int, self.states[ref].sizes[axis])
                 for o in range(n_out):
                     lo, hi = None, None
                     for i in self._taps(node.op, axis, o, n_in, n_out):

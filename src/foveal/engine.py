@@ -10,6 +10,7 @@ import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
+from math import gcd
 
 from . import ops as O
 from . import paths
@@ -115,16 +116,12 @@ def _aligned_pair(a: Piece, b: Piece) -> bool:
         return False
     if a.period == b.period:
         return centres(a) == centres(b)
-    period = a.period * b.period // _gcd(a.period, b.period)
-    ea, eb = expand(a, period), expand(b, period)
-    return all((x is None) == (y is None) and (x is None or x[0] + x[1] == y[0] + y[1])
-               for x, y in zip(ea, eb))
+    period = a.period * b.period // gcd(a.period, b.period)
+    return _centres_of(expand(a, period)) == _centres_of(expand(b, period))
 
 
-def _gcd(a: int, b: int) -> int:
-    while b:
-        a, b = b, a % b
-    return a
+def _centres_of(table: tuple[tuple[int, int] | None, ...]) -> list[int | None]:
+    return [None if e is None else e[0] + e[1] for e in table]
 
 
 def aligned(a: Piece, b: Piece, symbols: Symbols) -> bool | None:
@@ -193,7 +190,7 @@ def run(graph: Graph, options: Options) -> tuple[list[str], dict[str, NodeState]
     for name in order:
         node = graph.nodes[name]
         if name == input_name or isinstance(node.op, O.Input):
-            sizes = given.get(name) or unknown
+            sizes: tuple[int | None, ...] = given.get(name) or unknown
             if name == input_name:
                 axes = [AxisState((Piece(1, 1, ((0, 0),)),), False, dict(paths.SEED))
                         for _ in range(n_axes)]
@@ -244,7 +241,7 @@ def _sizes(node, preds: list[NodeState], axes: tuple[str, ...]) -> tuple[int | N
     op = node.op
     out: list[int | None] = []
     for axis, axis_name in enumerate(axes):
-        known = [p.sizes[axis] for p in preds if p.sizes[axis] is not None]
+        known = [n for p in preds if (n := p.sizes[axis]) is not None]
         if len(known) < len(preds) or not known:
             out.append(None)
             continue
@@ -327,22 +324,22 @@ def _check_alignment(state: NodeState, live: list[NodeState], symbols: Symbols,
     verdict: bool | None = True
     detail = None
     for axis in range(len(state.axes)):
-        maps = [(p.name, p.axes[axis]) for p in live if not p.axes[axis].is_global]
-        if any(len(a.pieces) > 1 for _, a in maps):
+        states = [(p.name, p.axes[axis]) for p in live if not p.axes[axis].is_global]
+        if any(len(a.pieces) > 1 for _, a in states):
             continue  # already misaligned upstream; reported there
-        maps = [(n, a.pieces[0]) for n, a in maps if a.pieces]
+        maps = [(n, a.pieces[0]) for n, a in states if a.pieces]
         for (name_a, a), (name_b, b) in zip(maps, maps[1:]):
             v = aligned(a, b, symbols)
             if v is False:
                 verdict = False
-                detail = (f"inputs {name_a!r} and {name_b!r} disagree on axis {axis_names[axis]}: stride "
-                          f"{_fmt(a.stride)} vs {_fmt(b.stride)}, centre of feature 0 "
+                detail = (f"inputs {name_a!r} and {name_b!r} disagree on axis {axis_names[axis]}: "
+                          f"stride {_fmt(a.stride)} vs {_fmt(b.stride)}, centre of feature 0 "
                           f"{_centre0(a)} vs {_centre0(b)}")
                 break
             if v is None and verdict is True:
                 verdict = None
-                detail = (f"alignment of {name_a!r} and {name_b!r} on axis {axis_names[axis]} depends on the "
-                          f"input size (give input_shape)")
+                detail = (f"alignment of {name_a!r} and {name_b!r} on axis {axis_names[axis]} "
+                          f"depends on the input size (give input_shape)")
         if verdict is False:
             break
     if verdict is False:

@@ -50,8 +50,8 @@ class Graph:
 
     def __init__(self, axes: int | Sequence[str] = 2, name: str = "graph") -> None:
         self.axes = _axes(axes)
-        self.nodes = {}
-        self.declared_outputs = []
+        self.nodes: dict[str, Node] = {}
+        self.declared_outputs: list[str] = []
         self.name = name
 
     __hash__ = None  # type: ignore[assignment]

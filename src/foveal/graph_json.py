@@ -109,7 +109,8 @@ def loads(text: str) -> Graph:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as bad:
-        raise GraphFormatError(f"malformed JSON at line {bad.lineno}, column {bad.colno}: {bad.msg}") from None
+        raise GraphFormatError(
+            f"malformed JSON at line {bad.lineno}, column {bad.colno}: {bad.msg}") from None
     return graph_from_dict(data)
 
 

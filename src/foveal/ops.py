@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, Union
+from typing import Any
 
 from .errors import InvalidParameterError
 
@@ -24,7 +24,7 @@ RESIZE_METHODS = ("nearest", "linear", "cubic")
 RESIZE_COORDINATES = ("asymmetric", "half_pixel", "align_corners")
 NEAREST_ROUNDINGS = ("floor", "ceil", "round_prefer_floor", "round_prefer_ceil")
 
-AxisInts = Union[int, tuple[int, ...]]
+AxisInts = int | tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -161,10 +161,8 @@ class Unknown:
     op = "unknown"
 
 
-Op = Union[
-    Input, Window, TransposedWindow, Pad, Crop, Resize, PixelShuffle, PixelUnshuffle,
-    AdaptivePool, Global, Elementwise, Merge, Unknown,
-]
+Op = (Input | Window | TransposedWindow | Pad | Crop | Resize | PixelShuffle | PixelUnshuffle
+      | AdaptivePool | Global | Elementwise | Merge | Unknown)
 OP_CLASSES: dict[str, type] = {
     c.op: c  # type: ignore[attr-defined]
     for c in (Input, Window, TransposedWindow, Pad, Crop, Resize, PixelShuffle, PixelUnshuffle,
@@ -219,7 +217,7 @@ def _padding(value: Any, n: int, node: str, op: str) -> tuple[Any, ...]:
 
 
 def _fractions(value: Any, n: int, field: str, node: str, op: str) -> tuple[Fraction | None, ...]:
-    out = []
+    out: list[Fraction | None] = []
     for v in _per_axis(value, n, field, node, op):
         if v is None:
             out.append(None)

@@ -11,6 +11,7 @@ strides. A path's size is its largest per-phase region size; paths through a glo
 from __future__ import annotations
 
 import math
+from typing import cast
 
 from .axis_map import Piece, compose
 from .taps import GlobalTaps, LatticeTaps
@@ -24,7 +25,7 @@ SEED: PathStats = {1: (1, 1)}
 def _piece(shape: object, r: int) -> Piece:
     if isinstance(shape, int):
         return Piece(1, shape, ((0, r - 1),))
-    period, shift, ref, lows, highs = shape  # type: ignore[misc]
+    period, shift, ref, lows, highs = cast(tuple, shape)
     table = tuple(None if lo is None else (lo, r - 1 + hi) for lo, hi in zip(lows, highs))
     return Piece(period, shift, table)
 
@@ -48,7 +49,7 @@ def _extra(shape: object) -> int:
     """Largest phase size minus the reference phase's size."""
     if isinstance(shape, int) or shape == GLOBAL_SHAPE:
         return 0
-    _, _, _, lows, highs = shape  # type: ignore[misc]
+    _, _, _, lows, highs = cast(tuple, shape)
     return max(h - lo for lo, h in zip(lows, highs) if lo is not None)
 
 

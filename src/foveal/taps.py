@@ -87,11 +87,11 @@ def lattice_taps(op: O.Op, axis: int, n_in: int | None, n_out: int | None) -> La
     if isinstance(op, O.TransposedWindow):
         k, s, d = op.kernel[axis], op.stride[axis], op.dilation[axis]
         before = op.padding[axis][0]
-        table = []
+        phases = []
         for t in range(s):
             found = [(t + before - j * d) // s for j in range(k) if (t + before - j * d) % s == 0]
-            table.append(_progression(found))
-        return LatticeTaps(s, 1, tuple(table))
+            phases.append(_progression(found))
+        return LatticeTaps(s, 1, tuple(phases))
     if isinstance(op, O.Pad):
         return LatticeTaps(1, 1, ((-op.before[axis], 1, 1),))
     if isinstance(op, O.Crop):
@@ -123,12 +123,12 @@ def lattice_taps(op: O.Op, axis: int, n_in: int | None, n_out: int | None) -> La
         if n_in is None:
             raise NeedsSize(f"adaptive pooling to {m} needs the input size")
         g = gcd(n_in, m)
-        table = []
+        windows = []
         for t in range(m // g):
             lo = t * n_in // m
             hi = -(-(t + 1) * n_in // m) - 1
-            table.append((lo, 1, hi - lo + 1))
-        return LatticeTaps(m // g, n_in // g, tuple(table))
+            windows.append((lo, 1, hi - lo + 1))
+        return LatticeTaps(m // g, n_in // g, tuple(windows))
     if isinstance(op, O.Global):
         return GLOBAL if op.axes[axis] else IDENTITY
     return IDENTITY
