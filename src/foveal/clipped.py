@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import cast
 
 from . import ops as O
-from .engine import NodeState
+from .engine import NodeState, live_inputs
 from .errors import InvalidParameterError
 from .graph import Graph, split_ref
 from .taps import concrete_taps
@@ -62,9 +62,7 @@ class ClippedRegions:
         if name == self.input_name:
             return [[(o, o) for o in range(n)] for n in sizes]
         node = self.graph.nodes[name]
-        refs = [split_ref(r)[0] for r in node.inputs]
-        live = [r for r in refs if self.states[r].connected and not r.startswith(self.prefixes)] \
-            if self.prefixes else [r for r in refs if self.states[r].connected]
+        live = [r for r in live_inputs(self.graph, name, self.prefixes) if self.states[r].connected]
         result = []
         for axis, n_out in enumerate(sizes):
             hulls: Hulls = [None] * n_out

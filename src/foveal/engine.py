@@ -201,8 +201,7 @@ def run(graph: Graph, options: Options) -> tuple[list[str], dict[str, NodeState]
         refs = [split_ref(r)[0] for r in node.inputs]
         preds = [states[r] for r in refs]
         sizes = _sizes(node, preds, graph.axes)
-        live = [p for r, p in zip(refs, preds) if p.connected and not r.startswith(prefixes)] \
-            if prefixes else [p for p in preds if p.connected]
+        live = [states[r] for r in live_inputs(graph, name, prefixes) if states[r].connected]
         state = NodeState(name, [AxisState() for _ in range(n_axes)], sizes, bool(live))
         states[name] = state
         if not live:
