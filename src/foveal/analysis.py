@@ -178,8 +178,8 @@ class NodeResult:
                 continue
             p = self._single(axis)
             out.append(None if p is None or p.offset else p.at(o))
-            if len(a.pieces) > 1 and self.status != "unavailable":
-                found = [iv for iv in (q.at(o) for q in a.pieces if not q.offset) if iv]
+            if len(a.pieces) > 1 and self.status != "unavailable" and not any(q.offset for q in a.pieces):
+                found = [iv for iv in (q.at(o) for q in a.pieces) if iv]
                 out[-1] = (min(iv[0] for iv in found), max(iv[1] for iv in found)) if found else None
         return tuple(out)
 
@@ -240,7 +240,7 @@ class Analysis:
     def __init__(self, graph: Graph, options: Options, output: str | None = None) -> None:
         self.graph = graph
         self.options = options
-        self.order, self._states, self.input, self._symbols = run(graph, options)
+        self.order, self._states, self.input, unknown_ops = run(graph, options)
         self.axes = graph.axes
         self.input_shape = self._states[self.input].sizes if all(
             s is not None for s in self._states[self.input].sizes) else None
@@ -248,7 +248,7 @@ class Analysis:
         if output is not None and output not in graph.nodes:
             raise UnknownNodeError(output, graph.nodes, what="output node")
         self.output_name = output or (outputs[-1] if outputs else self.order[-1])
-        if options.unknown_policy == "error":
+        if unknown_ops and options.unknown_policy == "error":
             check_supported(graph, self._states, [output] if output else outputs or [self.output_name],
                             tuple(options.stop_propagation), self.order)
         self._results: dict[str, NodeResult] = {}

@@ -94,6 +94,8 @@ def compose(piece: Piece, taps: LatticeTaps, delta: int = 0) -> Piece:
                 continue
             first = entry[0] + delta
             out.append((s * first + lo0, s * (first + entry[1] * (entry[2] - 1)) + hi0))
+        if t_period == 1:
+            return Piece(1, t_shift * s, (out[0],), piece.offset)
         return _reduced(t_period, t_shift * s, out, piece.offset)
     repeat = p_period // gcd(t_shift, p_period)
     period = t_period * repeat
@@ -189,7 +191,3 @@ def shift_between(a: Piece, b: Piece) -> int | None:
             return None
     return 0 if c is None else c
 
-
-def centres(piece: Piece) -> tuple[Fraction | None, ...]:
-    """Centre of each phase's region: (lo + hi) / 2."""
-    return tuple(None if e is None else Fraction(e[0] + e[1], 2) for e in piece.table)

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 from math import gcd
 
 from . import ops as O
 from . import paths
-from .axis_map import Offset, Piece, add_offsets, centres, compose, expand, hull, same_stride, shift_between
+from .axis_map import Offset, Piece, add_offsets, compose, expand, hull, same_stride, shift_between
 from .errors import InvalidParameterError, ShapeError, UnknownNodeError, UnsupportedOpError
 from .graph import Graph, split_ref
 from .shapes import output_size
@@ -24,25 +24,35 @@ POLICIES = ("error", "identity", "global")
 MAX_ASSIGNMENTS = 4096
 
 
-@dataclass
 class AxisState:
-    """What the engine knows of one node on one axis."""
+    """What the engine knows of one node on one axis. Never changed once the node is done, so
+    isotropic nodes share one object across their axes."""
 
-    pieces: tuple[Piece, ...] = ()
-    is_global: bool = False
-    paths: dict = field(default_factory=dict)
+    __slots__ = ("pieces", "is_global", "paths")
+
+    def __init__(self, pieces: tuple[Piece, ...] = (), is_global: bool = False,
+                 path_stats: dict | None = None) -> None:
+        self.pieces = pieces
+        self.is_global = is_global
+        self.paths = {} if path_stats is None else path_stats
 
 
-@dataclass
+EMPTY_AXIS = AxisState()
+
+
 class NodeState:
-    name: str
-    axes: list[AxisState]
-    sizes: tuple[int | None, ...]
-    connected: bool
-    status: str = "exact"  # exact | bound | unavailable
-    reasons: list[str] = field(default_factory=list)
-    aligned: bool | None = True
-    misalignment: str | None = None
+    __slots__ = ("name", "axes", "sizes", "connected", "status", "reasons", "aligned", "misalignment")
+
+    def __init__(self, name: str, axes: list[AxisState], sizes: tuple[int | None, ...],
+                 connected: bool) -> None:
+        self.name = name
+        self.axes = axes
+        self.sizes = sizes
+        self.connected = connected
+        self.status = "exact"  # exact | bound | unavailable
+        self.reasons: list[str] = []
+        self.aligned: bool | None = True
+        self.misalignment: str | None = None
 
 
 class Symbols:
@@ -112,10 +122,15 @@ def _symbolic_hull(a: Piece, b: Piece, symbols: Symbols) -> tuple[Piece, bool]:
 
 
 def _aligned_pair(a: Piece, b: Piece) -> bool:
+    if a.period == 1 and b.period == 1:
+        ea, eb = a.table[0], b.table[0]
+        if ea is None or eb is None:
+            return a.shift == b.shift and ea is eb
+        return a.shift == b.shift and ea[0] + ea[1] == eb[0] + eb[1]
     if not same_stride(a, b):
         return False
     if a.period == b.period:
-        return centres(a) == centres(b)
+        return _centres_of(a.table) == _centres_of(b.table)
     period = a.period * b.period // gcd(a.period, b.period)
     return _centres_of(expand(a, period)) == _centres_of(expand(b, period))
 
@@ -163,7 +178,8 @@ def spatial_shape(graph: Graph, shape: object) -> tuple[int, ...] | None:
     return shape
 
 
-def run(graph: Graph, options: Options) -> tuple[list[str], dict[str, NodeState], str, Symbols]:
+def run(graph: Graph, options: Options) -> tuple[list[str], dict[str, NodeState], str, list[str]]:
+    """Analyse every node; returns the order, the states, the input name and the unknown ops."""
     order = graph.topological_order()
     if options.unknown_policy not in POLICIES:
         raise InvalidParameterError(f"unknown_policy must be one of {', '.join(POLICIES)}, "
@@ -173,64 +189,75 @@ def run(graph: Graph, options: Options) -> tuple[list[str], dict[str, NodeState]
         raise InvalidParameterError("the graph has no input node; add one with graph.input(name)")
     if input_name not in graph.nodes:
         raise UnknownNodeError(input_name, graph.nodes, what="input node")
-    shapes = options.input_shape
-    if isinstance(shapes, Mapping):
-        for key in shapes:
-            if key not in graph.nodes:
-                raise UnknownNodeError(key, graph.nodes, what="input node")
-        given = {k: spatial_shape(graph, v) for k, v in shapes.items()}
-    else:
-        one = spatial_shape(graph, shapes)
-        given = {n: one for n in graph.inputs} | {input_name: one}
+    given = _given_shapes(graph, options.input_shape, input_name)
     n_axes = len(graph.axes)
     symbols = Symbols()
     states: dict[str, NodeState] = {}
-    unknown = (None,) * n_axes
+    unknown_size = (None,) * n_axes
     prefixes = tuple(options.stop_propagation)
+    unknown_ops: list[str] = []
+    nodes = graph.nodes
+    cache = RunCache()
     for name in order:
-        node = graph.nodes[name]
-        if name == input_name or isinstance(node.op, O.Input):
-            sizes: tuple[int | None, ...] = given.get(name) or unknown
+        node = nodes[name]
+        op = node.op
+        if name == input_name or type(op) is O.Input:
+            sizes: tuple[int | None, ...] = given.get(name) or unknown_size
             if name == input_name:
-                axes = [AxisState((Piece(1, 1, ((0, 0),)),), False, dict(paths.SEED))
-                        for _ in range(n_axes)]
-                states[name] = NodeState(name, axes, sizes, True)
+                seed = AxisState((Piece(1, 1, ((0, 0),)),), False, dict(paths.SEED))
+                states[name] = NodeState(name, [seed] * n_axes, sizes, True)
             else:
-                states[name] = NodeState(name, [AxisState() for _ in range(n_axes)], sizes, False)
+                states[name] = NodeState(name, [EMPTY_AXIS] * n_axes, sizes, False)
             continue
-        refs = [split_ref(r)[0] for r in node.inputs]
-        preds = [states[r] for r in refs]
-        sizes = _sizes(node, preds, graph.axes)
-        live = [states[r] for r in live_inputs(graph, name, prefixes) if states[r].connected]
-        state = NodeState(name, [AxisState() for _ in range(n_axes)], sizes, bool(live))
+        preds = [states[r] for r in node.sources]
+        if all(p.sizes is unknown_size for p in preds):
+            sizes = unknown_size
+        else:
+            sizes = _sizes(node, preds, graph.axes)
+        if prefixes:
+            live = [states[r] for r in live_inputs(graph, name, prefixes) if states[r].connected]
+        else:
+            live = [p for p in preds if p.connected]
+        state = NodeState(name, [EMPTY_AXIS] * n_axes, sizes, bool(live))
         states[name] = state
         if not live:
             continue
-        op = node.op
         for p in live:
-            if p.status == "unavailable":
-                _mark(state, "unavailable", f"depends on {p.name!r}, which is unavailable")
-            elif p.status == "bound":
-                _mark(state, "bound", f"depends on {p.name!r}, which is a bound")
-        if isinstance(op, O.Unknown):
+            if p.status != "exact":
+                _mark(state, p.status, f"depends on {p.name!r}, which is "
+                      f"{'unavailable' if p.status == 'unavailable' else 'a bound'}")
+        if type(op) is O.Unknown:
+            unknown_ops.append(name)
             if options.unknown_policy == "error":
                 _mark(state, "unavailable", f"op {op.name!r} is not supported")
                 continue
             _mark(state, "bound", f"op {op.name!r} treated as {options.unknown_policy} by policy")
         if state.status == "unavailable":
             continue
-        _propagate(op, state, live, symbols, options.unknown_policy)
+        _propagate(op, state, live, symbols, options.unknown_policy, cache)
         if len(live) > 1:
             _check_alignment(state, live, symbols, graph.axes)
         else:
             state.aligned = live[0].aligned
             state.misalignment = live[0].misalignment
-    return order, states, input_name, symbols
+    return order, states, input_name, unknown_ops
+
+
+def _given_shapes(graph: Graph, shapes: object, input_name: str) -> dict[str, tuple[int, ...] | None]:
+    if isinstance(shapes, Mapping):
+        for key in shapes:
+            if key not in graph.nodes:
+                raise UnknownNodeError(key, graph.nodes, what="input node")
+        return {k: spatial_shape(graph, v) for k, v in shapes.items()}
+    one = spatial_shape(graph, shapes)
+    return {n: one for n in graph.inputs} | {input_name: one}
+
+
+RANK = {"exact": 0, "bound": 1, "unavailable": 2}
 
 
 def _mark(state: NodeState, status: str, reason: str) -> None:
-    rank = {"exact": 0, "bound": 1, "unavailable": 2}
-    if rank[status] > rank[state.status]:
+    if RANK[status] > RANK[state.status]:
         state.status = status
     if reason not in state.reasons:
         state.reasons.append(reason)
@@ -244,7 +271,7 @@ def _sizes(node, preds: list[NodeState], axes: tuple[str, ...]) -> tuple[int | N
         if len(known) < len(preds) or not known:
             out.append(None)
             continue
-        if isinstance(op, O.Merge):
+        if type(op) is O.Merge:
             big = max(known)
             if any(k not in (1, big) for k in known):
                 detail = ", ".join(f"{p.name}={p.sizes[axis]}" for p in preds)
@@ -253,7 +280,7 @@ def _sizes(node, preds: list[NodeState], axes: tuple[str, ...]) -> tuple[int | N
             out.append(big)
             continue
         n_in = known[0]
-        n_out = n_in if isinstance(op, O.Unknown) else output_size(op, axis, n_in)
+        n_out = n_in if type(op) is O.Unknown else output_size(op, axis, n_in)
         if n_out < 1:
             raise ShapeError(f"input too small at node {node.name!r} ({op.op}): axis {axis_name} has "
                              f"length {n_in} there, which gives an empty output; use a larger input")
@@ -261,37 +288,95 @@ def _sizes(node, preds: list[NodeState], axes: tuple[str, ...]) -> tuple[int | N
     return tuple(out)
 
 
-def _taps(op, axis: int, pred: NodeState, state: NodeState, policy: str) -> LatticeTaps | GlobalTaps:
-    if isinstance(op, O.Unknown):
-        return GLOBAL if policy == "global" else IDENTITY
-    if isinstance(op, O.Merge):
+class RunCache:
+    """Per-op results that do not depend on the node (ops are shared between equal nodes)."""
+
+    def __init__(self) -> None:
+        self.taps: dict[tuple[int, int, int | None, int | None], LatticeTaps | GlobalTaps] = {}
+        self.isotropic: dict[int, bool] = {}
+
+    def lattice_taps(self, op: O.Op, axis: int, n_in: int | None, n_out: int | None
+                     ) -> LatticeTaps | GlobalTaps:
+        key = (id(op), axis, n_in, n_out)
+        found = self.taps.get(key)
+        if found is None:
+            found = self.taps[key] = lattice_taps(op, axis, n_in, n_out)
+        return found
+
+    def op_isotropic(self, op: O.Op) -> bool:
+        found = self.isotropic.get(id(op))
+        if found is None:
+            found = self.isotropic[id(op)] = all(
+                len(set(v)) <= 1 for v in vars(op).values() if type(v) is tuple)
+        return found
+
+
+def _taps(op, axis: int, pred: NodeState, state: NodeState, policy: str,
+          cache: RunCache) -> LatticeTaps | GlobalTaps:
+    kind = type(op)
+    if kind is O.Merge or kind is O.Elementwise:
         n_in, n_out = pred.sizes[axis], state.sizes[axis]
         return BROADCAST if (n_in == 1 and n_out is not None and n_out > 1) else IDENTITY
-    return lattice_taps(op, axis, pred.sizes[axis], state.sizes[axis])
+    if kind is O.Unknown:
+        return GLOBAL if policy == "global" else IDENTITY
+    return cache.lattice_taps(op, axis, pred.sizes[axis], state.sizes[axis])
 
 
-def _propagate(op, state: NodeState, live: list[NodeState], symbols: Symbols, policy: str) -> None:
-    for axis, axis_state in enumerate(state.axes):
-        pieces: list[Piece] = []
-        unknown_padding: list[int] = []  # one symbol per node and axis, shared by all paths
-        for pred in live:
-            pa = pred.axes[axis]
-            try:
-                taps = _taps(op, axis, pred, state, policy)
-            except NeedsSize as missing:
-                _mark(state, "unavailable", f"{missing} (give input_shape)")
-                return
-            paths.step(pa.paths, taps, axis_state.paths)
-            if pa.is_global or isinstance(taps, GlobalTaps):
-                axis_state.is_global = True
-                continue
-            for piece in pa.pieces:
-                pieces.extend(_compose(piece, taps, state, symbols, unknown_padding))
-        if axis_state.is_global:
+def _isotropic(op: O.Op, state: NodeState, live: list[NodeState], cache: RunCache) -> bool:
+    """Every axis would give the same result: same parameters, sizes and input states."""
+    sizes = state.sizes
+    if any(s != sizes[0] for s in sizes):
+        return False
+    for p in live:
+        first = p.axes[0]
+        if any(a is not first for a in p.axes) or any(s != p.sizes[0] for s in p.sizes):
+            return False
+    return cache.op_isotropic(op)
+
+
+def _propagate(op, state: NodeState, live: list[NodeState], symbols: Symbols, policy: str,
+               cache: RunCache) -> None:
+    n_axes = len(state.axes)
+    shared = n_axes > 1 and _isotropic(op, state, live, cache)
+    for axis in range(1 if shared else n_axes):
+        result = _propagate_axis(op, axis, state, live, symbols, policy, cache)
+        if result is None:
+            return
+        state.axes[axis] = result
+    if shared:
+        state.axes = [state.axes[0]] * n_axes
+
+
+def _propagate_axis(op, axis: int, state: NodeState, live: list[NodeState], symbols: Symbols,
+                    policy: str, cache: RunCache) -> AxisState | None:
+    result = AxisState()
+    pieces: list[Piece] = []
+    unknown_padding: list[int] = []  # one symbol per node and axis, shared by all paths
+    for pred in live:
+        pa = pred.axes[axis]
+        try:
+            taps = _taps(op, axis, pred, state, policy, cache)
+        except NeedsSize as missing:
+            _mark(state, "unavailable", f"{missing} (give input_shape)")
+            return None
+        paths.step(pa.paths, taps, result.paths)
+        if pa.is_global or isinstance(taps, GlobalTaps):
+            result.is_global = True
             continue
-        axis_state.pieces, bound = union(pieces, symbols) if len(pieces) > 1 else (tuple(pieces), False)
+        if taps is IDENTITY:
+            pieces.extend(pa.pieces)
+            continue
+        for piece in pa.pieces:
+            pieces.extend(_compose(piece, taps, state, symbols, unknown_padding))
+    if result.is_global:
+        return result
+    if len(pieces) > 1:
+        result.pieces, bound = union(pieces, symbols)
         if bound:
             _mark(state, "bound", "the union of paths depends on the input size (give input_shape)")
+    else:
+        result.pieces = tuple(pieces)
+    return result
 
 
 def _compose(piece: Piece, taps: LatticeTaps, state: NodeState, symbols: Symbols,
@@ -320,6 +405,14 @@ def _compose(piece: Piece, taps: LatticeTaps, state: NodeState, symbols: Symbols
 def _check_alignment(state: NodeState, live: list[NodeState], symbols: Symbols,
                      axis_names: tuple[str, ...]) -> None:
     inherited = [p for p in live if p.aligned is not True]
+    if not inherited and all(len(p.axes[0].pieces) == 1 for p in live):
+        pieces = [p.axes[0].pieces[0] for p in live]
+        first = pieces[0]
+        if all(q.offset == first.offset == () and q.shift == first.shift and q.period == first.period
+               and q.table == first.table for q in pieces) and all(
+                all(a is p.axes[0] for a in p.axes) for p in live):
+            return  # identical maps on every axis: aligned
+
     verdict: bool | None = True
     detail = None
     for axis in range(len(state.axes)):

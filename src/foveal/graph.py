@@ -7,7 +7,7 @@ reads nothing else. Edges name a producer as "name" or "name:k" (output k of a m
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from . import ops as O
@@ -32,6 +32,8 @@ class Node:
     outputs: int = 1
     label: str | None = None
     """What the layer was in its framework (e.g. 'Conv2d', 'torchvision.ops.misc.Conv2dNormActivation')."""
+    sources: tuple[str, ...] = field(default=(), compare=False, repr=False)
+    """The producers' names (inputs without their ':k' output slot)."""
 
 
 def _axes(axes: int | Sequence[str]) -> tuple[str, ...]:
@@ -52,6 +54,7 @@ class Graph:
         self.axes = _axes(axes)
         self.nodes: dict[str, Node] = {}
         self.declared_outputs: list[str] = []
+        self._ops: dict[O.Op, O.Op] = {}  # equal ops share one object, so per-op work is cached
         self.name = name
 
     __hash__ = None  # type: ignore[assignment]
@@ -75,7 +78,9 @@ class Graph:
         if outputs < 1:
             raise GraphError(f"node {name!r} must have at least one output")
         normalized = O.normalize(op, len(self.axes), name)
-        self.nodes[name] = Node(name, normalized, refs, outputs, label)
+        normalized = self._ops.setdefault(normalized, normalized)
+        sources = tuple(split_ref(r)[0] for r in refs)
+        self.nodes[name] = Node(name, normalized, refs, outputs, label, sources)
         return name
 
     def input(self, name: str = "input") -> str:
@@ -102,7 +107,7 @@ class Graph:
         """Declared outputs, else the nodes nothing consumes (in insertion order)."""
         if self.declared_outputs:
             return list(self.declared_outputs)
-        used = {split_ref(r)[0] for n in self.nodes.values() for r in n.inputs}
+        used = {src for n in self.nodes.values() for src in n.sources}
         return [n for n in self.nodes if n not in used]
 
     def __len__(self) -> int:
@@ -122,10 +127,12 @@ class Graph:
     def validate(self) -> None:
         """Every edge names an existing node and output slot."""
         for node in self.nodes.values():
-            for ref in node.inputs:
-                src, slot = split_ref(ref)
+            for ref, src in zip(node.inputs, node.sources):
                 if src not in self.nodes:
                     raise UnknownNodeError(src, self.nodes, what=f"input of node {node.name!r}:")
+                if ref == src:
+                    continue
+                slot = split_ref(ref)[1]
                 if slot >= self.nodes[src].outputs:
                     raise GraphError(f"node {node.name!r} reads output {slot} of {src!r}, which "
                                      f"has only {self.nodes[src].outputs} output(s)")
@@ -137,10 +144,9 @@ class Graph:
         indegree = [0] * len(index)
         consumers: list[list[int]] = [[] for _ in index]
         for i, node in enumerate(self.nodes.values()):
-            for ref in node.inputs:
-                src = index[split_ref(ref)[0]]
-                consumers[src].append(i)
-                indegree[i] += 1
+            for name in node.sources:
+                consumers[index[name]].append(i)
+            indegree[i] = len(node.sources)
         names = list(self.nodes)
         ready = [i for i in range(len(names)) if indegree[i] == 0]
         ready.reverse()
