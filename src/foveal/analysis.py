@@ -186,14 +186,11 @@ class NodeResult:
     def _clipped(self, idx: tuple[int, ...]) -> tuple[tuple[int, int] | None, ...]:
         if not self._state.connected:
             return tuple(None for _ in idx)
-        per_axis = self._analysis._clipped.of(self.name)
-        out = []
-        for axis, (o, hulls) in enumerate(zip(idx, per_axis)):
-            if not 0 <= o < len(hulls):
+        for axis, (o, n) in enumerate(zip(idx, self._state.sizes)):
+            if n is not None and not 0 <= o < n:
                 raise InvalidParameterError(f"feature index {o} is outside node {self.name!r} "
-                                            f"(axis {self._analysis.axes[axis]} has {len(hulls)})")
-            out.append(hulls[o])
-        return tuple(out)
+                                            f"(axis {self._analysis.axes[axis]} has {n})")
+        return self._analysis._clipped.region(self.name, idx)
 
     def center(self, *index: int, clip: bool = False) -> tuple[float | None, ...]:
         """Centre (first + last) / 2 of the region of feature `index`, per axis."""

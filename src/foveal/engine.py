@@ -197,7 +197,7 @@ def run(graph: Graph, options: Options) -> tuple[list[str], dict[str, NodeState]
     prefixes = tuple(options.stop_propagation)
     unknown_ops: list[str] = []
     nodes = graph.nodes
-    cache = RunCache()
+    cache = RunCache(given.get(input_name) or unknown_size)
     for name in order:
         node = nodes[name]
         op = node.op
@@ -291,7 +291,8 @@ def _sizes(node, preds: list[NodeState], axes: tuple[str, ...]) -> tuple[int | N
 class RunCache:
     """Per-op results that do not depend on the node (ops are shared between equal nodes)."""
 
-    def __init__(self) -> None:
+    def __init__(self, input_sizes: tuple[int | None, ...]) -> None:
+        self.input_sizes = input_sizes
         self.taps: dict[tuple[int, int, int | None, int | None], LatticeTaps | GlobalTaps] = {}
         self.isotropic: dict[int, bool] = {}
 
@@ -345,6 +346,10 @@ def _propagate(op, state: NodeState, live: list[NodeState], symbols: Symbols, po
         state.axes[axis] = result
     if shared:
         state.axes = [state.axes[0]] * n_axes
+    if len(live) > 1 and n_axes > 1 and any(
+            e is None for p in live for a in p.axes for q in a.pieces for e in q.table):
+        _mark(state, "bound", "a path reads no input for some features on one axis; the union "
+              "of paths per axis can then be wider than the true region on the other axes")
 
 
 def _propagate_axis(op, axis: int, state: NodeState, live: list[NodeState], symbols: Symbols,
@@ -360,8 +365,18 @@ def _propagate_axis(op, axis: int, state: NodeState, live: list[NodeState], symb
             _mark(state, "unavailable", f"{missing} (give input_shape)")
             return None
         paths.step(pa.paths, taps, result.paths)
-        if pa.is_global or isinstance(taps, GlobalTaps):
+        if isinstance(taps, GlobalTaps):
             result.is_global = True
+            continue
+        if pa.is_global:
+            if not any(e is None for e in taps.table):
+                result.is_global = True
+            elif pa.pieces:  # holes (a transposed conv with kernel < stride) after a global op
+                pieces.extend(compose(p, taps) for p in pa.pieces)
+            else:
+                result.is_global = True
+                _mark(state, "bound", "features that read nothing follow a global op; give "
+                      "input_shape for their exact regions")
             continue
         if taps is IDENTITY:
             pieces.extend(pa.pieces)
@@ -369,6 +384,8 @@ def _propagate_axis(op, axis: int, state: NodeState, live: list[NodeState], symb
         for piece in pa.pieces:
             pieces.extend(_compose(piece, taps, state, symbols, unknown_padding))
     if result.is_global:
+        n = cache.input_sizes[axis]
+        result.pieces = () if n is None else (Piece(1, 0, ((0, n - 1),)),)
         return result
     if len(pieces) > 1:
         result.pieces, bound = union(pieces, symbols)
