@@ -102,3 +102,17 @@ def test_region_index_errors() -> None:
         r.region(100, 0, clip=True)
     with pytest.raises(foveal.InvalidParameterError, match="need every size"):
         foveal.receptive_field("resnet18")["layer1"].region(0, 0, clip=True)
+
+
+def test_reflect_padding_must_be_smaller_than_the_input() -> None:
+    g = Graph(1)
+    g.add("pad", foveal.pad(3, 3, "reflect"), g.input("x"))
+    with pytest.raises(foveal.ShapeError, match="'pad': reflect padding of 3 on axis T"):
+        foveal.receptive_field(g, 3)
+    assert foveal.receptive_field(g, 4)["pad"].output_shape == (10,)
+
+
+def test_one_dimensional_padding_pair() -> None:
+    g = Graph(1)
+    g.add("conv", conv(3, padding=(2, 0)), g.input("x"))
+    assert foveal.receptive_field(g, 10)["conv"].padding == (2,)

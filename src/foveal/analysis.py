@@ -101,12 +101,24 @@ class NodeResult:
         out: list[Number] = []
         for axis, a in enumerate(self._state.axes):
             if a.is_global and self.status != "unavailable":
-                n = self._input_size(axis)
-                out.append(math.inf if n is None else n)
+                out.append(self._global_size(axis))
                 continue
             piece = self._single(axis)
             out.append(None if piece is None else max(piece.sizes()))
         return tuple(out)
+
+    def _global_size(self, axis: int) -> Number:
+        """Largest region of a global axis: inf without sizes, else measured over every feature
+        (other paths may reach into padding beyond the input)."""
+        n_out = self._state.sizes[axis]
+        if self._input_size(axis) is None or n_out is None:
+            return math.inf
+        sizes = [iv[1] - iv[0] + 1 for o in range(n_out) if (iv := self._hull_at(axis, o))]
+        return max(sizes, default=0)
+
+    def _hull_at(self, axis: int, o: int) -> tuple[int, int] | None:
+        found = [iv for iv in (q.at(o) for q in self._state.axes[axis].pieces) if iv]
+        return (min(iv[0] for iv in found), max(iv[1] for iv in found)) if found else None
 
     @cached_property
     def phase_sizes(self) -> tuple[tuple[int, ...] | None, ...]:
@@ -172,15 +184,12 @@ class NodeResult:
             return self._clipped(idx)
         out: list[tuple[Number, Number] | None] = []
         for axis, (o, a) in enumerate(zip(idx, self._state.axes)):
-            if a.is_global and self.status != "unavailable":
-                n = self._input_size(axis)
-                out.append((-math.inf, math.inf) if n is None else (0, n - 1))
-                continue
-            p = self._single(axis)
-            out.append(None if p is None or p.offset else p.at(o))
-            if len(a.pieces) > 1 and self.status != "unavailable" and not any(q.offset for q in a.pieces):
-                found = [iv for iv in (q.at(o) for q in a.pieces) if iv]
-                out[-1] = (min(iv[0] for iv in found), max(iv[1] for iv in found)) if found else None
+            if self.status == "unavailable" or any(q.offset for q in a.pieces):
+                out.append(None)
+            elif a.is_global and self._input_size(axis) is None:
+                out.append((-math.inf, math.inf))
+            else:
+                out.append(self._hull_at(axis, o))
         return tuple(out)
 
     def _clipped(self, idx: tuple[int, ...]) -> tuple[tuple[int, int] | None, ...]:

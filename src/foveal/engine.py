@@ -280,6 +280,8 @@ def _sizes(node, preds: list[NodeState], axes: tuple[str, ...]) -> tuple[int | N
             out.append(big)
             continue
         n_in = known[0]
+        if type(op) is O.Pad and op.mode in ("reflect", "circular"):
+            _check_wrap_padding(node.name, op, axis, axis_name, n_in)
         n_out = n_in if type(op) is O.Unknown else output_size(op, axis, n_in)
         if n_out < 1:
             raise ShapeError(f"input too small at node {node.name!r} ({op.op}): axis {axis_name} has "
@@ -310,6 +312,14 @@ class RunCache:
             found = self.isotropic[id(op)] = all(
                 len(set(v)) <= 1 for v in vars(op).values() if type(v) is tuple)
         return found
+
+
+def _check_wrap_padding(name: str, op: O.Pad, axis: int, axis_name: str, n_in: int) -> None:
+    """PyTorch's rule: reflect pads < n, circular pads <= n (they read real pixels only once)."""
+    limit = n_in - 1 if op.mode == "reflect" else n_in
+    if max(op.before[axis], op.after[axis]) > limit:
+        raise ShapeError(f"node {name!r}: {op.mode} padding of {max(op.before[axis], op.after[axis])} "
+                         f"on axis {axis_name} needs an input longer than {limit} there, got {n_in}")
 
 
 def _taps(op, axis: int, pred: NodeState, state: NodeState, policy: str,
@@ -367,26 +377,24 @@ def _propagate_axis(op, axis: int, state: NodeState, live: list[NodeState], symb
         paths.step(pa.paths, taps, result.paths)
         if isinstance(taps, GlobalTaps):
             result.is_global = True
-            continue
-        if pa.is_global:
+            n_in = pred.sizes[axis]
+            if n_in is None:
+                continue
+            taps = LatticeTaps(1, 0, ((0, 1, n_in),))  # reads every position: exact with sizes
+        elif pa.is_global:
             if not any(e is None for e in taps.table):
                 result.is_global = True
-            elif pa.pieces:  # holes (a transposed conv with kernel < stride) after a global op
-                pieces.extend(compose(p, taps) for p in pa.pieces)
-            else:
+            elif not pa.pieces:  # holes (transposed conv, kernel < stride) after a global op
                 result.is_global = True
                 _mark(state, "bound", "features that read nothing follow a global op; give "
                       "input_shape for their exact regions")
-            continue
         if taps is IDENTITY:
             pieces.extend(pa.pieces)
             continue
         for piece in pa.pieces:
             pieces.extend(_compose(piece, taps, state, symbols, unknown_padding))
-    if result.is_global:
-        n = cache.input_sizes[axis]
-        result.pieces = () if n is None else (Piece(1, 0, ((0, n - 1),)),)
-        return result
+    if result.is_global and cache.input_sizes[axis] is None:
+        return result  # the whole axis, of unknown length
     if len(pieces) > 1:
         result.pieces, bound = union(pieces, symbols)
         if bound:

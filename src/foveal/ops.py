@@ -199,6 +199,9 @@ def _padding(value: Any, n: int, node: str, op: str) -> tuple[Any, ...]:
     """Per axis: a (before, after) pair of ints >= 0, or one of PAD_MODES."""
     if isinstance(value, str):
         value = (value,) * n
+    if n == 1 and isinstance(value, (tuple, list)) and len(value) == 2 and all(
+            isinstance(v, int) and not isinstance(v, bool) for v in value):
+        value = (tuple(value),)  # 1-D: (before, after) is unambiguous
     items = _per_axis(value, n, "padding", node, op)
     out: list[Any] = []
     for item in items:
