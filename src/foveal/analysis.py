@@ -298,13 +298,11 @@ class Analysis:
 
     def ancestors(self, name: str) -> list[NodeResult]:
         """The node and everything it depends on, in topological order."""
-        from .graph import split_ref
-
         self[name]
         keep = {name}
         for n in reversed(self.order):
             if n in keep:
-                keep.update(split_ref(r)[0] for r in self.graph.nodes[n].inputs)
+                keep.update(self.graph.nodes[n].sources)
         return [self[n] for n in self.order if n in keep]
 
     # -- outputs --------------------------------------------------------------------------

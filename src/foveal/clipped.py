@@ -19,7 +19,7 @@ from typing import cast
 from . import ops as O
 from .engine import NodeState, live_inputs
 from .errors import InvalidParameterError
-from .graph import Graph, split_ref
+from .graph import Graph
 from .taps import concrete_taps
 
 Hulls = list  # per position: (lo, hi) or None
@@ -60,8 +60,7 @@ class ClippedRegions:
             order.append(current)
             if current == self.input_name:
                 continue
-            for ref in self.graph.nodes[current].inputs:
-                src = split_ref(ref)[0]
+            for src in self.graph.nodes[current].sources:
                 if src not in seen and src not in self.cache:
                     seen.add(src)
                     todo.append(src)

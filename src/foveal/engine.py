@@ -6,22 +6,21 @@ per node is bounded by its number of distinct path strides, usually one).
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Iterable, Mapping, Sequence
+import gc
+from collections.abc import Mapping
 from dataclasses import dataclass
 from fractions import Fraction
-from math import gcd
 
 from . import ops as O
 from . import paths
-from .axis_map import Offset, Piece, add_offsets, compose, expand, hull, same_stride, shift_between
+from .axis_map import Piece, add_offsets, compose, hull, shift_between
 from .errors import InvalidParameterError, ShapeError, UnknownNodeError, UnsupportedOpError
-from .graph import Graph, split_ref
+from .graph import Graph
+from .merge import Symbols, aligned, union
 from .shapes import output_size
 from .taps import BROADCAST, GLOBAL, IDENTITY, GlobalTaps, LatticeTaps, NeedsSize, lattice_taps
 
 POLICIES = ("error", "identity", "global")
-MAX_ASSIGNMENTS = 4096
 
 
 class AxisState:
@@ -41,7 +40,8 @@ EMPTY_AXIS = AxisState()
 
 
 class NodeState:
-    __slots__ = ("name", "axes", "sizes", "connected", "status", "reasons", "aligned", "misalignment")
+    __slots__ = ("name", "axes", "sizes", "connected", "status", "reasons", "aligned", "misalignment",
+                 "iso", "simple")
 
     def __init__(self, name: str, axes: list[AxisState], sizes: tuple[int | None, ...],
                  connected: bool) -> None:
@@ -53,102 +53,10 @@ class NodeState:
         self.reasons: list[str] = []
         self.aligned: bool | None = True
         self.misalignment: str | None = None
-
-
-class Symbols:
-    """Unknown paddings: each symbol takes one of a few integer values."""
-
-    def __init__(self) -> None:
-        self.values: list[tuple[int, ...]] = []
-
-    def new(self, values: Iterable[int]) -> int:
-        self.values.append(tuple(values))
-        return len(self.values) - 1
-
-    def assignments(self, offsets: Sequence[Offset]) -> list[list[int]] | None:
-        """Each row: the value of every offset in `offsets` under one joint assignment."""
-        syms = sorted({s for off in offsets for s, _ in off})
-        total = 1
-        for s in syms:
-            total *= len(self.values[s])
-        if total > MAX_ASSIGNMENTS:
-            return None
-        rows = []
-        for combo in itertools.product(*(self.values[s] for s in syms)):
-            value = dict(zip(syms, combo))
-            rows.append([sum(c * value[s] for s, c in off) for off in offsets])
-        return rows
-
-
-def _common(a: Offset, b: Offset) -> tuple[Offset, Offset, Offset]:
-    shared = tuple(sorted(set(a) & set(b)))
-    return shared, tuple(x for x in a if x not in shared), tuple(x for x in b if x not in shared)
-
-
-def union(pieces: Sequence[Piece], symbols: Symbols) -> tuple[tuple[Piece, ...], bool]:
-    """Hull of several maps, grouped by stride. Returns (pieces, is_bound)."""
-    groups: list[Piece] = []
-    bound = False
-    for p in pieces:
-        for i, g in enumerate(groups):
-            if same_stride(g, p):
-                if g.offset == p.offset:
-                    groups[i] = hull(g, p)
-                else:
-                    groups[i], b = _symbolic_hull(g, p, symbols)
-                    bound = bound or b
-                break
-        else:
-            groups.append(p)
-    return tuple(groups), bound
-
-
-def _symbolic_hull(a: Piece, b: Piece, symbols: Symbols) -> tuple[Piece, bool]:
-    shared, ra, rb = _common(a.offset, b.offset)
-    rows = symbols.assignments([ra, rb])
-    if rows is None:
-        return hull(a, b, shared), True
-    unions = [hull(a.shifted(ca), b.shifted(cb), shared) for ca, cb in rows]
-    shifts = [shift_between(unions[0], u) for u in unions]
-    if all(s is not None for s in shifts):
-        if all(s == 0 for s in shifts):
-            return unions[0], False
-        sym = symbols.new(shifts)  # type: ignore[arg-type]
-        return unions[0].with_offset(add_offsets(shared, ((sym, 1),))), False
-    result = unions[0]
-    for u in unions[1:]:
-        result = hull(result, u, shared)
-    return result, True
-
-
-def _aligned_pair(a: Piece, b: Piece) -> bool:
-    if a.period == 1 and b.period == 1:
-        ea, eb = a.table[0], b.table[0]
-        if ea is None or eb is None:
-            return a.shift == b.shift and ea is eb
-        return a.shift == b.shift and ea[0] + ea[1] == eb[0] + eb[1]
-    if not same_stride(a, b):
-        return False
-    if a.period == b.period:
-        return _centres_of(a.table) == _centres_of(b.table)
-    period = a.period * b.period // gcd(a.period, b.period)
-    return _centres_of(expand(a, period)) == _centres_of(expand(b, period))
-
-
-def _centres_of(table: tuple[tuple[int, int] | None, ...]) -> list[int | None]:
-    return [None if e is None else e[0] + e[1] for e in table]
-
-
-def aligned(a: Piece, b: Piece, symbols: Symbols) -> bool | None:
-    """Same stride and same centre for every feature; None if that depends on the input size."""
-    if a.offset == b.offset:
-        return _aligned_pair(a, b)
-    _, ra, rb = _common(a.offset, b.offset)
-    rows = symbols.assignments([ra, rb])
-    if rows is None:
-        return None
-    verdicts = {_aligned_pair(a.shifted(ca), b.shifted(cb)) for ca, cb in rows}
-    return verdicts.pop() if len(verdicts) == 1 else None
+        self.iso = axes.count(axes[0]) == len(axes) and sizes.count(sizes[0]) == len(sizes)
+        """One AxisState object for every axis and equal sizes: any axis stands for all."""
+        self.simple = False
+        """iso, exact, aligned, one period-1 map with an offset-free, non-empty region."""
 
 
 @dataclass
@@ -179,17 +87,37 @@ def spatial_shape(graph: Graph, shape: object) -> tuple[int, ...] | None:
 
 
 def run(graph: Graph, options: Options) -> tuple[list[str], dict[str, NodeState], str, list[str]]:
-    """Analyse every node; returns the order, the states, the input name and the unknown ops."""
+    """Analyse every node; returns the order, the states, the input name and the unknown ops.
+
+    The pass allocates millions of small acyclic objects on big graphs; the cyclic collector
+    would re-scan the whole heap over and over, so it is paused for the pass."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _run(graph, options)
+    finally:
+        if enabled:
+            if not gc.get_freeze_count():
+                # move the pass's objects to the oldest generation in O(1), so the next young
+                # collection does not have to traverse all of them at once
+                gc.freeze()
+                gc.unfreeze()
+            gc.enable()
+
+
+def _run(graph: Graph, options: Options) -> tuple[list[str], dict[str, NodeState], str, list[str]]:
     order = graph.topological_order()
     if options.unknown_policy not in POLICIES:
         raise InvalidParameterError(f"unknown_policy must be one of {', '.join(POLICIES)}, "
                                     f"got {options.unknown_policy!r}")
-    input_name = options.input or (graph.inputs[0] if graph.inputs else None)
+    inputs = graph.inputs
+    input_name = options.input or (inputs[0] if inputs else None)
     if input_name is None:
         raise InvalidParameterError("the graph has no input node; add one with graph.input(name)")
     if input_name not in graph.nodes:
         raise UnknownNodeError(input_name, graph.nodes, what="input node")
-    given = _given_shapes(graph, options.input_shape, input_name)
+    given = _given_shapes(graph, options.input_shape, input_name, inputs)
+    sizes_known = any(v is not None for v in given.values())
     n_axes = len(graph.axes)
     symbols = Symbols()
     states: dict[str, NodeState] = {}
@@ -198,22 +126,26 @@ def run(graph: Graph, options: Options) -> tuple[list[str], dict[str, NodeState]
     unknown_ops: list[str] = []
     nodes = graph.nodes
     cache = RunCache(given.get(input_name) or unknown_size)
-    for name in order:
-        node = nodes[name]
+    fast_ok = not prefixes and n_axes > 0
+    # in insertion order the node records are read in memory order, without a lookup by name
+    # (a cache miss per node on graphs of millions of nodes)
+    sequence = nodes.values() if getattr(graph, "_in_order", False) else (nodes[n] for n in order)
+    for node in sequence:
+        name = node.name
         op = node.op
         if name == input_name or type(op) is O.Input:
             sizes: tuple[int | None, ...] = given.get(name) or unknown_size
             if name == input_name:
                 seed = AxisState((Piece(1, 1, ((0, 0),)),), False, dict(paths.SEED))
-                states[name] = NodeState(name, [seed] * n_axes, sizes, True)
+                states[name] = st = NodeState(name, [seed] * n_axes, sizes, True)
+                st.simple = st.iso
             else:
                 states[name] = NodeState(name, [EMPTY_AXIS] * n_axes, sizes, False)
             continue
         preds = [states[r] for r in node.sources]
-        if all(p.sizes is unknown_size for p in preds):
-            sizes = unknown_size
-        else:
-            sizes = _sizes(node, preds, graph.axes)
+        if fast_ok and _fast(name, op, preds, states, cache, n_axes, sizes_known):
+            continue
+        sizes = _sizes(node, preds, graph.axes) if sizes_known else unknown_size
         if prefixes:
             live = [states[r] for r in live_inputs(graph, name, prefixes) if states[r].connected]
         else:
@@ -240,17 +172,95 @@ def run(graph: Graph, options: Options) -> tuple[list[str], dict[str, NodeState]
         else:
             state.aligned = live[0].aligned
             state.misalignment = live[0].misalignment
+        if state.iso and state.status == "exact" and state.aligned is True:
+            a0 = state.axes[0]
+            if not a0.is_global and len(a0.pieces) == 1:
+                q = a0.pieces[0]
+                state.simple = q.period == 1 and not q.offset and q.table[0] is not None
     return order, states, input_name, unknown_ops
 
 
-def _given_shapes(graph: Graph, shapes: object, input_name: str) -> dict[str, tuple[int, ...] | None]:
+_WINDOW, _MERGE, _ELEMENTWISE = O.Window, O.Merge, O.Elementwise
+
+
+def _fast(name: str, op: O.Op, preds: list[NodeState], states: dict[str, NodeState],
+          cache: RunCache, n_axes: int, sizes_known: bool) -> bool:
+    """The common case in a few lines: every input is `simple` (one affine map shared by all
+    axes, exact, aligned) and the op is a window with known taps, a merge or an elementwise op
+    with identity taps. Returns False (nothing done) when the general pass must handle it."""
+    for p in preds:
+        if not p.simple:
+            return False
+    kind = type(op)
+    first_pred = preds[0]
+    if kind is _WINDOW:
+        if len(preds) != 1 or not cache.op_isotropic(op):
+            return False
+        if sizes_known:
+            n_in = first_pred.sizes[0]
+            n_out = output_size(op, 0, n_in) if n_in is not None else None
+            if n_out is not None and n_out < 1:
+                return False  # the general pass raises the ShapeError
+            sizes = (n_out,) * n_axes
+        else:
+            n_in = n_out = None
+            sizes = first_pred.sizes
+        taps = cache.lattice_taps(op, 0, n_in, n_out)
+        if type(taps) is not LatticeTaps or taps.alternatives or taps.period != 1 \
+                or taps.table[0] is None:
+            return False
+        tap_first, tap_step, tap_count = taps.table[0]
+        pa = first_pred.axes[0]
+        q = pa.pieces[0]
+        s = q.shift
+        lo, hi = q.table[0]  # type: ignore[misc]  # simple: never None
+        piece = Piece(1, s * taps.shift, ((s * tap_first + lo,
+                                           s * (tap_first + tap_step * (tap_count - 1)) + hi),))
+        axis = AxisState((piece,), False, paths.step(pa.paths, taps, {}))
+    elif kind is _MERGE or kind is _ELEMENTWISE:
+        sizes = first_pred.sizes
+        for p in preds:
+            if p.sizes != sizes:
+                return False  # broadcasting: the general pass
+        if len(preds) == 1:
+            axis = first_pred.axes[0]  # identity: the same (never changed) state
+        else:
+            q = first_pred.axes[0].pieces[0]
+            shift = q.shift
+            lo, hi = q.table[0]  # type: ignore[misc]
+            centre = lo + hi
+            for p in preds:
+                e = p.axes[0].pieces[0]
+                if e.shift != shift:
+                    return False
+                a, b = e.table[0]  # type: ignore[misc]
+                if a + b != centre:
+                    return False  # misaligned: the general pass explains it
+                if a < lo:
+                    lo = a
+                if b > hi:
+                    hi = b
+            stats: dict = {}
+            for p in preds:
+                paths.step(p.axes[0].paths, IDENTITY, stats)
+            axis = AxisState((Piece(1, shift, ((lo, hi),)),), False, stats)
+    else:
+        return False
+    state = NodeState(name, [axis] * n_axes, sizes, True)
+    state.simple = True
+    states[name] = state
+    return True
+
+
+def _given_shapes(graph: Graph, shapes: object, input_name: str,
+                  inputs: list[str]) -> dict[str, tuple[int, ...] | None]:
     if isinstance(shapes, Mapping):
         for key in shapes:
             if key not in graph.nodes:
                 raise UnknownNodeError(key, graph.nodes, what="input node")
         return {k: spatial_shape(graph, v) for k, v in shapes.items()}
     one = spatial_shape(graph, shapes)
-    return {n: one for n in graph.inputs} | {input_name: one}
+    return {n: one for n in inputs} | {input_name: one}
 
 
 RANK = {"exact": 0, "bound": 1, "unavailable": 2}
@@ -336,11 +346,10 @@ def _taps(op, axis: int, pred: NodeState, state: NodeState, policy: str,
 def _isotropic(op: O.Op, state: NodeState, live: list[NodeState], cache: RunCache) -> bool:
     """Every axis would give the same result: same parameters, sizes and input states."""
     sizes = state.sizes
-    if any(s != sizes[0] for s in sizes):
+    if sizes.count(sizes[0]) != len(sizes):
         return False
     for p in live:
-        first = p.axes[0]
-        if any(a is not first for a in p.axes) or any(s != p.sizes[0] for s in p.sizes):
+        if not p.iso:
             return False
     return cache.op_isotropic(op)
 
@@ -356,10 +365,21 @@ def _propagate(op, state: NodeState, live: list[NodeState], symbols: Symbols, po
         state.axes[axis] = result
     if shared:
         state.axes = [state.axes[0]] * n_axes
-    if len(live) > 1 and n_axes > 1 and any(
-            e is None for p in live for a in p.axes for q in a.pieces for e in q.table):
+        state.iso = True
+    else:
+        state.iso = False
+    if len(live) > 1 and n_axes > 1 and any(_has_holes(p) for p in live):
         _mark(state, "bound", "a path reads no input for some features on one axis; the union "
               "of paths per axis can then be wider than the true region on the other axes")
+
+
+def _has_holes(state: NodeState) -> bool:
+    """Some path map of the node has a phase that reads no input (period > 1 only)."""
+    for a in (state.axes[:1] if state.iso else state.axes):
+        for q in a.pieces:
+            if q.table[0] is None or (q.period > 1 and None in q.table):
+                return True
+    return False
 
 
 def _propagate_axis(op, axis: int, state: NodeState, live: list[NodeState], symbols: Symbols,
@@ -390,6 +410,10 @@ def _propagate_axis(op, axis: int, state: NodeState, live: list[NodeState], symb
                       "input_shape for their exact regions")
         if taps is IDENTITY:
             pieces.extend(pa.pieces)
+            continue
+        if not taps.alternatives:
+            for piece in pa.pieces:
+                pieces.append(compose(piece, taps))
             continue
         for piece in pa.pieces:
             pieces.extend(_compose(piece, taps, state, symbols, unknown_padding))
@@ -440,12 +464,22 @@ def _check_alignment(state: NodeState, live: list[NodeState], symbols: Symbols,
 
     verdict: bool | None = True
     detail = None
-    for axis in range(len(state.axes)):
+    iso = True
+    for p in live:
+        if not p.iso:
+            iso = False
+            break
+    for axis in range(1 if iso else len(state.axes)):
         states = [(p.name, p.axes[axis]) for p in live if not p.axes[axis].is_global]
         if any(len(a.pieces) > 1 for _, a in states):
             continue  # already misaligned upstream; reported there
         maps = [(n, a.pieces[0]) for n, a in states if a.pieces]
         for (name_a, a), (name_b, b) in zip(maps, maps[1:]):
+            if a.period == 1 and b.period == 1 and not a.offset and not b.offset \
+                    and a.table[0] is not None and b.table[0] is not None:
+                ea, eb = a.table[0], b.table[0]
+                if a.shift == b.shift and ea[0] + ea[1] == eb[0] + eb[1]:
+                    continue
             v = aligned(a, b, symbols)
             if v is False:
                 verdict = False
@@ -485,8 +519,8 @@ def _centre0(piece: Piece) -> str:
 
 def live_inputs(graph: Graph, name: str, prefixes: tuple[str, ...]) -> list[str]:
     """Producers of `name` whose edge is not cut by stop_propagation."""
-    refs = [split_ref(r)[0] for r in graph.nodes[name].inputs]
-    return [r for r in refs if not r.startswith(prefixes)] if prefixes else refs
+    sources = graph.nodes[name].sources
+    return [r for r in sources if not r.startswith(prefixes)] if prefixes else list(sources)
 
 
 def check_supported(graph: Graph, states: dict[str, NodeState], targets: list[str],

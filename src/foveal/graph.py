@@ -55,6 +55,8 @@ class Graph:
         self.nodes: dict[str, Node] = {}
         self.declared_outputs: list[str] = []
         self._ops: dict[O.Op, O.Op] = {}  # equal ops share one object, so per-op work is cached
+        self._in_order = True  # every node was added after all its producers
+        self._slotted = False  # some edge names an output slot ('name:k')
         self.name = name
 
     __hash__ = None  # type: ignore[assignment]
@@ -80,6 +82,14 @@ class Graph:
         normalized = O.normalize(op, len(self.axes), name)
         normalized = self._ops.setdefault(normalized, normalized)
         sources = tuple(split_ref(r)[0] for r in refs)
+        if self._in_order:
+            nodes = self.nodes
+            for src in sources:
+                if src not in nodes:
+                    self._in_order = False
+                    break
+        if sources != refs:
+            self._slotted = True
         self.nodes[name] = Node(name, normalized, refs, outputs, label, sources)
         return name
 
@@ -138,7 +148,12 @@ class Graph:
                                      f"has only {self.nodes[src].outputs} output(s)")
 
     def topological_order(self) -> list[str]:
-        """Kahn's algorithm, O(nodes + edges); ties keep insertion order. Raises on cycles."""
+        """Insertion order when every node comes after its producers (the usual case, checked in
+        one pass); else Kahn's algorithm, O(nodes + edges). Raises on cycles."""
+        if self._in_order:  # producers all exist and come first: only output slots to check
+            if self._slotted:
+                self.validate()
+            return list(self.nodes)
         self.validate()
         index = {name: i for i, name in enumerate(self.nodes)}
         indegree = [0] * len(index)

@@ -14,7 +14,7 @@ import math
 from typing import cast
 
 from .axis_map import Piece, compose
-from .taps import GlobalTaps, LatticeTaps
+from .taps import IDENTITY, GlobalTaps, LatticeTaps
 
 GLOBAL_SHAPE = "global"
 PathStats = dict  # shape -> [r_min, r_max]
@@ -64,6 +64,13 @@ def step(stats: PathStats, taps: LatticeTaps | GlobalTaps, out: dict | None = No
     if isinstance(taps, GlobalTaps):
         if stats:
             _put(out, GLOBAL_SHAPE, math.inf, math.inf)
+        return out
+    if taps is IDENTITY:  # merges, elementwise ops: every path shape passes unchanged
+        if not out:
+            out.update(stats)
+        else:
+            for shape, (rmin, rmax) in stats.items():
+                _put(out, shape, rmin, rmax)
         return out
     single = taps.table[0] if taps.period == 1 else None
     for shape, (rmin, rmax) in stats.items():
