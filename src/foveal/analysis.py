@@ -258,8 +258,11 @@ class Analysis:
             check_supported(graph, self._states, [output] if output else outputs or [self.output_name],
                             tuple(options.stop_propagation), self.order)
         self._results: dict[str, NodeResult] = {}
-        self._clipped = ClippedRegions(graph, self._states, self.input, options.unknown_policy,
-                                       tuple(options.stop_propagation), self.order)
+
+    @cached_property
+    def _clipped(self) -> ClippedRegions:
+        return ClippedRegions(self.graph, self._states, self.input, self.options.unknown_policy,
+                              tuple(self.options.stop_propagation), self.order)
 
     def __getitem__(self, name: str) -> NodeResult:
         result = self._results.get(name)

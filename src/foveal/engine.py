@@ -44,16 +44,17 @@ class NodeState:
                  "iso", "simple")
 
     def __init__(self, name: str, axes: list[AxisState], sizes: tuple[int | None, ...],
-                 connected: bool) -> None:
+                 connected: bool, iso: bool | None = None) -> None:
         self.name = name
         self.axes = axes
         self.sizes = sizes
         self.connected = connected
         self.status = "exact"  # exact | bound | unavailable
-        self.reasons: list[str] = []
+        self.reasons: tuple[str, ...] = ()
         self.aligned: bool | None = True
         self.misalignment: str | None = None
-        self.iso = axes.count(axes[0]) == len(axes) and sizes.count(sizes[0]) == len(sizes)
+        self.iso = (axes.count(axes[0]) == len(axes) and sizes.count(sizes[0]) == len(sizes)
+                    ) if iso is None else iso
         """One AxisState object for every axis and equal sizes: any axis stands for all."""
         self.simple = False
         """iso, exact, aligned, one period-1 map with an offset-free, non-empty region."""
@@ -194,29 +195,26 @@ def _fast(name: str, op: O.Op, preds: list[NodeState], states: dict[str, NodeSta
     kind = type(op)
     first_pred = preds[0]
     if kind is _WINDOW:
-        if len(preds) != 1 or not cache.op_isotropic(op):
+        if len(preds) != 1:
             return False
-        if sizes_known:
-            n_in = first_pred.sizes[0]
-            n_out = output_size(op, 0, n_in) if n_in is not None else None
-            if n_out is not None and n_out < 1:
-                return False  # the general pass raises the ShapeError
-            sizes = (n_out,) * n_axes
-        else:
-            n_in = n_out = None
-            sizes = first_pred.sizes
-        taps = cache.lattice_taps(op, 0, n_in, n_out)
-        if type(taps) is not LatticeTaps or taps.alternatives or taps.period != 1 \
-                or taps.table[0] is None:
+        found = cache.affine_window(op, first_pred.sizes[0] if sizes_known else None)  # type: ignore[arg-type]
+        if found is None:
             return False
-        tap_first, tap_step, tap_count = taps.table[0]
+        shift, tap_first, tap_last, n_out = found
+        sizes = (n_out,) * n_axes if sizes_known else first_pred.sizes
         pa = first_pred.axes[0]
         q = pa.pieces[0]
         s = q.shift
         lo, hi = q.table[0]  # type: ignore[misc]  # simple: never None
-        piece = Piece(1, s * taps.shift, ((s * tap_first + lo,
-                                           s * (tap_first + tap_step * (tap_count - 1)) + hi),))
-        axis = AxisState((piece,), False, paths.step(pa.paths, taps, {}))
+        piece = Piece(1, s * shift, ((s * tap_first + lo, s * tap_last + hi),))
+        path_stats = pa.paths
+        if len(path_stats) == 1 and type(key := next(iter(path_stats))) is int:
+            rmin, rmax = path_stats[key]
+            growth = key * (tap_last - tap_first)
+            path_stats = {key * shift: (rmin + growth, rmax + growth)}
+        else:
+            path_stats = paths.step(path_stats, cache.lattice_taps(op, 0, None, None), {})
+        axis = AxisState((piece,), False, path_stats)
     elif kind is _MERGE or kind is _ELEMENTWISE:
         sizes = first_pred.sizes
         for p in preds:
@@ -246,7 +244,7 @@ def _fast(name: str, op: O.Op, preds: list[NodeState], states: dict[str, NodeSta
             axis = AxisState((Piece(1, shift, ((lo, hi),)),), False, stats)
     else:
         return False
-    state = NodeState(name, [axis] * n_axes, sizes, True)
+    state = NodeState(name, [axis] * n_axes, sizes, True, True)
     state.simple = True
     states[name] = state
     return True
@@ -270,7 +268,7 @@ def _mark(state: NodeState, status: str, reason: str) -> None:
     if RANK[status] > RANK[state.status]:
         state.status = status
     if reason not in state.reasons:
-        state.reasons.append(reason)
+        state.reasons = (*state.reasons, reason)
 
 
 def _sizes(node, preds: list[NodeState], axes: tuple[str, ...]) -> tuple[int | None, ...]:
@@ -307,6 +305,7 @@ class RunCache:
         self.input_sizes = input_sizes
         self.taps: dict[tuple[int, int, int | None, int | None], LatticeTaps | GlobalTaps] = {}
         self.isotropic: dict[int, bool] = {}
+        self.windows: dict[tuple[int, int | None], tuple[int, int, int, int | None] | None] = {}
 
     def lattice_taps(self, op: O.Op, axis: int, n_in: int | None, n_out: int | None
                      ) -> LatticeTaps | GlobalTaps:
@@ -314,6 +313,24 @@ class RunCache:
         found = self.taps.get(key)
         if found is None:
             found = self.taps[key] = lattice_taps(op, axis, n_in, n_out)
+        return found
+
+    def affine_window(self, op: O.Window, n_in: int | None
+                      ) -> tuple[int, int, int, int | None] | None:
+        """(stride, first tap, last tap, output size) of an isotropic window whose taps are
+        known, one per feature; None when the general pass must handle it (or raise)."""
+        key = (id(op), n_in)
+        if key in self.windows:
+            return self.windows[key]
+        found = None
+        n_out = output_size(op, 0, n_in) if n_in is not None else None
+        if self.op_isotropic(op) and (n_out is None or n_out >= 1):
+            taps = self.lattice_taps(op, 0, n_in, n_out)
+            if isinstance(taps, LatticeTaps) and not taps.alternatives and taps.period == 1 \
+                    and taps.table[0] is not None:
+                first, step, count = taps.table[0]
+                found = (taps.shift, first, first + step * (count - 1), n_out)
+        self.windows[key] = found
         return found
 
     def op_isotropic(self, op: O.Op) -> bool:
