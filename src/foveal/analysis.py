@@ -79,7 +79,7 @@ class NodeResult:
         if not self._state.connected:
             notes.append(f"does not depend on input {self._analysis.input!r}")
         for axis_name, a in zip(self._analysis.axes, self._state.axes):
-            if len(a.pieces) > 1:
+            if len(a.pieces) > 1 and not a.is_global:
                 notes.append(f"paths have different strides on axis {axis_name}: size, stride and "
                              f"padding vary with the feature index; region(index) is exact")
             elif a.pieces and a.pieces[0].offset:
