@@ -30,7 +30,7 @@ class AxisState:
     __slots__ = ("pieces", "is_global", "paths")
 
     def __init__(self, pieces: tuple[Piece, ...] = (), is_global: bool = False,
-                 path_stats: dict | None = None) -> None:
+                 path_stats: paths.PathStats | None = None) -> None:
         self.pieces = pieces
         self.is_global = is_global
         self.paths = {} if path_stats is None else path_stats
@@ -137,7 +137,7 @@ def _run(graph: Graph, options: Options) -> tuple[list[str], dict[str, NodeState
         if name == input_name or type(op) is O.Input:
             sizes: tuple[int | None, ...] = given.get(name) or unknown_size
             if name == input_name:
-                seed = AxisState((Piece(1, 1, ((0, 0),)),), False, dict(paths.SEED))
+                seed = AxisState((Piece(1, 1, ((0, 0),)),), False, paths.SEED)
                 states[name] = st = NodeState(name, [seed] * n_axes, sizes, True)
                 st.simple = st.iso
             else:
@@ -208,12 +208,13 @@ def _fast(name: str, op: O.Op, preds: list[NodeState], states: dict[str, NodeSta
         lo, hi = q.table[0]  # type: ignore[misc]  # simple: never None
         piece = Piece(1, s * shift, ((s * tap_first + lo, s * tap_last + hi),))
         path_stats = pa.paths
-        if len(path_stats) == 1 and type(key := next(iter(path_stats))) is int:
-            rmin, rmax = path_stats[key]
-            growth = key * (tap_last - tap_first)
-            path_stats = {key * shift: (rmin + growth, rmax + growth)}
+        if type(path_stats) is tuple:
+            stride, rmin, rmax = path_stats
+            growth = stride * (tap_last - tap_first)
+            path_stats = (stride * shift, rmin + growth, rmax + growth)
         else:
-            path_stats = paths.step(path_stats, cache.lattice_taps(op, 0, None, None), {})
+            path_stats = paths.compact(
+                paths.step(path_stats, cache.lattice_taps(op, 0, None, None), {}))
         axis = AxisState((piece,), False, path_stats)
     elif kind is _MERGE or kind is _ELEMENTWISE:
         sizes = first_pred.sizes
@@ -238,10 +239,8 @@ def _fast(name: str, op: O.Op, preds: list[NodeState], states: dict[str, NodeSta
                     lo = a
                 if b > hi:
                     hi = b
-            stats: dict = {}
-            for p in preds:
-                paths.step(p.axes[0].paths, IDENTITY, stats)
-            axis = AxisState((Piece(1, shift, ((lo, hi),)),), False, stats)
+            axis = AxisState((Piece(1, shift, ((lo, hi),)),), False,
+                             paths.merged([p.axes[0].paths for p in preds]))
     else:
         return False
     state = NodeState(name, [axis] * n_axes, sizes, True, True)
@@ -402,6 +401,7 @@ def _has_holes(state: NodeState) -> bool:
 def _propagate_axis(op, axis: int, state: NodeState, live: list[NodeState], symbols: Symbols,
                     policy: str, cache: RunCache) -> AxisState | None:
     result = AxisState()
+    path_stats: dict = {}
     pieces: list[Piece] = []
     unknown_padding: list[int] = []  # one symbol per node and axis, shared by all paths
     for pred in live:
@@ -411,7 +411,7 @@ def _propagate_axis(op, axis: int, state: NodeState, live: list[NodeState], symb
         except NeedsSize as missing:
             _mark(state, "unavailable", f"{missing} (give input_shape)")
             return None
-        paths.step(pa.paths, taps, result.paths)
+        paths.step(pa.paths, taps, path_stats)
         if isinstance(taps, GlobalTaps):
             result.is_global = True
             n_in = pred.sizes[axis]
@@ -434,6 +434,7 @@ def _propagate_axis(op, axis: int, state: NodeState, live: list[NodeState], symb
             continue
         for piece in pa.pieces:
             pieces.extend(_compose(piece, taps, state, symbols, unknown_padding))
+    result.paths = paths.compact(path_stats)
     if result.is_global and cache.input_sizes[axis] is None:
         return result  # the whole axis, of unknown length
     if len(pieces) > 1:
