@@ -285,8 +285,6 @@ def normalize(op: Op, n: int, node: str) -> Op:
             if sz is not None and (not isinstance(sz, int) or isinstance(sz, bool) or sz < 1):
                 raise _fail(node, name, f"size must be a positive int, got {sz!r}")
         coordinate = _choice(op.coordinate, RESIZE_COORDINATES, "coordinate", node, name)
-        if coordinate == "align_corners" and any(s is None for s in size):
-            pass  # resolved from sizes at analysis time
         return rep(op, method=_choice(op.method, RESIZE_METHODS, "method", node, name),
                    scale=scale, size=size, coordinate=coordinate,
                    rounding=_choice(op.rounding, NEAREST_ROUNDINGS, "rounding", node, name))
