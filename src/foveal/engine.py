@@ -130,7 +130,7 @@ def _run(graph: Graph, options: Options) -> tuple[list[str], dict[str, NodeState
     fast_ok = not prefixes and n_axes > 0
     # in insertion order the node records are read in memory order, without a lookup by name
     # (a cache miss per node on graphs of millions of nodes)
-    sequence = nodes.values() if getattr(graph, "_in_order", False) else (nodes[n] for n in order)
+    sequence = nodes.values() if graph.in_insertion_order else (nodes[n] for n in order)
     for node in sequence:
         name = node.name
         op = node.op

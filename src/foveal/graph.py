@@ -93,6 +93,11 @@ class Graph:
         self.nodes[name] = Node(name, normalized, refs, outputs, label, sources)
         return name
 
+    @property
+    def in_insertion_order(self) -> bool:
+        """Every node was added after all its producers, so insertion order is topological."""
+        return self._in_order
+
     def input(self, name: str = "input") -> str:
         return self.add(name, O.Input())
 
