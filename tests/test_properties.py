@@ -466,6 +466,35 @@ def test_shapeless_agrees_slow(case):
 
 
 # ------------------------------------------------------------------------------------------
+# Insertion order does not matter: the engine's list-by-index state and the Kahn order agree.
+
+
+def reversed_copy(g):
+    """The same graph with its nodes added last-first (producers after their consumers)."""
+    out = Graph(g.axes, name=g.name)
+    for node in reversed(list(g.nodes.values())):
+        out.add(node.name, node.op, node.inputs, node.outputs, node.label)
+    return out
+
+
+def summary(a):
+    return {r.name: (r.size, r.stride, r.padding, r.size_min, r.size_max, r.status, r.aligned,
+                     r.output_shape) for r in a}
+
+
+@settings(FAST, max_examples=300)
+@given(graphs(n_axes=1))
+def test_insertion_order_does_not_matter(case):
+    g, shape, err = case
+    assume(not err)
+    back = reversed_copy(g)
+    assert not back.in_insertion_order or len(g) == 1
+    assert back.outputs == sorted(g.outputs, key=list(back.nodes).index)
+    assert summary(foveal.receptive_field(back, shape)) == summary(foveal.receptive_field(g, shape))
+    assert summary(foveal.receptive_field(back)) == summary(foveal.receptive_field(g))
+
+
+# ------------------------------------------------------------------------------------------
 # Oracle self-check: graph-wide propagation == union over paths (1-D).
 
 

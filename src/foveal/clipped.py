@@ -14,6 +14,7 @@ that are non-empty on every axis.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import cast
 
 from . import ops as O
@@ -27,7 +28,7 @@ Component = list  # per axis: Hulls
 
 
 class ClippedRegions:
-    def __init__(self, graph: Graph, states: dict[str, NodeState], input_name: str,
+    def __init__(self, graph: Graph, states: Mapping[str, NodeState], input_name: str,
                  policy: str, stop_propagation: tuple[str, ...], order: list[str]) -> None:
         self.graph = graph
         self.rank = {n: i for i, n in enumerate(order)}

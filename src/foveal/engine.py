@@ -7,7 +7,7 @@ per node is bounded by its number of distinct path strides, usually one).
 from __future__ import annotations
 
 import gc
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -15,7 +15,7 @@ from . import ops as O
 from . import paths
 from .axis_map import Piece, add_offsets, compose, hull, shift_between
 from .errors import InvalidParameterError, ShapeError, UnknownNodeError, UnsupportedOpError
-from .graph import Graph
+from .graph import Graph, Node
 from .merge import Symbols, aligned, union
 from .shapes import output_size
 from .taps import BROADCAST, GLOBAL, IDENTITY, GlobalTaps, LatticeTaps, NeedsSize, lattice_taps
@@ -60,6 +60,10 @@ class NodeState:
         """iso, exact, aligned, one period-1 map with an offset-free, non-empty region."""
 
 
+EMPTY_STATE = NodeState("", [EMPTY_AXIS], (), False, False)
+"""Placeholder in the engine's list until a node's state is computed."""
+
+
 @dataclass
 class Options:
     input: str | None = None
@@ -87,7 +91,27 @@ def spatial_shape(graph: Graph, shape: object) -> tuple[int, ...] | None:
     return shape
 
 
-def run(graph: Graph, options: Options) -> tuple[list[str], dict[str, NodeState], str, list[str]]:
+class StateTable(Mapping[str, NodeState]):
+    """Node name -> NodeState over the engine's list, which is kept by Node.index."""
+
+    def __init__(self, nodes: Mapping[str, Node], states: list[NodeState]) -> None:
+        self._nodes = nodes
+        self._states = states
+
+    def __getitem__(self, name: str) -> NodeState:
+        return self._states[self._nodes[name].index]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._nodes)
+
+    def __len__(self) -> int:
+        return len(self._nodes)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._nodes
+
+
+def run(graph: Graph, options: Options) -> tuple[list[str], StateTable, str, list[str]]:
     """Analyse every node; returns the order, the states, the input name and the unknown ops.
 
     The pass allocates millions of small acyclic objects on big graphs; the cyclic collector
@@ -106,7 +130,7 @@ def run(graph: Graph, options: Options) -> tuple[list[str], dict[str, NodeState]
             gc.enable()
 
 
-def _run(graph: Graph, options: Options) -> tuple[list[str], dict[str, NodeState], str, list[str]]:
+def _run(graph: Graph, options: Options) -> tuple[list[str], StateTable, str, list[str]]:
     order = graph.topological_order()
     if options.unknown_policy not in POLICIES:
         raise InvalidParameterError(f"unknown_policy must be one of {', '.join(POLICIES)}, "
@@ -121,38 +145,45 @@ def _run(graph: Graph, options: Options) -> tuple[list[str], dict[str, NodeState
     sizes_known = any(v is not None for v in given.values())
     n_axes = len(graph.axes)
     symbols = Symbols()
-    states: dict[str, NodeState] = {}
+    nodes = graph.nodes
+    states: list[NodeState] = [EMPTY_STATE] * len(nodes)  # by Node.index
+    table = StateTable(nodes, states)
     unknown_size = (None,) * n_axes
     prefixes = tuple(options.stop_propagation)
     unknown_ops: list[str] = []
-    nodes = graph.nodes
     cache = RunCache(given.get(input_name) or unknown_size)
     fast_ok = not prefixes and n_axes > 0
+    input_index = nodes[input_name].index
     # in insertion order the node records are read in memory order, without a lookup by name
     # (a cache miss per node on graphs of millions of nodes)
     sequence = nodes.values() if graph.in_insertion_order else (nodes[n] for n in order)
     for node in sequence:
         name = node.name
         op = node.op
-        if name == input_name or type(op) is O.Input:
+        index = node.index
+        if index == input_index or type(op) is O.Input:
             sizes: tuple[int | None, ...] = given.get(name) or unknown_size
-            if name == input_name:
+            if index == input_index:
                 seed = AxisState((Piece(1, 1, ((0, 0),)),), False, paths.SEED)
-                states[name] = st = NodeState(name, [seed] * n_axes, sizes, True)
+                states[index] = st = NodeState(name, [seed] * n_axes, sizes, True)
                 st.simple = st.iso
             else:
-                states[name] = NodeState(name, [EMPTY_AXIS] * n_axes, sizes, False)
+                states[index] = NodeState(name, [EMPTY_AXIS] * n_axes, sizes, False)
             continue
-        preds = [states[r] for r in node.sources]
-        if fast_ok and _fast(name, op, preds, states, cache, n_axes, sizes_known):
-            continue
+        ids = node.source_ids
+        preds = [states[i] for i in (graph.source_ids(node) if ids is None else ids)]
+        if fast_ok:
+            done = _fast(name, op, preds, cache, n_axes, sizes_known)
+            if done is not None:
+                states[index] = done
+                continue
         sizes = _sizes(node, preds, graph.axes) if sizes_known else unknown_size
         if prefixes:
-            live = [states[r] for r in live_inputs(graph, name, prefixes) if states[r].connected]
+            live = [table[r] for r in live_inputs(graph, name, prefixes) if table[r].connected]
         else:
             live = [p for p in preds if p.connected]
         state = NodeState(name, [EMPTY_AXIS] * n_axes, sizes, bool(live))
-        states[name] = state
+        states[index] = state
         if not live:
             continue
         for p in live:
@@ -178,28 +209,28 @@ def _run(graph: Graph, options: Options) -> tuple[list[str], dict[str, NodeState
             if not a0.is_global and len(a0.pieces) == 1:
                 q = a0.pieces[0]
                 state.simple = q.period == 1 and not q.offset and q.table[0] is not None
-    return order, states, input_name, unknown_ops
+    return order, table, input_name, unknown_ops
 
 
 _WINDOW, _MERGE, _ELEMENTWISE = O.Window, O.Merge, O.Elementwise
 
 
-def _fast(name: str, op: O.Op, preds: list[NodeState], states: dict[str, NodeState],
-          cache: RunCache, n_axes: int, sizes_known: bool) -> bool:
+def _fast(name: str, op: O.Op, preds: list[NodeState], cache: RunCache, n_axes: int,
+          sizes_known: bool) -> NodeState | None:
     """The common case in a few lines: every input is `simple` (one affine map shared by all
     axes, exact, aligned) and the op is a window with known taps, a merge or an elementwise op
-    with identity taps. Returns False (nothing done) when the general pass must handle it."""
+    with identity taps. Returns the node's state, or None when the general pass must handle it."""
     for p in preds:
         if not p.simple:
-            return False
+            return None
     kind = type(op)
     first_pred = preds[0]
     if kind is _WINDOW:
         if len(preds) != 1:
-            return False
+            return None
         found = cache.affine_window(op, first_pred.sizes[0] if sizes_known else None)  # type: ignore[arg-type]
         if found is None:
-            return False
+            return None
         shift, tap_first, tap_last, n_out = found
         sizes = (n_out,) * n_axes if sizes_known else first_pred.sizes
         pa = first_pred.axes[0]
@@ -220,7 +251,7 @@ def _fast(name: str, op: O.Op, preds: list[NodeState], states: dict[str, NodeSta
         sizes = first_pred.sizes
         for p in preds:
             if p.sizes != sizes:
-                return False  # broadcasting: the general pass
+                return None  # broadcasting: the general pass
         if len(preds) == 1:
             axis = first_pred.axes[0]  # identity: the same (never changed) state
         else:
@@ -231,10 +262,10 @@ def _fast(name: str, op: O.Op, preds: list[NodeState], states: dict[str, NodeSta
             for p in preds:
                 e = p.axes[0].pieces[0]
                 if e.shift != shift:
-                    return False
+                    return None
                 a, b = e.table[0]  # type: ignore[misc]
                 if a + b != centre:
-                    return False  # misaligned: the general pass explains it
+                    return None  # misaligned: the general pass explains it
                 if a < lo:
                     lo = a
                 if b > hi:
@@ -242,11 +273,10 @@ def _fast(name: str, op: O.Op, preds: list[NodeState], states: dict[str, NodeSta
             axis = AxisState((Piece(1, shift, ((lo, hi),)),), False,
                              paths.merged([p.axes[0].paths for p in preds]))
     else:
-        return False
+        return None
     state = NodeState(name, [axis] * n_axes, sizes, True, True)
     state.simple = True
-    states[name] = state
-    return True
+    return state
 
 
 def _given_shapes(graph: Graph, shapes: object, input_name: str,
@@ -541,7 +571,7 @@ def live_inputs(graph: Graph, name: str, prefixes: tuple[str, ...]) -> list[str]
     return [r for r in sources if not r.startswith(prefixes)] if prefixes else list(sources)
 
 
-def check_supported(graph: Graph, states: dict[str, NodeState], targets: list[str],
+def check_supported(graph: Graph, states: Mapping[str, NodeState], targets: list[str],
                     prefixes: tuple[str, ...], order: list[str]) -> None:
     """Raise for the earliest unsupported op that a target depends on through live edges."""
     seen = set(targets)
