@@ -294,7 +294,8 @@ class Analysis:
         """Ops without a handler that the analysis met, with counts."""
         counts: dict[str, int] = {}
         for node in self.graph:
-            name = getattr(node.op, "name", None) if node.op.op == "unknown" else None
+            name = getattr(node.op, "name", None) if node.op.op == "unknown" and not getattr(
+                node.op, "data_dependent", False) else None
             if name is not None and self._states[node.name].connected:
                 counts[name] = counts.get(name, 0) + 1
         return counts

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -10,9 +11,15 @@ from typing import Any
 from . import graph_json
 from .analysis import Analysis
 from .engine import Options
-from .errors import FovealError
+from .errors import FovealError, UnsupportedOpError
 from .examples import EXAMPLES
 from .graph import Graph
+
+
+def _is_torch_module(model: Any) -> bool:
+    """Without importing torch: only a loaded torch can have made the object."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(model, torch.nn.Module)
 
 
 def load_model(model: Any) -> Graph:
@@ -35,7 +42,8 @@ def load_model(model: Any) -> Graph:
 def receptive_field(model: Any, input_shape: int | Iterable[int] | Mapping[str, Any] | None = None,
                     *, input: str | None = None, output: str | None = None,
                     stop_propagation: Iterable[str] | None = None,
-                    unknown_policy: str = "error") -> Analysis:
+                    unknown_policy: str = "error", handlers: Mapping[Any, Any] | None = None
+                    ) -> Analysis:
     """Receptive field of every node of `model` with respect to one input.
 
     input_shape: spatial sizes (an int for every axis, a tuple per axis, or N, C and the spatial
@@ -45,10 +53,39 @@ def receptive_field(model: Any, input_shape: int | Iterable[int] | Mapping[str, 
     stop_propagation: cut every edge whose source name starts with one of these prefixes.
     unknown_policy: 'error' (default), 'identity' or 'global' for ops foveal cannot express;
     results downstream of a lenient choice are marked as bounds.
+    handlers: PyTorch only; extra op-table entries (see foveal.pytorch.graph_from_module).
+
+    A torch.nn.Module needs input_shape as (N, C, *spatial); it is captured with torch.fx on
+    meta tensors (no weight is read) and its nodes are named by module path.
     """
+    if _is_torch_module(model):
+        return _analyse_torch(model, input_shape, input=input, output=output,
+                              stop_propagation=stop_propagation, unknown_policy=unknown_policy,
+                              handlers=handlers)
+    if handlers:
+        raise FovealError("handlers= applies to PyTorch modules only")
     graph = load_model(model)
     if isinstance(stop_propagation, str):
         stop_propagation = [stop_propagation]
     options = Options(input, input_shape if not isinstance(input_shape, Iterable) or isinstance(
         input_shape, Mapping) else tuple(input_shape), tuple(stop_propagation or ()), unknown_policy)
     return Analysis(graph, options, output)
+
+
+def _analyse_torch(module: Any, input_shape: Any, **options: Any) -> Analysis:
+    from .pytorch import check_sizes, graph_from_module
+
+    if input_shape is None:
+        raise FovealError("a PyTorch module needs input_shape, e.g. (1, 3, 224, 224): the graph "
+                          "is captured by running the model on a meta tensor of that shape")
+    graph, expected = graph_from_module(module, input_shape, options.pop("handlers"))
+    spatial = tuple(input_shape)[2:]
+    try:
+        analysis = receptive_field(graph, spatial, **options)
+    except UnsupportedOpError as err:
+        raise UnsupportedOpError(
+            err.node, err.op_name, err.others,
+            "register a handler, e.g. receptive_field(model, shape, handlers={TheModuleClass or "
+            "the_function: foveal.conv(3, padding=1)})") from None
+    check_sizes(analysis, expected)
+    return analysis

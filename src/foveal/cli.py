@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 
@@ -28,9 +29,14 @@ def build_parser() -> argparse.ArgumentParser:
                                      description="Exact receptive fields of neural networks.")
     commands = parser.add_subparsers(dest="command", required=True)
     analyze = commands.add_parser("analyze", help="receptive field of every layer of a model")
-    analyze.add_argument("model", help=f"a foveal JSON graph, or a built-in example: {', '.join(EXAMPLES)}")
+    analyze.add_argument("model", help=f"a foveal JSON graph, a built-in example ({', '.join(EXAMPLES)}), "
+                         f"or a PyTorch factory: pkg.module:factory or torchvision:<name>")
     analyze.add_argument("--input-size", type=_sizes, default=None, metavar="N[,N..]",
                          help="spatial input size (one number for every axis, or one per axis)")
+    analyze.add_argument("--input-shape", type=_sizes, default=None, metavar="N,C,H[,W..]",
+                         help="full input shape for a PyTorch model, e.g. 1,3,224,224")
+    analyze.add_argument("--kwargs", default=None, metavar="JSON",
+                         help="keyword arguments for a PyTorch factory, as a JSON object")
     analyze.add_argument("--input-node", default=None, help="measure w.r.t. this node (default: first input)")
     analyze.add_argument("--output-node", default=None, help="show this node and what it depends on")
     analyze.add_argument("--stop-propagation", action="append", default=[], metavar="PREFIX",
@@ -51,7 +57,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("\n".join(sorted(EXAMPLES)))
             return 0
         size = args.input_size
-        analysis = receptive_field(args.model, size[0] if size and len(size) == 1 else size,
+        model = args.model
+        if _is_factory(model):
+            model, size = _torch_model(model, args.kwargs, args.input_shape, size)
+        elif args.input_shape is not None:
+            size = args.input_shape
+        analysis = receptive_field(model, size[0] if size and len(size) == 1 else size,
                                    input=args.input_node, output=args.output_node,
                                    stop_propagation=args.stop_propagation,
                                    unknown_policy=args.unknown_policy)
@@ -66,6 +77,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except BrokenPipeError:
         return 0
+
+
+def _is_factory(model: str) -> bool:
+    module, sep, attr = model.partition(":")
+    return bool(sep) and attr.isidentifier() and all(p.isidentifier() for p in module.split("."))
+
+
+def _torch_model(spec: str, kwargs_text: str | None, shape: tuple[int, ...] | None,
+                 size: tuple[int, ...] | None):
+    try:
+        from .pytorch.load import build
+    except ImportError as exc:
+        raise FovealError(f"{spec} names a PyTorch model, but torch is not importable ({exc}); "
+                          f"install foveal[torch]") from None
+    kwargs = {}
+    if kwargs_text:
+        try:
+            kwargs = json.loads(kwargs_text)
+        except json.JSONDecodeError as exc:
+            raise FovealError(f"--kwargs is not valid JSON: {exc}") from None
+        if not isinstance(kwargs, dict):
+            raise FovealError("--kwargs must be a JSON object, e.g. '{\"num_classes\": 10}'")
+    if shape is None:
+        if size is None:
+            raise FovealError("a PyTorch model needs --input-shape, e.g. 1,3,224,224")
+        shape = (1, 3, *((size[0],) * 2 if len(size) == 1 else size))
+    return build(spec, kwargs), shape
 
 
 if __name__ == "__main__":

@@ -190,8 +190,13 @@ def _run(graph: Graph, options: Options) -> tuple[list[str], StateTable, str, li
             if p.status != "exact":
                 _mark(state, p.status, f"depends on {p.name!r}, which is "
                       f"{'unavailable' if p.status == 'unavailable' else 'a bound'}")
+        if type(op) is O.Unknown and op.data_dependent and options.unknown_policy == "error":
+            _mark(state, "unavailable", f"op {op.name!r} reads positions that depend on the data "
+                  f"(a sampling grid or offsets), so no fixed receptive field exists")
+            continue
         if type(op) is O.Unknown:
-            unknown_ops.append(name)
+            if not op.data_dependent:
+                unknown_ops.append(name)
             if options.unknown_policy == "error":
                 _mark(state, "unavailable", f"op {op.name!r} is not supported")
                 continue
@@ -580,7 +585,7 @@ def check_supported(graph: Graph, states: Mapping[str, NodeState], targets: list
     while todo:
         name = todo.pop()
         node = graph.nodes[name]
-        if isinstance(node.op, O.Unknown) and states[name].connected:
+        if isinstance(node.op, O.Unknown) and not node.op.data_dependent and states[name].connected:
             found.append(name)
         for src in live_inputs(graph, name, prefixes):
             if src not in seen:

@@ -42,14 +42,16 @@ class ShapeError(FovealError, ValueError):
 class UnsupportedOpError(FovealError):
     """Analysis reached an op it cannot express and the policy is 'error'."""
 
-    def __init__(self, node: str, op_name: str, others: int = 0) -> None:
+    def __init__(self, node: str, op_name: str, others: int = 0, fix: str = "") -> None:
         self.node = node
         self.op_name = op_name
+        self.others = others
         more = f" (and {others} more unsupported node{'s' if others > 1 else ''} after it)" if others else ""
+        fix = fix or "replace the node with a supported op"
         super().__init__(
             f"node {node!r} has op {op_name!r}, which foveal cannot analyse{more}; pass "
             f"unknown_policy='identity' or 'global' to treat it so (results downstream are "
-            f"then marked as bounds), or replace the node with a supported op"
+            f"then marked as bounds), or {fix}"
         )
 
 

@@ -155,14 +155,21 @@ class Merge:
 
 @dataclass(frozen=True)
 class Unknown:
-    """An op the graph cannot express; analysis stops here unless a lenient policy is chosen."""
+    """An op the graph cannot express; analysis stops here unless a lenient policy is chosen.
+
+    data_dependent: the op is known, but what it reads depends on the values (grid_sample,
+    deformable convolution): its receptive field is unavailable, which is a result, not an error.
+    """
 
     name: str = "unknown"
+    data_dependent: bool = False
     op = "unknown"
 
 
 Op = (Input | Window | TransposedWindow | Pad | Crop | Resize | PixelShuffle | PixelUnshuffle
       | AdaptivePool | Global | Elementwise | Merge | Unknown)
+OP_TYPES = (Input, Window, TransposedWindow, Pad, Crop, Resize, PixelShuffle, PixelUnshuffle,
+            AdaptivePool, Global, Elementwise, Merge, Unknown)
 OP_CLASSES: dict[str, type] = {
     c.op: c  # type: ignore[attr-defined]
     for c in (Input, Window, TransposedWindow, Pad, Crop, Resize, PixelShuffle, PixelUnshuffle,
@@ -390,5 +397,5 @@ def concat() -> Merge:
     return Merge("concat")
 
 
-def unknown(name: str) -> Unknown:
-    return Unknown(name)
+def unknown(name: str, data_dependent: bool = False) -> Unknown:
+    return Unknown(name, data_dependent)

@@ -1,0 +1,202 @@
+"""Measure receptive fields by NaN injection and compare them with the analytic ones.
+
+One batched forward pass per axis: sample i has NaN in the whole slab at index i of that axis
+(a row, for H). A feature is NaN in sample i exactly when it depends on some pixel of that slab,
+so the NaN samples of a feature give its clipped extent along the axis: the measured hull.
+NaN survives every op whatever the weights (0 * NaN is NaN, max and ReLU keep it), so dead
+units and zero weights cannot hide a dependency, as they can with gradients. Interpolation
+taps with an exactly zero weight are the exception: PyTorch multiplies them (0 * NaN is NaN),
+foveal does not count them, so a resize at integer source positions may measure one pixel more.
+
+Runs the real model on the CPU (parameters on the meta device get random values for the probe),
+in eval mode, so keep the input small.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import fx
+from torch.func import functional_call
+
+from ..errors import UnknownNodeError
+from .builder import Value
+from .capture import check_input_shape
+from .layout import Merged
+
+
+@dataclass
+class LayerCheck:
+    """Analytic against measured extents of one layer's features (clipped to the input)."""
+
+    layer: str
+    status: str
+    checked: int = 0
+    mismatches: list[tuple[tuple[int, ...], int, Any, Any]] = field(default_factory=list)
+    """(feature index, axis, analytic (first, last), measured (first, last))."""
+    note: str = ""
+
+    @property
+    def agrees(self) -> bool:
+        return self.status == "exact" and not self.mismatches and self.checked > 0
+
+
+@dataclass
+class Verification:
+    layers: dict[str, LayerCheck]
+
+    @property
+    def agrees(self) -> bool:
+        return all(c.agrees for c in self.layers.values())
+
+    def __getitem__(self, name: str) -> LayerCheck:
+        return self.layers[name]
+
+    def summary(self) -> str:
+        lines = []
+        for c in self.layers.values():
+            verdict = "agrees" if c.agrees else (c.note or f"{len(c.mismatches)} mismatches")
+            lines.append(f"{c.layer}: {c.checked} features x axes checked, {verdict}")
+        return "\n".join(lines)
+
+
+class _Recorder(fx.Interpreter):
+    def __init__(self, gm: fx.GraphModule, wanted: set[fx.Node]) -> None:
+        super().__init__(gm)
+        self.wanted = wanted
+        self.seen: dict[fx.Node, Any] = {}
+
+    def run_node(self, n: fx.Node) -> Any:
+        result = super().run_node(n)
+        if n in self.wanted:
+            self.seen[n] = result
+        return result
+
+
+def _real_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """Random stand-ins for parameters and buffers that live on the meta device."""
+    state: dict[str, torch.Tensor] = {}
+    gen = torch.Generator().manual_seed(0)
+    for name, t in [*module.named_parameters(), *module.named_buffers()]:
+        if t.device.type != "meta":
+            continue
+        if t.is_floating_point():
+            state[name] = torch.rand(t.shape, generator=gen) + 0.5
+        else:
+            state[name] = torch.zeros(t.shape, dtype=t.dtype)
+    return state
+
+
+def _positions(n: int, limit: int) -> list[int]:
+    if n <= limit:
+        return list(range(n))
+    step = (n - 1) / (limit - 1)
+    return sorted({round(i * step) for i in range(limit)})
+
+
+def verify(module: torch.nn.Module, input_shape: Any, layers: Iterable[str] | None = None, *,
+           per_axis: int = 6, handlers: Mapping[Any, Any] | None = None) -> Verification:
+    """Compare foveal's clipped region with a NaN-injection measurement, per layer and axis.
+
+    layers: foveal node names (module paths); default: every module's output. per_axis:
+    feature indices checked along each axis (evenly spread, ends included).
+    """
+    from ..analysis import Analysis
+    from ..engine import Options
+    from . import check_sizes, convert  # noqa: PLC0415 - one import cycle, broken here
+
+    shape = check_input_shape(input_shape)
+    builder = convert(module, shape, handlers)
+    analysis = Analysis(builder.graph, Options(None, shape[2:], (), "global"), None)
+    check_sizes(analysis, builder.expected)
+    names = list(layers) if layers is not None else [
+        name for name, (n, _) in builder.fx_node_of.items() if n.op == "call_module"]
+    for name in names:
+        if name not in builder.fx_node_of:
+            raise UnknownNodeError(name, builder.fx_node_of, what="layer")
+    wanted = {builder.fx_node_of[name][0] for name in names}
+    gm = builder.captured.gm
+    n_axes = len(shape) - 2
+    measured: dict[str, list[torch.Tensor]] = {name: [] for name in names}
+    training = [(m, m.training) for m in gm.modules()]
+    state = _real_state(gm)
+    try:
+        gm.eval()
+        for axis in range(n_axes):
+            length = shape[2 + axis]
+            probe = torch.rand((length, *shape[1:]), generator=torch.Generator().manual_seed(1)) + 0.5
+            for i in range(length):
+                probe.select(2 + axis, i)[i] = float("nan")
+            recorder = _RecorderWithState(gm, wanted, state) if state else _Recorder(gm, wanted)
+            with torch.no_grad():
+                recorder.run(probe)
+            for name in names:
+                out = recorder.seen[builder.fx_node_of[name][0]]
+                if isinstance(out, (tuple, list)):
+                    out = out[0]
+                measured[name].append(torch.isnan(out))
+    finally:
+        for m, flag in training:
+            m.train(flag)
+    return Verification({name: _compare(analysis, name, builder.fx_node_of[name][1], measured[name],
+                                        per_axis) for name in names})
+
+
+class _RecorderWithState(_Recorder):
+    """Runs with stand-in tensors for meta parameters and buffers."""
+
+    def __init__(self, gm: fx.GraphModule, wanted: set[fx.Node], state: dict[str, torch.Tensor]) -> None:
+        super().__init__(gm, wanted)
+        self.state = state
+
+    def get_attr(self, target: Any, args: Any, kwargs: Any) -> Any:
+        return self.state.get(str(target), super().get_attr(target, args, kwargs))
+
+    def call_module(self, target: Any, args: Any, kwargs: Any) -> Any:
+        sub = self.fetch_attr(target)
+        prefix = f"{target}."
+        local = {k[len(prefix):]: v for k, v in self.state.items() if k.startswith(prefix)}
+        if not local:
+            return sub(*args, **kwargs)
+        return functional_call(sub, local, args, kwargs)
+
+
+def _compare(analysis: Any, name: str, value: Value, nan_masks: list[torch.Tensor],
+             per_axis: int) -> LayerCheck:
+    result = analysis[name]
+    if result.status != "exact":
+        return LayerCheck(name, result.status, note=f"not compared: the analysis is {result.status}")
+    n_axes = len(nan_masks)
+    dims = {entry: d for d, entry in enumerate(value.layout) if isinstance(entry, int)}
+    merged = {a for e in value.layout if isinstance(e, Merged) for a in e.axes}
+    if any(not result.is_global[a] for a in merged):
+        return LayerCheck(name, result.status, note="not compared: flattened spatial tokens")
+    sizes = result.output_shape
+    grids = [_positions(sizes[a], per_axis) if a in dims else [0] for a in range(n_axes)]
+    longest = max(len(g) for g in grids)
+    # a diagonal from both ends covers every checked index of every axis
+    index_sets = {tuple(g[min(k, len(g) - 1)] for g in grids) for k in range(longest)}
+    index_sets |= {tuple(g[-1 - min(k, len(g) - 1)] for g in grids) for k in range(longest)}
+    check = LayerCheck(name, result.status)
+    for index in sorted(index_sets):
+        region = result.region(*index, clip=True)
+        for axis in range(n_axes):
+            hits = torch.nonzero(_pick(nan_masks[axis], dims, index)).flatten().tolist()
+            measured = (hits[0], hits[-1]) if hits else None
+            analytic = None if region[axis] is None else tuple(region[axis])
+            check.checked += 1
+            if analytic != measured:
+                check.mismatches.append((index, axis, analytic, measured))
+    return check
+
+
+def _pick(mask: torch.Tensor, dims: dict[int, int], index: tuple[int, ...]) -> torch.Tensor:
+    """Per probe sample (dim 0, the batch): is the feature at `index` NaN in any channel?"""
+    idx: list[Any] = [slice(None)] * mask.dim()
+    for a, d in dims.items():
+        idx[d] = index[a]
+    t = mask[tuple(idx)]
+    return t.reshape(t.shape[0], -1).any(dim=1) if t.dim() > 1 else t

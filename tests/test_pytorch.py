@@ -1,0 +1,321 @@
+"""PyTorch front-end on real models: torchvision, a U-Net, WaveNet/TCN, r3d_18, bad input.
+
+The oracle is `foveal.pytorch.verify`: NaN injection on the real model, independent of the
+analytic code (it only reads which outputs turn NaN).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import torch_models as TM  # noqa: E402
+
+import foveal  # noqa: E402
+from foveal.pytorch import CaptureError, verify  # noqa: E402
+
+tv = TM.import_torchvision()
+
+ALL_CLASSIFIERS = tv.models.list_models(module=tv.models)
+# window partitioning by reshape (MaxViT's block/grid attention) is not followed yet
+NOT_FOLLOWED = {"maxvit_t"}
+
+
+def image(size: int) -> tuple[int, int, int, int]:
+    return (1, 3, size, size)
+
+
+@pytest.mark.parametrize("name", ALL_CLASSIFIERS)
+def test_every_torchvision_classifier_analyses(name: str) -> None:
+    model = TM.torchvision_model(name)
+    size = 299 if name == "inception_v3" else 224
+    if name in NOT_FOLLOWED:
+        with pytest.raises(foveal.UnsupportedOpError, match="splits or regroups spatial axes"):
+            foveal.receptive_field(model, image(size))
+        a = foveal.receptive_field(model, image(size), unknown_policy="global")
+        assert a.output.status == "bound"
+        return
+    a = foveal.receptive_field(model, image(size))
+    out = a.output
+    assert out.status == "exact", (out.name, out.reasons)
+    assert all(r.status == "exact" for r in a), [r.name for r in a if r.status != "exact"]
+    # the classifier reads the whole image (SqueezeNet's stem drops the last row and column)
+    region = out.region(0, 0, clip=True)
+    assert all(region[k][0] == 0 and region[k][1] >= size - 2 for k in range(2)), region
+
+
+def test_readme_pytorch_example() -> None:
+    from test_readme import python_blocks, run_block
+
+    block = next(b for b in python_blocks() if "torchvision" in b)
+    assert run_block(block) == 1
+
+
+def test_golden_resnet_values() -> None:
+    r50 = foveal.receptive_field(TM.torchvision_model("resnet50"), image(224))
+    assert r50["layer4"].size == (427, 427) and r50["layer4"].stride == (32, 32)
+    r18 = foveal.receptive_field(TM.torchvision_model("resnet18"), image(224))
+    assert r18["layer4"].size == (435, 435) and r18["layer4"].stride == (32, 32)
+    assert r18["layer4.1.conv2"].size == (435, 435)
+    assert r18["layer1"].size == (43, 43)
+
+
+VERIFIED = [
+    ("resnet18", {}, 64, ["conv1", "maxpool", "layer1", "layer2.0", "layer3", "layer4", "avgpool"]),
+    ("resnet50", {}, 64, ["layer1.0.conv2", "layer2", "layer4"]),
+    ("vgg16", {}, 48, ["features.4", "features.16", "features"]),
+    ("densenet121", {}, 64, ["features.denseblock1", "features.transition2", "features.denseblock3"]),
+    ("inception_v3", {"aux_logits": False, "init_weights": False}, 96,
+     ["Conv2d_4a_3x3", "Mixed_5b", "Mixed_6a", "Mixed_7c"]),
+    ("googlenet", {"aux_logits": False, "init_weights": False}, 64,
+     ["maxpool1", "inception3a", "inception4e", "inception5b"]),
+    ("mobilenet_v2", {}, 64, ["features.3", "features.10", "features"]),
+    ("mobilenet_v3_small", {}, 64, ["features.2", "features.6", "features"]),
+    ("efficientnet_b0", {}, 64, ["features.2", "features.5", "features"]),
+    ("regnet_x_400mf", {}, 64, ["stem", "trunk_output.block2", "trunk_output"]),
+    ("convnext_tiny", {}, 64, ["features.1", "features.3", "features"]),
+    ("shufflenet_v2_x0_5", {}, 64, ["stage2", "stage3", "conv5"]),
+    ("swin_t", {}, 64, ["features.0", "features.1.0", "features.1.1", "features.3", "features"]),
+    ("vit_b_16", {"image_size": 32}, 32, ["conv_proj", "encoder.layers.encoder_layer_0", "encoder"]),
+]
+
+
+@pytest.mark.parametrize("name, kwargs, size, layers", VERIFIED, ids=[v[0] for v in VERIFIED])
+def test_analytic_equals_measured(name: str, kwargs: dict, size: int, layers: list[str]) -> None:
+    model = TM.torchvision_model(name, **kwargs)
+    result = verify(model, image(size), layers)
+    for check in result.layers.values():
+        assert check.agrees, (check.layer, check.note, check.mismatches[:3])
+
+
+def test_verify_catches_a_wrong_handler() -> None:
+    """The oracle can fail: a 5x5 conv claimed to be 3x3 (same output size) is caught."""
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 1, 5, padding=2), torch.nn.ReLU())
+    wrong = {torch.nn.Conv2d: foveal.conv(3, padding=1)}
+    result = verify(model, (1, 1, 16, 16), ["0"], handlers=wrong)
+    assert not result.agrees and result["0"].mismatches
+
+
+def test_segmentation_models() -> None:
+    for name, layers in (("fcn_resnet50", ["backbone.layer4", "classifier"]),
+                         ("deeplabv3_resnet50", ["backbone.layer3", "backbone.layer4"]),
+                         ("lraspp_mobilenet_v3_large", ["backbone.4", "backbone.16", "classifier"])):
+        model = TM.torchvision_model(name, weights_backbone=None, aux_loss=None) \
+            if name != "lraspp_mobilenet_v3_large" else TM.torchvision_model(name, weights_backbone=None)
+        a = foveal.receptive_field(model, image(64))
+        assert all(r.status == "exact" for r in a), name
+        result = verify(model, image(64), layers)
+        for check in result.layers.values():
+            assert check.agrees, (name, check.layer, check.note, check.mismatches[:3])
+    # dilated ResNet: stride stays 8 through layer3 and layer4
+    dl = foveal.receptive_field(TM.torchvision_model("deeplabv3_resnet50", weights_backbone=None),
+                                image(224))
+    assert dl["backbone.layer4"].stride == (8, 8)
+
+
+def test_fpn_levels_of_faster_rcnn() -> None:
+    model = TM.torchvision_model("fasterrcnn_resnet50_fpn", weights_backbone=None).backbone
+    a = foveal.receptive_field(model, image(256))
+    strides = {}
+    for level, node in zip(("0", "1", "2", "3"), ("fpn.layer_blocks.0", "fpn.layer_blocks.1",
+                                                   "fpn.layer_blocks.2", "fpn.layer_blocks.3")):
+        strides[level] = a[node].stride
+    assert strides == {"0": (4, 4), "1": (8, 8), "2": (16, 16), "3": (32, 32)}
+    # each level also sees the coarser ones through the top-down path: larger RF than its own
+    assert a["fpn.layer_blocks.0"].size[0] > a["body.layer1"].size[0]
+    result = verify(model, image(64), ["fpn.layer_blocks.0", "fpn.layer_blocks.3", "body.layer2"])
+    assert result.agrees, result.summary()
+
+
+def test_unet_with_transposed_convolutions_per_phase() -> None:
+    model = TM.UNet()
+    a = foveal.receptive_field(model, (1, 1, 32, 32))
+    assert a["up2"].period == (2, 2)  # after a stride-2 transposed conv, two phases
+    result = verify(model, (1, 1, 32, 32), ["up2", "dec2", "up1", "dec1"], per_axis=32)
+    assert result.agrees, result.summary()
+
+
+def test_wavenet_causal_context() -> None:
+    model = TM.WaveNet()
+    a = foveal.receptive_field(model, (1, 1, 64))
+    out = a.output
+    assert out.size == (16,)  # 1 + (2-1)*(1+2+4+8)
+    first, last = out.region(40)[0]
+    assert (40 - first, last - 40) == (15, 0)  # 15 samples of past context, no lookahead
+    assert verify(model, (1, 1, 64), per_axis=64).agrees
+
+
+def test_tcn_lookahead() -> None:
+    a = foveal.receptive_field(TM.TCN(), (1, 2, 50))
+    first, last = a.output.region(20)[0]
+    assert (20 - first, last - 20) == (7, 7)
+    assert verify(TM.TCN(), (1, 2, 50), per_axis=50).agrees
+
+
+def test_r3d_18_video() -> None:
+    model = TM.torchvision_model("r3d_18")
+    a = foveal.receptive_field(model, (1, 3, 16, 112, 112))
+    assert a.axes == ("D", "H", "W")
+    assert a["layer4"].stride == (8, 16, 16)
+    result = verify(model, (1, 3, 8, 32, 32), ["stem", "layer2", "layer4"], per_axis=3)
+    assert result.agrees, result.summary()
+
+
+# -- ops and honesty ---------------------------------------------------------------------------
+
+
+def test_grid_sample_is_unavailable_not_identity() -> None:
+    a = foveal.receptive_field(TM.GridSampler(), image(16))
+    out = a.output
+    assert out.status == "unavailable" and out.size == (None, None)
+    assert any("depend on the data" in r for r in out.reasons)
+
+
+def test_unknown_op_names_op_and_module_path() -> None:
+    with pytest.raises(foveal.UnsupportedOpError) as err:
+        foveal.receptive_field(TM.WithOpaque(), image(16))
+    assert "block._opaque" in str(err.value) and "_opaque" in str(err.value)
+    assert "handlers=" in str(err.value)
+    a = foveal.receptive_field(TM.WithOpaque(), image(16), unknown_policy="identity")
+    assert a.unsupported_ops == {"torch_models._opaque": 1}
+    assert a.output.status == "bound"
+    # a handler makes it exact: a horizontal flip reads one pixel per output
+    b = foveal.receptive_field(TM.WithOpaque(), image(16), handlers={TM.Opaque: foveal.elementwise()})
+    assert b.output.status == "exact" and b.output.size == (3, 3)
+
+
+def test_ops_coverage_small_models() -> None:
+    """Each op family on a tiny model, against the NaN oracle."""
+    nn, F = torch.nn, torch.nn.functional
+
+    class Mix(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.reflect = nn.Conv2d(3, 4, 3, padding=1, padding_mode="reflect")
+            self.same = nn.Conv2d(4, 4, 4, padding="same", dilation=2)
+            self.circ = nn.Conv2d(4, 4, 3, padding=1, padding_mode="circular", groups=4)
+            self.pool = nn.MaxPool2d(3, 2, 1, dilation=1, ceil_mode=True)
+            self.lp = nn.LPPool2d(2, 2)
+            self.shuffle = nn.PixelShuffle(2)
+            self.unshuffle = nn.PixelUnshuffle(2)
+            self.tconv = nn.ConvTranspose2d(4, 4, 3, stride=2, padding=1, output_padding=1)
+            self.adapt = nn.AdaptiveAvgPool2d((5, 3))
+
+        def forward(self, x):
+            y = self.circ(self.same(self.reflect(x)))
+            y = F.pad(y, (1, 0, 2, 0), mode="replicate")
+            y = self.pool(y)
+            y = self.unshuffle(self.shuffle(y))
+            y = self.tconv(y)
+            y = y[:, :, 1:, ::2]
+            w = torch.cat([y, y.roll(3, dims=-1)], dim=1)
+            return self.adapt(w), self.lp(y)
+
+    model = Mix()
+    a = foveal.receptive_field(model, image(23))
+    assert all(r.status == "exact" for r in a)
+    result = verify(model, image(23), ["reflect", "same", "circ", "pool", "shuffle", "tconv",
+                                       "adapt", "lp"], per_axis=25)
+    for check in result.layers.values():
+        assert check.agrees, (check.layer, check.note, check.mismatches[:3])
+
+
+@pytest.mark.parametrize("mode, align, size, scale", [
+    ("nearest", None, None, 2), ("nearest", None, (7, 9), None), ("nearest-exact", None, (7, 9), None),
+    ("bilinear", False, None, 2), ("bilinear", True, None, 2), ("bilinear", False, (7, 9), None),
+    ("bilinear", True, (29, 31), None), ("bicubic", False, (7, 9), None), ("bicubic", True, None, 3),
+    ("area", None, (5, 4), None)])
+def test_interpolate_against_gradients(mode, align, size, scale) -> None:
+    """Resize is linear, so the gradient's non-zero set is exactly what a feature reads (NaN
+    injection would also count taps whose weight is exactly zero, which foveal does not)."""
+    F = torch.nn.functional
+
+    class Up(torch.nn.Module):
+        def forward(self, x):
+            return F.interpolate(x, size=size, scale_factor=scale, mode=mode, align_corners=align)
+
+    shape = (1, 1, 12, 21)
+    a = foveal.receptive_field(Up(), shape)
+    out = a.output
+    x = torch.rand(shape, requires_grad=True)
+    y = Up()(x)
+    for i in range(y.shape[2]):
+        for j in range(y.shape[3]):
+            (grad,) = torch.autograd.grad(y[0, 0, i, j], x, retain_graph=True)
+            rows = torch.nonzero(grad[0, 0].abs().sum(1)).flatten().tolist()
+            cols = torch.nonzero(grad[0, 0].abs().sum(0)).flatten().tolist()
+            assert out.region(i, j, clip=True) == ((rows[0], rows[-1]), (cols[0], cols[-1])), (i, j)
+
+
+def test_linear_on_last_axis_is_global_along_w_only() -> None:
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 3, 3, padding=1), torch.nn.Linear(20, 6))
+    a = foveal.receptive_field(model, (1, 3, 10, 20))
+    out = a.output
+    assert out.is_global == (False, True)
+    assert out.size[0] == 3 and out.region(4, 0, clip=True) == ((3, 5), (0, 19))
+
+
+def test_attention_is_global_over_tokens() -> None:
+    class Attn(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.embed = torch.nn.Conv2d(3, 8, 4, stride=4)
+            self.qkv = torch.nn.Linear(8, 24)
+
+        def forward(self, x):
+            t = self.embed(x).flatten(2).transpose(1, 2)  # (N, tokens, C)
+            q, k, v = self.qkv(t).chunk(3, dim=-1)
+            return torch.nn.functional.scaled_dot_product_attention(q, k, v)
+
+    a = foveal.receptive_field(Attn(), image(16))
+    assert a["embed"].size == (4, 4)
+    assert a.output.is_global == (True, True)
+
+
+# -- bad input ---------------------------------------------------------------------------------
+
+
+def test_data_dependent_control_flow_says_why() -> None:
+    with pytest.raises(CaptureError, match="could not trace.*options"):
+        foveal.receptive_field(TM.DataDependentBranch(), image(8))
+
+
+def test_wrong_rank_and_missing_shape() -> None:
+    model = TM.torchvision_model("resnet18")
+    with pytest.raises(foveal.InvalidParameterError, match="rank 2"):
+        foveal.receptive_field(model, (3, 224))
+    with pytest.raises(foveal.FovealError, match="needs input_shape"):
+        foveal.receptive_field(model)
+
+
+def test_input_too_small() -> None:
+    with pytest.raises(foveal.FovealError, match="too small|input size|failed"):
+        foveal.receptive_field(TM.torchvision_model("vgg16"), image(16))
+
+
+def test_weights_are_never_read() -> None:
+    """A model on the meta device has no data at all, and the analysis still works."""
+    model = TM.torchvision_model("resnet18")
+    assert next(model.parameters()).device.type == "meta"
+    assert foveal.receptive_field(model, image(224))["layer4"].size == (435, 435)
+
+
+def test_cli_factory() -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    run = subprocess.run(
+        [sys.executable, "-m", "foveal.cli", "analyze", "tests.torch_models:resnet18",
+         "--input-shape", "1,3,224,224", "--output-node", "layer4"],
+        cwd=root, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    line = next(x for x in run.stdout.splitlines() if x.startswith("layer4 "))
+    assert "435x435" in line and "32x32" in line
+    bad = subprocess.run(
+        [sys.executable, "-m", "foveal.cli", "analyze", "tests.torch_models:resnet18",
+         "--input-shape", "1,3,224,224", "--kwargs", "{oops"],
+        cwd=root, capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "not valid JSON" in bad.stderr and "Traceback" not in bad.stderr
