@@ -780,7 +780,8 @@ def _f_flatten(b: Builder, n: fx.Node, args: tuple, kwargs: dict) -> Value:
     return b.identity(x, "reshape", _reshaped(b, x, {}))
 
 
-def _split_sizes(b: Builder, x: Value, how: Any, dim: int, chunks: bool) -> list[int]:
+def _split_sizes(b: Builder, x: Value, dim: int) -> list[int]:
+    """The parts' lengths along `dim`, as PyTorch split them."""
     return [tuple(m.shape)[x.dim(dim)] for m in b.captured.values[b.node]]  # type: ignore[index]
 
 
@@ -788,7 +789,7 @@ def _f_split(chunks: bool) -> Handler:
     def handle(b: Builder, n: fx.Node, args: tuple, kwargs: dict) -> Any:
         p = bind(args, kwargs, ("input", "how", "dim"), {"dim": 0})
         x = p["input"]
-        return split_op(b, x, _split_sizes(b, x, p["how"], p["dim"], chunks), p["dim"])
+        return split_op(b, x, _split_sizes(b, x, p["dim"]), p["dim"])
 
     return handle
 

@@ -8,7 +8,6 @@ permuted or channels-last tensor is still mapped to the right axis.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from ..errors import FovealError
@@ -136,6 +135,3 @@ def size_of(layout: Layout, shape: tuple[int, ...], n_axes: int) -> tuple[int | 
                 out[a] = None
     return tuple(out)
 
-
-def merged_size(entry: Merged, sizes: dict[int, int]) -> int:
-    return entry.extra + math.prod(sizes[a] for a in entry.axes)
