@@ -145,13 +145,13 @@ def _moved(b: Builder, x: Value, p: dict) -> Layout:
     return tuple(x.layout[d if d is not None else next(it)] for d in order)
 
 
-def _same(b: Builder, x: Value, p: dict) -> Layout:
-    return x.layout
-
-
 def _expanded(b: Builder, x: Value, p: dict) -> Layout:
     out = b.out_shape()
     return (None,) * (len(out) - x.rank) + x.layout
+
+
+reshaped = layout_op(_reshaped, ("input",))
+"""view, reshape, flatten, unflatten, nn.Flatten: the layout follows the new shape."""
 
 
 def _squeezed(b: Builder, x: Value, p: dict) -> Layout:
@@ -200,10 +200,6 @@ def spatial(b: Builder, x: Value, n_op: int, make: Callable[[tuple[int | None, .
             mask = tuple(a in channel_axes for a in range(b.n_axes))
             y = b.emit(O.Global("dense", mask, True), [y], layout, step="channels")
     return y
-
-
-def _pad_pairs(b: Builder, mapped: tuple[int | None, ...], pairs: Sequence[tuple[int, int]]):
-    return per_axis(b, mapped, pairs, (0, 0))
 
 
 def conv_op(b: Builder, x: Value, n_op: int, kernel, stride, padding, dilation, padding_mode: str,
@@ -553,11 +549,6 @@ def _m_linear(b: Builder, n: fx.Node, args: tuple, kwargs: dict) -> Value:
     return linear_op(b, args[0])
 
 
-def _m_flatten(b: Builder, n: fx.Node, args: tuple, kwargs: dict) -> Value:
-    x = args[0]
-    return b.identity(x, "reshape", _reshaped(b, x, {}))
-
-
 def _m_layer_norm(b: Builder, n: fx.Node, args: tuple, kwargs: dict) -> Value:
     m = module_of(b, n)
     return norm_over_last(b, args[0], len(m.normalized_shape))
@@ -569,8 +560,9 @@ def norm_over_last(b: Builder, x: Value, k: int) -> Value:
     return global_over(b, x, axes, "layer_norm", True, x.layout)
 
 
-def _m_group_norm(b: Builder, n: fx.Node, args: tuple, kwargs: dict) -> Value:
-    x = args[0]
+def _group_norm(b: Builder, n: fx.Node, args: tuple, kwargs: dict) -> Value:
+    """Statistics over channels and every spatial position: global on the spatial axes."""
+    x = args[0] if args else kwargs["input"]
     return global_over(b, x, spatial_axes(x.layout, range(1, x.rank)), "group_norm", True, x.layout)
 
 
@@ -598,11 +590,6 @@ def _m_mha(b: Builder, n: fx.Node, args: tuple, kwargs: dict) -> Any:
     out = attention_op(b, p["query"], p["key"], p["value"], token_dim, tuple(meta[0].shape))
     weights = meta[1]
     return (out, None if weights is None else b.constant(tuple(weights.shape)))
-
-
-def _m_unflatten(b: Builder, n: fx.Node, args: tuple, kwargs: dict) -> Value:
-    x = args[0]
-    return b.identity(x, "reshape", _reshaped(b, x, {}))
 
 
 ELEMENTWISE_MODULES: tuple[type, ...] = (
@@ -641,8 +628,8 @@ MODULES: dict[type, Handler] = {
     nn.Upsample: _m_upsample, nn.UpsamplingNearest2d: _m_upsample,
     nn.UpsamplingBilinear2d: _m_upsample,
     nn.PixelShuffle: _m_shuffle, nn.PixelUnshuffle: _m_shuffle,
-    nn.Linear: _m_linear, nn.Bilinear: _m_linear, nn.Flatten: _m_flatten, nn.Unflatten: _m_unflatten,
-    nn.LayerNorm: _m_layer_norm, nn.GroupNorm: _m_group_norm,
+    nn.Linear: _m_linear, nn.Bilinear: _m_linear, nn.Flatten: reshaped, nn.Unflatten: reshaped,
+    nn.LayerNorm: _m_layer_norm, nn.GroupNorm: _group_norm,
     nn.InstanceNorm1d: _m_instance_norm, nn.InstanceNorm2d: _m_instance_norm,
     nn.InstanceNorm3d: _m_instance_norm,
     nn.Softmax: _m_softmax, nn.LogSoftmax: _m_softmax, nn.Softmin: _m_softmax,
@@ -735,11 +722,6 @@ def _f_layer_norm(b: Builder, n: fx.Node, args: tuple, kwargs: dict) -> Value:
     return norm_over_last(b, p["input"], len(per_dim(p["normalized_shape"], 1)))
 
 
-def _f_group_norm(b: Builder, n: fx.Node, args: tuple, kwargs: dict) -> Value:
-    x = args[0] if args else kwargs["input"]
-    return global_over(b, x, spatial_axes(x.layout, range(1, x.rank)), "group_norm", True, x.layout)
-
-
 def _f_sdpa(b: Builder, n: fx.Node, args: tuple, kwargs: dict) -> Value:
     p = bind(args, kwargs, ("query", "key", "value"), {})
     return attention_op(b, p["query"], p["key"], p["value"], -2, b.out_shape())
@@ -775,23 +757,16 @@ def _f_getitem(b: Builder, n: fx.Node, args: tuple, kwargs: dict) -> Any:
     return obj[index]
 
 
-def _f_flatten(b: Builder, n: fx.Node, args: tuple, kwargs: dict) -> Value:
-    x = args[0]
-    return b.identity(x, "reshape", _reshaped(b, x, {}))
-
-
 def _split_sizes(b: Builder, x: Value, dim: int) -> list[int]:
     """The parts' lengths along `dim`, as PyTorch split them."""
     return [tuple(m.shape)[x.dim(dim)] for m in b.captured.values[b.node]]  # type: ignore[index]
 
 
-def _f_split(chunks: bool) -> Handler:
-    def handle(b: Builder, n: fx.Node, args: tuple, kwargs: dict) -> Any:
-        p = bind(args, kwargs, ("input", "how", "dim"), {"dim": 0})
-        x = p["input"]
-        return split_op(b, x, _split_sizes(b, x, p["dim"]), p["dim"])
-
-    return handle
+def _f_split(b: Builder, n: fx.Node, args: tuple, kwargs: dict) -> Any:
+    """chunk and split: the part lengths are read off PyTorch's result."""
+    p = bind(args, kwargs, ("input", "how", "dim"), {"dim": 0})
+    x = p["input"]
+    return split_op(b, x, _split_sizes(b, x, p["dim"]), p["dim"])
 
 
 def _f_unbind(b: Builder, n: fx.Node, args: tuple, kwargs: dict) -> Any:
@@ -940,12 +915,12 @@ def _function_table() -> dict[Any, Handler]:
         F.pad: _f_pad, F.interpolate: _f_interpolate, F.upsample: _f_interpolate,
         F.pixel_shuffle: _f_shuffle(False), F.pixel_unshuffle: _f_shuffle(True),
         torch.pixel_shuffle: _f_shuffle(False), torch.pixel_unshuffle: _f_shuffle(True),
-        F.linear: _f_linear, F.layer_norm: _f_layer_norm, F.group_norm: _f_group_norm,
+        F.linear: _f_linear, F.layer_norm: _f_layer_norm, F.group_norm: _group_norm,
         F.scaled_dot_product_attention: _f_sdpa,
         torch.matmul: _f_matmul, torch.bmm: _f_matmul, operator.matmul: _f_matmul,
         torch.cat: _f_cat, torch.concat: _f_cat, torch.concatenate: _f_cat, torch.stack: _f_stack,
         operator.getitem: _f_getitem,
-        torch.flatten: _f_flatten, torch.reshape: layout_op(_reshaped, ("input",)),
+        torch.flatten: reshaped, torch.reshape: reshaped,
         torch.permute: layout_op(_permuted, ("input", "dims")),
         torch.transpose: layout_op(_transposed, ("input", "dim0", "dim1")),
         torch.movedim: layout_op(_moved, ("input", "source", "destination")),
@@ -955,7 +930,7 @@ def _function_table() -> dict[Any, Handler]:
         torch.logsumexp: reduction("logsumexp"),
         F.softmax: along_dim("softmax"), F.log_softmax: along_dim("log_softmax"),
         torch.softmax: along_dim("softmax"), F.normalize: along_dim("normalize", default=1),
-        torch.roll: _f_roll, torch.chunk: _f_split(True), torch.split: _f_split(False),
+        torch.roll: _f_roll, torch.chunk: _f_split, torch.split: _f_split,
         torch.unbind: _f_unbind,
         F.grid_sample: _data_dependent("grid_sample"),
     })
@@ -974,9 +949,9 @@ ELEMENTWISE_METHODS = (
 
 METHODS: dict[str, Handler] = {
     **{m: elementwise(m.strip("_")) for m in ELEMENTWISE_METHODS},
-    "view": layout_op(_reshaped, ("self",)), "reshape": layout_op(_reshaped, ("self",)),
-    "view_as": layout_op(_reshaped, ("self",)), "reshape_as": layout_op(_reshaped, ("self",)),
-    "flatten": layout_op(_reshaped, ("self",)), "unflatten": layout_op(_reshaped, ("self",)),
+    "view": reshaped, "reshape": reshaped,
+    "view_as": reshaped, "reshape_as": reshaped,
+    "flatten": reshaped, "unflatten": reshaped,
     "squeeze": layout_op(_squeezed, ("self",)), "unsqueeze": layout_op(_squeezed, ("self",)),
     "permute": layout_op(_permuted, ("self", "dims")),
     "transpose": layout_op(_transposed, ("self", "dim0", "dim1")),
@@ -985,7 +960,7 @@ METHODS: dict[str, Handler] = {
     "mean": reduction("mean"), "sum": reduction("sum"), "amax": reduction("amax"),
     "amin": reduction("amin"), "std": reduction("std"), "var": reduction("var"),
     "softmax": along_dim("softmax"), "log_softmax": along_dim("log_softmax"),
-    "chunk": _f_split(True), "split": _f_split(False), "unbind": _f_unbind,
+    "chunk": _f_split, "split": _f_split, "unbind": _f_unbind,
     "matmul": _f_matmul, "roll": _f_roll,
 }
 
