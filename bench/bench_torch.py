@@ -2,13 +2,13 @@
 
     python bench/bench_torch.py                 # every model of torchvision.models.list_models
     python bench/bench_torch.py resnet50 densenet201
+    python bench/bench_torch.py --capture export resnet50     # the torch.export path
 
-Models are built on the meta device (RegNet on the CPU), outside the timing. A timing is the
-best of 3 runs of foveal.receptive_field(model, (1, 3, 224, 224)) (299 for Inception-v3). The
-peak resident memory of the whole process is printed at the end; it includes building the
-models, and RegNet's factories compute while building, so they run on the CPU with real
-weights (regnet_y_128gf alone holds 2.6 GB); pass model names to measure others alone. Targets: ResNet-50 < 0.5 s,
-DenseNet-201 < 2 s, peak memory < 1 GiB.
+Models are built with meta weights as the CLI builds them (foveal.pytorch.load.build), outside
+the timing. A timing is the best of 3 runs of foveal.receptive_field(model, (1, 3, 224, 224))
+(299 for Inception-v3). The peak resident memory of the whole process (Python, torch, every
+model and every analysis) is printed at the end. Targets: ResNet-50 < 0.5 s, DenseNet-201 < 2 s,
+peak memory < 1 GiB.
 """
 
 from __future__ import annotations
@@ -28,7 +28,11 @@ import foveal  # noqa: E402
 TARGETS = {"resnet50": 0.5, "densenet201": 2.0}
 
 
-def main(names: list[str]) -> int:
+def main(argv: list[str]) -> int:
+    capture = "auto"
+    if argv[:1] == ["--capture"]:
+        capture, argv = argv[1], argv[2:]
+    names = argv
     warnings.filterwarnings("ignore")
     tv = TM.import_torchvision()
     names = names or tv.models.list_models(module=tv.models)
@@ -41,7 +45,8 @@ def main(names: list[str]) -> int:
         for _ in range(3):
             t0 = time.perf_counter()
             try:
-                a = foveal.receptive_field(model, (1, 3, size, size), unknown_policy="global")
+                a = foveal.receptive_field(model, (1, 3, size, size), unknown_policy="global",
+                                           capture=capture)
             except foveal.FovealError as exc:
                 print(f"{name:<22} {'-':>6} {'-':>8}  error: {exc}")
                 break
@@ -50,7 +55,7 @@ def main(names: list[str]) -> int:
         if best is None or a is None:
             continue
         print(f"{name:<22} {len(a):>6} {best:>8.3f}  {a.output.status}", flush=True)
-        if name in TARGETS and best >= TARGETS[name]:
+        if capture != "export" and name in TARGETS and best >= TARGETS[name]:
             missed.append(f"{name} {best:.3f} s (target < {TARGETS[name]} s)")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"\npeak resident memory of this process: {peak:.0f} MiB (target < 1024)")

@@ -18,8 +18,6 @@ from foveal.pytorch import CaptureError, verify  # noqa: E402
 tv = TM.import_torchvision()
 
 ALL_CLASSIFIERS = tv.models.list_models(module=tv.models)
-# window partitioning by reshape (MaxViT's block/grid attention) is not followed yet
-NOT_FOLLOWED = {"maxvit_t"}
 
 
 def image(size: int) -> tuple[int, int, int, int]:
@@ -30,12 +28,6 @@ def image(size: int) -> tuple[int, int, int, int]:
 def test_every_torchvision_classifier_analyses(name: str) -> None:
     model = TM.torchvision_model(name)
     size = 299 if name == "inception_v3" else 224
-    if name in NOT_FOLLOWED:
-        with pytest.raises(foveal.UnsupportedOpError, match="splits or regroups spatial axes"):
-            foveal.receptive_field(model, image(size))
-        a = foveal.receptive_field(model, image(size), unknown_policy="global")
-        assert a.output.status == "bound"
-        return
     a = foveal.receptive_field(model, image(size))
     out = a.output
     assert out.status == "exact", (out.name, out.reasons)
@@ -43,6 +35,19 @@ def test_every_torchvision_classifier_analyses(name: str) -> None:
     # the classifier reads the whole image (SqueezeNet's stem drops the last row and column)
     region = out.region(0, 0, clip=True)
     assert all(region[k][0] == 0 and region[k][1] >= size - 2 for k in range(2)), region
+
+
+def test_maxvit_block_and_grid_attention_verify() -> None:
+    """A small MaxViT (torchvision's classes): window attention reads its p x p block, grid
+    attention its residue class mod p on each axis; NaN injection measures every layer."""
+    from torchvision.models.maxvit import MaxVit
+
+    model = MaxVit(input_size=(32, 32), stem_channels=8, partition_size=2, block_channels=[8, 16],
+                   block_layers=[1, 1], head_dim=4, stochastic_depth_prob=0.0, num_classes=10)
+    check = verify(model, image(32), per_axis=6)
+    assert check.agrees, check.summary()
+    assert {"blocks.0.layers.0.layers.window_attention", "blocks.1.layers.0.layers.grid_attention"} \
+        <= set(check.layers)
 
 
 def test_readme_pytorch_example() -> None:
@@ -271,6 +276,28 @@ def test_attention_is_global_over_tokens() -> None:
     a = foveal.receptive_field(Attn(), image(16))
     assert a["embed"].size == (4, 4)
     assert a.output.is_global == (True, True)
+    assert a.output.status == "exact"
+
+
+def test_hand_written_attention_scores_are_bounds() -> None:
+    """scores[i, j] reads query token i and key token j, which one interval per axis cannot say:
+    foveal reports every key token and marks the scores, and what follows, as bounds."""
+
+    class ByHand(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.embed = torch.nn.Conv2d(3, 8, 4, stride=4)
+
+        def forward(self, x):
+            t = self.embed(x).flatten(2).transpose(1, 2)
+            scores = t @ t.transpose(-2, -1)
+            return scores.softmax(-1) @ t
+
+    a = foveal.receptive_field(ByHand(), image(16))
+    assert a["embed"].status == "exact"
+    assert a.output.status == "bound" and a.output.is_global == (True, True)
+    assert any("attention scores written by hand" in r for r in a["matmul/right"].reasons)
+    assert a["matmul"].status == "bound"
 
 
 # -- bad input ---------------------------------------------------------------------------------

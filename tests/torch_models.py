@@ -30,13 +30,12 @@ _KEEP: list = []
 
 
 def torchvision_model(name: str, **kwargs) -> nn.Module:
-    """A torchvision model built on the meta device (RegNet computes while building: CPU)."""
-    tv = import_torchvision()
-    try:
-        with torch.device("meta"):
-            return tv.models.get_model(name, **kwargs).eval()
-    except NotImplementedError:
-        return tv.models.get_model(name, **kwargs).eval()
+    """A torchvision model with meta weights, built as the CLI builds it (RegNet's factory computes
+    while building: its weights move to meta as they are registered)."""
+    from foveal.pytorch.load import build
+
+    import_torchvision()
+    return build(f"torchvision:{name}", kwargs).eval()
 
 
 def resnet18():
@@ -137,3 +136,56 @@ class WithOpaque(nn.Module):
 
     def forward(self, x):
         return self.block(self.conv(x))
+
+
+class ShapeBranch(nn.Module):
+    """fx cannot trace `if x.shape[-1] > 16` (a Proxy in a condition); torch.export can. Reflect
+    padding, bicubic resize and pixel shuffle must stay whole ops there."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1, padding_mode="reflect")
+        self.pool = nn.MaxPool2d(2)
+        self.up = nn.Upsample(scale_factor=2, mode="bicubic")
+        self.shuffle = nn.PixelShuffle(2)
+        self.head = nn.Conv2d(2, 4, 3)
+
+    def forward(self, x):
+        x = self.conv(x)
+        if x.shape[-1] > 16:
+            x = self.pool(x)
+        return self.head(self.shuffle(self.up(x)))
+
+
+class CudaHalf(nn.Module):
+    """Code written for a GPU in half precision: `.cuda()` and `device="cuda"` in forward."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, stride=2)
+        self.head = nn.Conv2d(8, 4, 3, dilation=2)
+
+    def forward(self, x):
+        x = x.cuda().half()
+        bias = torch.ones(1, 8, 1, 1, device="cuda", dtype=torch.half)
+        return self.head(self.conv(x) + bias.to(x.device))
+
+
+class PlainFloat(CudaHalf):
+    """CudaHalf's layers without the device and dtype code."""
+
+    def forward(self, x):
+        return self.head(self.conv(x) + 1)
+
+
+class EinsumMix(nn.Module):
+    """torch.einsum, which fx keeps whole and torch.export decomposes into permutes and bmm."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.mix = nn.Parameter(torch.randn(6, 4))
+        self.head = nn.Conv2d(6, 2, 3, stride=2)
+
+    def forward(self, x):
+        return self.head(torch.einsum("bchw,dc->bdhw", self.conv(x), self.mix))

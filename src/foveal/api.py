@@ -42,8 +42,8 @@ def load_model(model: Any) -> Graph:
 def receptive_field(model: Any, input_shape: int | Iterable[int] | Mapping[str, Any] | None = None,
                     *, input: str | None = None, output: str | None = None,
                     stop_propagation: Iterable[str] | None = None,
-                    unknown_policy: str = "error", handlers: Mapping[Any, Any] | None = None
-                    ) -> Analysis:
+                    unknown_policy: str = "error", handlers: Mapping[Any, Any] | None = None,
+                    capture: str = "auto") -> Analysis:
     """Receptive field of every node of `model` with respect to one input.
 
     input_shape: spatial sizes (an int for every axis, a tuple per axis, or N, C and the spatial
@@ -54,14 +54,17 @@ def receptive_field(model: Any, input_shape: int | Iterable[int] | Mapping[str, 
     unknown_policy: 'error' (default), 'identity' or 'global' for ops foveal cannot express;
     results downstream of a lenient choice are marked as bounds.
     handlers: PyTorch only; extra op-table entries (see foveal.pytorch.graph_from_module).
+    capture: PyTorch only; 'auto' (torch.fx; torch.export when fx cannot trace or leaves unknown
+    ops that export decomposes), 'fx' or 'export'.
 
-    A torch.nn.Module needs input_shape as (N, C, *spatial); it is captured with torch.fx on
-    meta tensors (no weight is read) and its nodes are named by module path.
+    A torch.nn.Module needs input_shape as (N, C, *spatial); it is captured on meta tensors (no
+    weight is read) and its nodes are named by module path. A `.pt2` file (a saved
+    torch.export program) is read without unpickling anything.
     """
-    if _is_torch_module(model):
+    if _is_torch_module(model) or _is_pt2(model):
         return _analyse_torch(model, input_shape, input=input, output=output,
                               stop_propagation=stop_propagation, unknown_policy=unknown_policy,
-                              handlers=handlers)
+                              handlers=handlers, capture=capture)
     if handlers:
         raise FovealError("handlers= applies to PyTorch modules only")
     graph = load_model(model)
@@ -72,13 +75,25 @@ def receptive_field(model: Any, input_shape: int | Iterable[int] | Mapping[str, 
     return Analysis(graph, options, output)
 
 
-def _analyse_torch(module: Any, input_shape: Any, **options: Any) -> Analysis:
-    from .pytorch import check_sizes, graph_from_module
+def _is_pt2(model: Any) -> bool:
+    return isinstance(model, (str, os.PathLike)) and str(model).lower().endswith(".pt2")
 
-    if input_shape is None:
-        raise FovealError("a PyTorch module needs input_shape, e.g. (1, 3, 224, 224): the graph "
-                          "is captured by running the model on a meta tensor of that shape")
-    graph, expected = graph_from_module(module, input_shape, options.pop("handlers"))
+
+def _analyse_torch(module: Any, input_shape: Any, **options: Any) -> Analysis:
+    try:
+        from .pytorch import check_sizes, graph_from_module, graph_from_pt2
+    except ImportError as exc:
+        raise FovealError(f"{module} needs PyTorch, which is not importable ({exc}); install "
+                          f"foveal[torch]") from None
+
+    handlers, capture = options.pop("handlers"), options.pop("capture")
+    if _is_pt2(module):
+        graph, expected, input_shape = graph_from_pt2(module, input_shape, handlers)
+    else:
+        if input_shape is None:
+            raise FovealError("a PyTorch module needs input_shape, e.g. (1, 3, 224, 224): the "
+                              "graph is captured by running the model on a meta tensor of that shape")
+        graph, expected = graph_from_module(module, input_shape, handlers, capture)
     spatial = tuple(input_shape)[2:]
     try:
         analysis = receptive_field(graph, spatial, **options)

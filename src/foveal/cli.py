@@ -30,13 +30,17 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     analyze = commands.add_parser("analyze", help="receptive field of every layer of a model")
     analyze.add_argument("model", help=f"a foveal JSON graph, a built-in example ({', '.join(EXAMPLES)}), "
-                         f"or a PyTorch factory: pkg.module:factory or torchvision:<name>")
+                         f"a PyTorch factory (pkg.module:factory or torchvision:<name>) or a saved "
+                         f"torch.export program (.pt2)")
     analyze.add_argument("--input-size", type=_sizes, default=None, metavar="N[,N..]",
                          help="spatial input size (one number for every axis, or one per axis)")
     analyze.add_argument("--input-shape", type=_sizes, default=None, metavar="N,C,H[,W..]",
                          help="full input shape for a PyTorch model, e.g. 1,3,224,224")
     analyze.add_argument("--kwargs", default=None, metavar="JSON",
                          help="keyword arguments for a PyTorch factory, as a JSON object")
+    analyze.add_argument("--capture", choices=("auto", "fx", "export"), default="auto",
+                         help="PyTorch capture: torch.fx, torch.export, or fx with export as the "
+                              "fallback (default)")
     analyze.add_argument("--input-node", default=None, help="measure w.r.t. this node (default: first input)")
     analyze.add_argument("--output-node", default=None, help="show this node and what it depends on")
     analyze.add_argument("--stop-propagation", action="append", default=[], metavar="PREFIX",
@@ -58,14 +62,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         size = args.input_size
         model = args.model
+        torch_options = {}
         if _is_factory(model):
             model, size = _torch_model(model, args.kwargs, args.input_shape, size)
-        elif args.input_shape is not None:
+            torch_options["capture"] = args.capture
+        elif model.lower().endswith(".pt2") or args.input_shape is not None:
             size = args.input_shape
         analysis = receptive_field(model, size[0] if size and len(size) == 1 else size,
                                    input=args.input_node, output=args.output_node,
                                    stop_propagation=args.stop_propagation,
-                                   unknown_policy=args.unknown_policy)
+                                   unknown_policy=args.unknown_policy, **torch_options)
         nodes = None if args.all else analysis.ancestors(analysis.output_name)
         render = {"table": analysis.to_table, "json": analysis.to_json, "csv": analysis.to_csv,
                   "markdown": analysis.to_markdown}[args.format]

@@ -204,6 +204,8 @@ def _run(graph: Graph, options: Options) -> tuple[list[str], StateTable, str, li
         if state.status == "unavailable":
             continue
         _propagate(op, state, live, symbols, options.unknown_policy, cache)
+        if type(op) is O.Global and op.bound:
+            _mark(state, "bound", op.bound)
         if len(live) > 1:
             _check_alignment(state, live, symbols, graph.axes)
         else:

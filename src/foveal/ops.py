@@ -128,12 +128,15 @@ class Global:
     """Every output reads the whole axis (flatten+dense, global pooling, attention).
 
     `axes` marks the axes it is global on (others are untouched, e.g. nn.Linear on W only);
-    `keep_size` keeps the axis length (attention) instead of reducing it to 1.
+    `keep_size` keeps the axis length (attention) instead of reducing it to 1. A non-empty
+    `bound` says why reading the whole axis over-approximates what the op reads; the node and
+    everything after it are then reported as bounds.
     """
 
     kind: str = "global_pool"
     axes: Any = True
     keep_size: bool = False
+    bound: str = ""
     op = "global"
 
 
@@ -305,6 +308,8 @@ def normalize(op: Op, n: int, node: str) -> Op:
         return rep(op, size=size)
     if isinstance(op, Global):
         axes = _per_axis(op.axes, n, "axes", node, name)
+        if not isinstance(op.bound, str):
+            raise _fail(node, name, f"bound must be a string (a reason, or empty), got {op.bound!r}")
         return rep(op, axes=tuple(bool(a) for a in axes), keep_size=bool(op.keep_size))
     raise InvalidParameterError(f"node {node!r}: {op!r} is not a foveal op")
 

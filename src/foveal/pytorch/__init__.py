@@ -6,6 +6,7 @@ Imported only when a torch model is given (the core never imports torch).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -14,10 +15,11 @@ from .. import ops as O
 from ..errors import FovealError
 from ..graph import Graph
 from .builder import Builder, Handler, tensors
-from .capture import CaptureError, capture, check_input_shape
-from .handlers import handler_for, module_of
+from .capture import Captured, CaptureError, check_input_shape
+from .capture import capture as capture_module
+from .handlers import MODULES_BY_NAME, handler_for, module_of
 
-__all__ = ["graph_from_module", "convert", "CaptureError", "check_sizes", "verify"]
+__all__ = ["graph_from_module", "graph_from_pt2", "convert", "CaptureError", "check_sizes", "verify"]
 
 
 def _user_handler(spec: Any) -> Handler:
@@ -35,31 +37,78 @@ def _user_handler(spec: Any) -> Handler:
 
 
 def graph_from_module(module: torch.nn.Module, input_shape: Any,
-                      handlers: Mapping[Any, Any] | None = None) -> tuple[Graph, dict]:
+                      handlers: Mapping[Any, Any] | None = None,
+                      capture: str = "auto") -> tuple[Graph, dict]:
     """The module as a foveal Graph, and each node's axis lengths as PyTorch computed them."""
-    builder = convert(module, input_shape, handlers)
+    builder = convert(module, input_shape, handlers, capture)
     return builder.graph, builder.expected
 
 
 def convert(module: torch.nn.Module, input_shape: Any,
-            handlers: Mapping[Any, Any] | None = None) -> Builder:
+            handlers: Mapping[Any, Any] | None = None, capture: str = "auto") -> Builder:
     """Capture and convert; the builder keeps the graph, the sizes PyTorch computed and the fx
     node behind each foveal node.
 
     handlers: extra entries for the op table, keyed by module class, function or tensor-method
-    name; a value is a foveal op (applied position-wise to the inputs) or a callable taking the
-    module (or the fx node of a function) and returning one. Module classes given here are
-    captured whole (their forward is not traced).
+    name (or an ATen op, for exported graphs); a value is a foveal op (applied position-wise to
+    the inputs) or a callable taking the module (or the fx node of a function) and returning one.
+    Module classes given here are captured whole (their forward is not traced).
+    capture: 'auto' (torch.fx, and torch.export when fx cannot trace), 'fx' or 'export'.
     """
     if not isinstance(module, torch.nn.Module):
         raise FovealError(f"expected a torch.nn.Module, got {type(module).__name__}")
     shape = check_input_shape(input_shape)
     extra = {k: _user_handler(v) for k, v in (handlers or {}).items()}
     leaves = tuple(k for k in extra if isinstance(k, type))
-    captured = capture(module, shape, leaves)
-    builder = Builder(captured, len(shape) - 2, type(module).__name__)
-    builder.run(lambda b, n: handler_for(b, n, extra))
+    captured = capture_module(module, shape, leaves, capture, frozenset(MODULES_BY_NAME))
+    builder = convert_captured(captured, len(shape) - 2, type(module).__name__, extra)
+    if capture == "auto" and captured.method == "fx" and not leaves and _unknown_ops(builder.graph):
+        # fx kept a call whole that torch.export can decompose (einsum, say): use export when
+        # that leaves fewer unknown ops
+        try:
+            exported = capture_module(module, shape, (), "export")
+        except CaptureError:
+            return builder
+        other = convert_captured(exported, len(shape) - 2, type(module).__name__, extra)
+        if len(_unknown_ops(other.graph)) < len(_unknown_ops(builder.graph)):
+            return other
     return builder
+
+
+def _unknown_ops(graph: Graph) -> list[str]:
+    return [name for name, node in graph.nodes.items()
+            if isinstance(node.op, O.Unknown) and not node.op.data_dependent]
+
+
+def convert_captured(captured: Captured, n_axes: int, name: str,
+                     extra: dict[Any, Handler] | None = None) -> Builder:
+    builder = Builder(captured, n_axes, name)
+    builder.run(lambda b, n: handler_for(b, n, extra or {}))
+    return builder
+
+
+def graph_from_pt2(path: Any, input_shape: Any = None, handlers: Mapping[Any, Any] | None = None
+                   ) -> tuple[Graph, dict, tuple[int, ...]]:
+    """A saved torch.export program as a foveal Graph, the sizes PyTorch computed, and the input
+    shape used: the recorded one, or `input_shape` (the program's module is then exported again
+    at that shape)."""
+    from .export import export_module, from_program, program_input_shape
+    from .pt2 import load_program
+
+    program = load_program(path)
+    recorded = program_input_shape(program)
+    static = all(isinstance(s, int) for s in recorded)
+    if input_shape is None and not static:
+        raise FovealError(f"{path} was exported with dynamic sizes {recorded}; give input_shape")
+    shape = recorded if input_shape is None else check_input_shape(input_shape)
+    if shape != recorded and static:
+        raise FovealError(f"{path} was exported for input shape {recorded} only; export it with "
+                          f"dynamic_shapes to analyse {shape}, or analyse the module itself")
+    # a dynamic program is exported again at the concrete shape (its module checks the range)
+    captured = from_program(program) if static else export_module(program.module(), shape)
+    extra = {k: _user_handler(v) for k, v in (handlers or {}).items()}
+    builder = convert_captured(captured, len(shape) - 2, Path(str(path)).stem, extra)
+    return builder.graph, builder.expected, shape
 
 
 def check_sizes(analysis: Any, expected: dict) -> None:

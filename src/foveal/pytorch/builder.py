@@ -62,6 +62,8 @@ class Builder:
         """Module path for a module call; `<enclosing module>.<function>` for functional ops."""
         if n.op == "call_module":
             return str(n.target)
+        if n in self.captured.names:
+            return self.captured.names[n]
         stack = n.meta.get("nn_module_stack") or {}
         scope = next(reversed(stack.values()))[0] if stack else ""
         short = str(n.target) if n.op == "call_method" else getattr(n.target, "__name__", None) or n.name
@@ -113,6 +115,10 @@ class Builder:
             return ""
         if n.op == "call_module":
             return self.captured.leaf_types[str(n.target)].__name__
+        if n in self.captured.labels:
+            return self.captured.labels[n]
+        if isinstance(n.target, torch._ops.OpOverload):
+            return n.target.overloadpacket.__name__
         if n.op == "call_method":
             return f"Tensor.{n.target}"
         return getattr(n.target, "__name__", str(n.target))
@@ -165,7 +171,9 @@ class Builder:
         value = self.captured.values[n]
         if not isinstance(value, torch.Tensor):
             return value
-        if self._has_input:  # the analysis is taken with respect to the first tensor input
+        chosen = self.captured.input_node
+        if self._has_input or (chosen is not None and n is not chosen):
+            # the analysis is taken with respect to one input: the first tensor argument
             return self.constant(tuple(value.shape))
         self._has_input = True
         name = self.fresh(str(n.target))
@@ -223,6 +231,8 @@ class Builder:
 
 def op_name(n: fx.Node) -> str:
     target = n.target
+    if isinstance(target, torch._ops.OpOverload):
+        return str(target)
     module = getattr(target, "__module__", None) or ""
     name = getattr(target, "__qualname__", getattr(target, "__name__", str(target)))
     return f"{module}.{name}" if module and module != "builtins" and module != "_operator" else name

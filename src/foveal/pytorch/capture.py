@@ -1,19 +1,24 @@
-"""Capture an nn.Module as a torch.fx graph whose every node carries its output on the meta device.
+"""Capture an nn.Module as an fx graph whose every node carries its output's shape.
 
 torch.fx symbolic tracing is the fast path: it records module calls and the functional ops
 between them in a few milliseconds. Shapes come from running that graph once on meta tensors:
 parameters and buffers are swapped for meta stand-ins of the same shape, so no weight is read
-or allocated and the user's module is never modified.
+or allocated and the user's module is never modified. A model fx cannot trace goes through
+torch.export (`export.py`). Both run with device requests (`.cuda()`, `device="cuda"`) kept on
+the input's device, so CUDA-only code is captured on a CPU machine.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import fx
 from torch.func import functional_call
+from torch.overrides import TorchFunctionMode
 
 from ..errors import FovealError, InvalidParameterError
 
@@ -22,27 +27,40 @@ class CaptureError(FovealError):
     """The model could not be turned into a graph (tracing or shape propagation failed)."""
 
 
+CAPTURE_METHODS = ("auto", "fx", "export")
+
+
 @dataclass
 class Captured:
-    """A traced module: the fx graph, each node's meta output, and which module produced what."""
+    """A captured module: the fx graph, each node's output (meta or fake), and names."""
 
     gm: fx.GraphModule
     values: dict[fx.Node, Any]
     module_outputs: list[tuple[str, fx.Node, str]] = field(default_factory=list)
     """(module path, node it returned, class name) per non-leaf module call, innermost first."""
     leaf_types: dict[str, type] = field(default_factory=dict)
+    input_node: fx.Node | None = None
+    """The placeholder of the analysed input (None: the first tensor placeholder)."""
+    names: dict[fx.Node, str] = field(default_factory=dict)
+    """Exported graphs: each node's base name from its module stack."""
+    labels: dict[fx.Node, str] = field(default_factory=dict)
+    state: dict[fx.Node, torch.Tensor] = field(default_factory=dict)
+    """Exported graphs: the parameter, buffer or constant each other placeholder takes."""
+    method: str = "fx"
 
 
 class _Tracer(fx.Tracer):
     """fx's tracer, also noting what every non-leaf module call returned."""
 
-    def __init__(self, leaves: tuple[type, ...] = ()) -> None:
+    def __init__(self, leaves: tuple[type, ...] = (), leaf_names: frozenset[str] = frozenset()) -> None:
         super().__init__()
         self.module_outputs: list[tuple[str, fx.Node, str]] = []
         self.leaves = leaves
+        self.leaf_names = leaf_names
 
     def is_leaf_module(self, m: torch.nn.Module, module_qualified_name: str) -> bool:
-        return isinstance(m, self.leaves) or super().is_leaf_module(m, module_qualified_name)
+        return (isinstance(m, self.leaves) or qualified_name(type(m)) in self.leaf_names
+                or super().is_leaf_module(m, module_qualified_name))
 
     def call_module(self, m: torch.nn.Module, forward: Any, args: Any, kwargs: Any) -> Any:
         result = super().call_module(m, forward, args, kwargs)
@@ -67,9 +85,61 @@ def check_input_shape(input_shape: Any) -> tuple[int, ...]:
     return tuple(input_shape)
 
 
-def trace(module: torch.nn.Module, leaves: tuple[type, ...] = ()) -> tuple[fx.GraphModule, _Tracer]:
-    tracer = _Tracer(leaves)
-    graph = tracer.trace(module)
+def example_input(module: torch.nn.Module, input_shape: tuple[int, ...]) -> torch.Tensor:
+    """An uninitialised input on the parameters' device (meta for a model built on meta) with
+    their floating dtype (a half-precision model gets a half input)."""
+    tensors = [*module.parameters(), *module.buffers()]
+    device = tensors[0].device if tensors else torch.device("meta")
+    if device.type not in ("meta", "cpu"):  # a CUDA model on a machine without CUDA: meta
+        device = torch.device("meta")
+    dtype = next((t.dtype for t in tensors if t.is_floating_point()), torch.get_default_dtype())
+    return torch.empty(input_shape, device=device, dtype=dtype)
+
+
+class _StayOn(TorchFunctionMode):
+    """Keeps a model's tensors off devices this machine may not have: `.cuda()`, `.to("cuda")` and
+    `device="cuda"` requests (any device but the CPU and meta) stay where the input is."""
+
+    def __init__(self, device: torch.device) -> None:
+        super().__init__()
+        self.device = device
+
+    def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        kwargs = dict(kwargs or {})
+        if func is torch.Tensor.cuda:
+            return args[0]
+        if func is torch.Tensor.to and any(_elsewhere(a) for a in (*args[1:], kwargs.get("device"))):
+            dtype = kwargs.get("dtype") or next((a for a in args[1:] if isinstance(a, torch.dtype)), None)
+            return args[0] if dtype is None else func(args[0], dtype)
+        if _elsewhere(kwargs.get("device")):
+            kwargs["device"] = self.device
+        return func(*args, **kwargs)
+
+
+def _elsewhere(device: Any) -> bool:
+    """A device request other than the CPU or meta (a string, torch.device or CUDA index)."""
+    if isinstance(device, bool) or not isinstance(device, (str, torch.device, int)):
+        return False
+    if isinstance(device, int):
+        return True
+    return torch.device(device).type not in ("cpu", "meta")
+
+
+@contextmanager
+def on_device(device: torch.device) -> Iterator[None]:
+    with _StayOn(device):
+        yield
+
+
+def qualified_name(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def trace(module: torch.nn.Module, leaves: tuple[type, ...] = (),
+          leaf_names: frozenset[str] = frozenset()) -> tuple[fx.GraphModule, _Tracer]:
+    tracer = _Tracer(leaves, leaf_names)
+    with on_device(torch.device("cpu")):  # constants a CUDA-only model makes while tracing
+        graph = tracer.trace(module)
     name = module.__class__.__name__
     return fx.GraphModule(tracer.root, graph, name), tracer
 
@@ -107,12 +177,13 @@ class _MetaRun(fx.Interpreter):
         return result
 
 
-def propagate(gm: fx.GraphModule, input_shape: tuple[int, ...]) -> dict[fx.Node, Any]:
+def propagate(gm: fx.GraphModule, example: torch.Tensor) -> dict[fx.Node, Any]:
     run = _MetaRun(gm)
     placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
     if not placeholders:
         raise CaptureError("the module's forward takes no input")
-    args = [torch.empty(input_shape, device="meta")]
+    input_shape = tuple(example.shape)
+    args = [example.to("meta")]
     for extra in placeholders[1:]:
         if extra.args:  # a default value from the signature
             args.append(extra.args[0])
@@ -120,7 +191,7 @@ def propagate(gm: fx.GraphModule, input_shape: tuple[int, ...]) -> dict[fx.Node,
             raise CaptureError(f"forward() takes more than one input ({extra.target!r} too); "
                                f"wrap the model so that it takes one tensor")
     try:
-        with torch.no_grad():
+        with torch.no_grad(), on_device(torch.device("meta")):
             run.run(*args)
     except FovealError:
         raise
@@ -135,20 +206,45 @@ def propagate(gm: fx.GraphModule, input_shape: tuple[int, ...]) -> dict[fx.Node,
     return run.values
 
 
-def capture(module: torch.nn.Module, input_shape: tuple[int, ...],
-            leaves: tuple[type, ...] = ()) -> Captured:
-    """fx trace plus meta shapes."""
+def capture(module: torch.nn.Module, input_shape: tuple[int, ...], leaves: tuple[type, ...] = (),
+            method: str = "auto", leaf_names: frozenset[str] = frozenset()) -> Captured:
+    """fx trace plus meta shapes; torch.export when fx cannot trace (or when asked).
+
+    leaves: the user's module classes, kept whole; leaf_names: library classes (by qualified
+    name) that have a handler of their own, kept whole under fx."""
+    if method not in CAPTURE_METHODS:
+        raise InvalidParameterError(f"capture must be one of {', '.join(CAPTURE_METHODS)}, got "
+                                    f"{method!r}")
+    if method == "export":
+        return _export(module, input_shape, leaves)
     try:
-        gm, tracer = trace(module, leaves)
+        gm, tracer = trace(module, leaves, leaf_names)
     except Exception as exc:  # noqa: BLE001 - fx fails in many ways on dynamic code
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CaptureError(
-            f"torch.fx could not trace {type(module).__name__}: {reason}. Control flow that "
-            f"depends on tensor values cannot be captured; options: make that part a leaf "
-            f"(torch.fx.wrap a function, or keep the code in a submodule of torch.nn), analyse a "
-            f"submodule that traces, or describe the model as a foveal Graph") from None
-    values = propagate(gm, input_shape)
+        if method == "fx":
+            raise CaptureError(f"torch.fx could not trace {type(module).__name__}: {reason}. "
+                               f"{_OPTIONS}") from None
+        try:
+            return _export(module, input_shape, leaves)
+        except CaptureError as err:
+            raise CaptureError(f"torch.fx could not trace {type(module).__name__} ({reason}), and "
+                               f"{err}. {_OPTIONS}") from None
+    values = propagate(gm, example_input(module, input_shape))
     leaf_types = {n.target: type(gm.get_submodule(n.target)) for n in gm.graph.nodes
                   if n.op == "call_module"}
     return Captured(gm, values, tracer.module_outputs, leaf_types)
 
+
+_OPTIONS = ("Control flow that depends on tensor values cannot be captured; options: make that "
+            "part a leaf (handlers={TheModuleClass: op} captures a module whole; torch.fx.wrap a "
+            "function), analyse a submodule that traces, or describe the model as a foveal Graph")
+
+
+def _export(module: torch.nn.Module, input_shape: tuple[int, ...], leaves: tuple[type, ...]) -> Captured:
+    from .export import export_module
+
+    if leaves:
+        raise CaptureError("handlers keyed by a module class need torch.fx (the class is kept "
+                           "whole there), but torch.export was used; key the handler by the ATen "
+                           "op instead")
+    return export_module(module, input_shape)

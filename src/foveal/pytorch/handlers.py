@@ -17,6 +17,7 @@ from torch import fx, nn
 
 from .. import ops as O
 from .builder import Builder, Handler, Value, op_name, tensors
+from .capture import qualified_name
 from .layout import Layout, LayoutError, Merged, axes_in, broadcast, reshape, spatial_axes
 
 # -- arguments ---------------------------------------------------------------------------------
@@ -57,12 +58,18 @@ def elementwise(kind: str) -> Handler:
 
 
 def global_over(b: Builder, x: Value, axes: tuple[int, ...], kind: str, keep_size: bool,
-                layout: Layout, shape: tuple[int, ...] | None = None, step: str | None = None) -> Value:
+                layout: Layout, shape: tuple[int, ...] | None = None, step: str | None = None,
+                bound: str = "") -> Value:
     """A global op on `axes` (reading the whole axis); an identity node if there are none."""
     if not axes:
         return b.emit(O.Elementwise(kind), [x], layout, shape, step)
     mask = tuple(a in axes for a in range(b.n_axes))
-    return b.emit(O.Global(kind, mask, keep_size), [x], layout, shape, step)
+    return b.emit(O.Global(kind, mask, keep_size, bound), [x], layout, shape, step)
+
+
+PAIRWISE = ("a product of two token tensors (attention scores written by hand): entry (i, j) reads "
+            "token i of the left side and token j of the right, and foveal reports every token "
+            "of the right side")
 
 
 def reduction(kind: str, dim_name: str = "dim", keep_name: str = "keepdim") -> Handler:
@@ -348,10 +355,12 @@ def matmul_op(b: Builder, x: Value, y: Value) -> Value:
         if t.node is None:
             continue
         axes = set(axes_in(contracted))
-        if step == "right":
+        pairwise = step == "right" and x.node is not None and set(axes_in(kept)) & set(axes_in(kept_x))
+        if pairwise:
             axes |= set(axes_in(kept)) & set(axes_in(kept_x))
         if axes:
-            t = global_over(b, t, tuple(sorted(axes)), "matmul", True, t.layout, t.shape, step=step)
+            t = global_over(b, t, tuple(sorted(axes)), "matmul", True, t.layout, t.shape, step=step,
+                            bound=PAIRWISE if pairwise else "")
         parts.append(t)
     right = yl[-1] if not (set(axes_in(yl[-1])) & set(axes_in(kept_x))) else None
     batch = broadcast([(xl[:-2], ()), (yl[:-2], ())], max(len(xl), len(yl)) - 2)
@@ -382,7 +391,7 @@ def cat_op(b: Builder, items: Sequence[Value], dim: int) -> Value:
             raise LayoutError("cat joins two tensors of flattened spatial tokens")
         i = next(k for k, v in enumerate(items) if v.node is not None)
         exact = entry.exact and i == len(items) - 1
-        merged = Merged(entry.axes, entry.extra + offsets[i], exact)
+        merged = Merged(entry.axes, entry.extra + offsets[i], exact, entry.parts)
         layout = tuple(merged if k == d else e for k, e in enumerate(connected[0].layout))
         return b.emit(O.Elementwise("concat"), connected, layout)
     # along a spatial axis: each part padded to the full length with nothing, then merged
@@ -871,6 +880,45 @@ def _f_roll(b: Builder, n: fx.Node, args: tuple, kwargs: dict) -> Value:
     return b.identity(y, "roll")
 
 
+def _maxvit_partition_attention(b: Builder, n: fx.Node, args: tuple, kwargs: dict) -> Value:
+    """torchvision's MaxViT PartitionAttentionLayer on (B, C, H, W): attention and MLP inside
+    each partition, added to the input. Block ("window") partitions of p x p: a token reads its
+    whole block (a p-window with stride p, then nearest upsampling by p). "grid" partitions: a
+    token reads every position of its residue class mod p on each axis (stride-p tokens across the
+    whole axis): a circular pad by L - p before and a window of L/p taps with dilation p, which
+    reads exactly those positions."""
+    m = module_of(b, n)
+    x: Value = args[0]
+    mapped = (x.layout[-2], x.layout[-1])
+    if not all(isinstance(a, int) for a in mapped):
+        raise LayoutError("partition attention over a tensor whose H and W are not spatial")
+    axes = cast(tuple[int, ...], mapped)
+    p = m.p
+    sizes = x.shape[-2:]
+
+    def axis_values(values: Sequence[Any], default: Any) -> list[Any]:
+        return per_axis(b, axes, values, default)
+
+    if m.partition_type == "window":
+        y = b.emit(O.Window(axis_values((p, p), 1), axis_values((p, p), 1), 1, 0, False, "window"), [x],
+                   x.layout, None, step="windows")
+        y = b.emit(O.Resize("nearest", axis_values((p, p), 1), None, "asymmetric", "floor"), [y],
+                   x.layout, x.shape, step="attention")
+    else:
+        before = axis_values([size - p for size in sizes], 0)
+        grown = x.shape[:-2] + tuple(2 * size - p for size in sizes)
+        y = b.emit(O.Pad(before, [0] * b.n_axes, "circular"), [x], x.layout, grown, step="wrap")
+        y = b.emit(O.Window(axis_values([size // p for size in sizes], 1), 1, axis_values((p, p), 1), 0,
+                            False, "grid"), [y], x.layout, x.shape, step="attention")
+    return b.emit(O.Merge("add"), [x, y], x.layout)
+
+
+MODULES_BY_NAME: dict[str, Handler] = {
+    # library modules kept whole under fx and handled here; matched by name, never imported
+    "torchvision.models.maxvit.PartitionAttentionLayer": _maxvit_partition_attention,
+}
+
+
 BY_NAME: dict[str, Handler] = {
     # torchvision functions that fx keeps whole (torch.fx.wrap); matched by name, never imported
     "torchvision.ops.stochastic_depth.stochastic_depth": elementwise("stochastic_depth"),
@@ -944,7 +992,7 @@ ELEMENTWISE_METHODS = (
     "clamp", "clamp_", "clip", "add", "add_", "sub", "sub_", "mul", "mul_", "div", "div_", "pow",
     "masked_fill", "masked_fill_", "type_as", "to", "float", "half", "double", "type", "clone",
     "detach", "contiguous", "sign", "square", "erf", "sin", "cos", "reciprocal", "floor", "ceil",
-    "round", "maximum", "minimum", "__add__", "__mul__", "lerp", "requires_grad_", "bool",
+    "round", "maximum", "minimum", "__add__", "__mul__", "lerp", "requires_grad_", "bool", "cuda", "cpu",
 )
 
 METHODS: dict[str, Handler] = {
@@ -971,6 +1019,9 @@ def handler_for(b: Builder, n: fx.Node, extra: dict[Any, Handler] | None = None)
         cls = b.captured.leaf_types[str(n.target)]
         if extra and cls in extra:
             return extra[cls]
+        by_name = MODULES_BY_NAME.get(qualified_name(cls))
+        if by_name is not None:
+            return by_name
         for klass in cls.__mro__:
             found = MODULES.get(klass)
             if found is not None and (klass is cls or klass not in (nn.Module,)):
@@ -982,6 +1033,12 @@ def handler_for(b: Builder, n: fx.Node, extra: dict[Any, Handler] | None = None)
         return METHODS.get(str(n.target))
     if extra and n.target in extra:
         return extra[n.target]
+    if isinstance(n.target, torch._ops.OpOverload):
+        if extra and n.target.overloadpacket in extra:
+            return extra[n.target.overloadpacket]
+        from .aten import aten_handler
+
+        return aten_handler(n.target)
     found = FUNCTIONS.get(n.target)
     if found is None:
         name = op_name(n)

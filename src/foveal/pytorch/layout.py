@@ -9,6 +9,7 @@ permuted or channels-last tensor is still mapped to the right axis.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from ..errors import FovealError
 
@@ -20,11 +21,14 @@ class LayoutError(FovealError):
 @dataclass(frozen=True)
 class Merged:
     """A dimension holding `axes` flattened row-major, after `extra` leading tokens that read no
-    spatial position (a class token). `exact` is False once channels were flattened in too."""
+    spatial position (a class token). `exact` is False once channels were flattened in too.
+    `parts` are the flattened dims' entries and lengths (batch or channels too), so a reshape
+    to those lengths splits the dim back into them."""
 
     axes: tuple[int, ...]
     extra: int = 0
     exact: bool = True
+    parts: tuple[tuple[Any, int], ...] = ()
 
 
 Entry = int | Merged | None
@@ -113,15 +117,31 @@ def _regroup(entries: list[Entry], before: list[int], after: list[int],
     if len(after) == 1:  # flatten: spatial dims (and maybe channels) into one
         exact = all(e is not None and not (isinstance(e, Merged) and (e.extra or not e.exact))
                     for e, n in zip(entries, before) if n != 1)
-        return [Merged(tuple(axes), 0, exact)]
+        return [Merged(tuple(axes), 0, exact, _parts(entries, before))]
     if len(entries) == 1 and isinstance(entries[0], Merged):
         m = entries[0]
         real = [n for n in after if n != 1]
+        if m.parts and not m.extra and real == [n for _, n in m.parts if n != 1]:
+            it = iter(e for e, n in m.parts if n != 1)
+            return [next(it) if n != 1 else None for n in after]
         if m.exact and not m.extra and real == [sizes[a] for a in m.axes if sizes[a] != 1]:
             it = iter(a for a in m.axes if sizes[a] != 1)
             return [next(it) if n != 1 else None for n in after]
     raise LayoutError(f"a reshape of dims {tuple(before)} to {tuple(after)} splits or regroups "
                       f"spatial axes (window partitioning, say), which foveal cannot follow")
+
+
+def _parts(entries: list[Entry], lengths: list[int]) -> tuple[tuple[Any, int], ...]:
+    """The flattened dims, nested flattenings unrolled; () when one of them is unknown."""
+    out: list[tuple[Any, int]] = []
+    for e, n in zip(entries, lengths):
+        if isinstance(e, Merged):
+            if not e.parts or e.extra:
+                return ()
+            out.extend(e.parts)
+        else:
+            out.append((e, n))
+    return tuple(out)
 
 
 def size_of(layout: Layout, shape: tuple[int, ...], n_axes: int) -> tuple[int | None, ...]:

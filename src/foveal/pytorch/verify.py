@@ -98,22 +98,27 @@ def _positions(n: int, limit: int) -> list[int]:
 
 
 def verify(module: torch.nn.Module, input_shape: Any, layers: Iterable[str] | None = None, *,
-           per_axis: int = 6, handlers: Mapping[Any, Any] | None = None) -> Verification:
+           per_axis: int = 6, handlers: Mapping[Any, Any] | None = None,
+           capture: str = "auto") -> Verification:
     """Compare foveal's clipped region with a NaN-injection measurement, per layer and axis.
 
     layers: foveal node names (module paths); default: every module's output. per_axis:
-    feature indices checked along each axis (evenly spread, ends included).
+    feature indices checked along each axis (evenly spread, ends included). The model is
+    captured with a batch as large as the longest axis (an exported graph keeps its batch size).
     """
     from ..analysis import Analysis
     from ..engine import Options
     from . import check_sizes, convert  # noqa: PLC0415 - one import cycle, broken here
 
     shape = check_input_shape(input_shape)
-    builder = convert(module, shape, handlers)
+    batch = max(shape[2:])
+    shape = (batch, *shape[1:])
+    builder = convert(module, shape, handlers, capture)
     analysis = Analysis(builder.graph, Options(None, shape[2:], (), "global"), None)
     check_sizes(analysis, builder.expected)
     names = list(layers) if layers is not None else [
-        name for name, (n, _) in builder.fx_node_of.items() if n.op == "call_module"]
+        name for name, (n, _) in builder.fx_node_of.items()
+        if n.op == "call_module" or n in builder.captured.labels]
     for name in names:
         if name not in builder.fx_node_of:
             raise UnknownNodeError(name, builder.fx_node_of, what="layer")
@@ -127,12 +132,12 @@ def verify(module: torch.nn.Module, input_shape: Any, layers: Iterable[str] | No
         gm.eval()
         for axis in range(n_axes):
             length = shape[2 + axis]
-            probe = torch.rand((length, *shape[1:]), generator=torch.Generator().manual_seed(1)) + 0.5
+            probe = torch.rand(shape, generator=torch.Generator().manual_seed(1)) + 0.5
             for i in range(length):
                 probe.select(2 + axis, i)[i] = float("nan")
             recorder = _RecorderWithState(gm, wanted, state) if state else _Recorder(gm, wanted)
             with torch.no_grad():
-                recorder.run(probe)
+                recorder.run(*_arguments(builder.captured, probe))
             for name in names:
                 out = recorder.seen[builder.fx_node_of[name][0]]
                 if isinstance(out, (tuple, list)):
@@ -143,6 +148,26 @@ def verify(module: torch.nn.Module, input_shape: Any, layers: Iterable[str] | No
             m.train(flag)
     return Verification({name: _compare(analysis, name, builder.fx_node_of[name][1], measured[name],
                                         per_axis) for name in names})
+
+
+def _arguments(captured: Any, probe: torch.Tensor) -> list[Any]:
+    """The probe, and for an exported graph its parameters, buffers and constants in order."""
+    if not captured.state:
+        return [probe]
+    gen = torch.Generator().manual_seed(0)
+    args: list[Any] = []
+    for n in captured.gm.graph.nodes:
+        if n.op != "placeholder":
+            continue
+        t = captured.state.get(n)
+        if t is None:
+            args.append(probe)
+        elif t.device.type == "meta":
+            args.append(torch.rand(t.shape, generator=gen) + 0.5 if t.is_floating_point()
+                        else torch.zeros(t.shape, dtype=t.dtype))
+        else:
+            args.append(t)
+    return args
 
 
 class _RecorderWithState(_Recorder):

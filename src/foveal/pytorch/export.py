@@ -1,0 +1,158 @@
+"""Capture through torch.export (non-strict) on meta tensors, for models torch.fx cannot trace and
+for saved programs.
+
+The exported program is lowered with a trimmed decomposition table: every ATen op foveal has a
+handler for stays whole (reflect padding, bicubic resize, pixel shuffle, linear, attention), and
+only the rest is decomposed into ops that it knows. Lowering also makes in-place ops functional.
+Nodes are named by module path from each node's `nn_module_stack`, as the fx path names them.
+"""
+
+from __future__ import annotations
+
+import logging
+import operator
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cache
+from typing import Any
+
+import torch
+from torch import fx
+
+from ..errors import FovealError
+from .aten import handled_packets
+from .capture import Captured, CaptureError, example_input, on_device
+
+_CONTAINERS = "torch.nn.modules.container."
+
+
+def export_module(module: torch.nn.Module, input_shape: tuple[int, ...]) -> Captured:
+    """torch.export.export(strict=False) of the module on an example on its parameters' device."""
+    example = example_input(module, input_shape)
+    try:
+        with on_device(example.device), torch.no_grad(), _quiet():
+            program = torch.export.export(module, (example,), strict=False)
+    except FovealError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - export fails in many ways on dynamic code
+        raise CaptureError(f"torch.export could not capture {type(module).__name__}: "
+                           f"{_first_line(exc)}") from None
+    return from_program(program)
+
+
+def from_program(program: Any) -> Captured:
+    """A Captured view of an ExportedProgram, after the trimmed lowering."""
+    try:
+        with _quiet():
+            program = program.run_decompositions(_decompositions())
+    except Exception as exc:  # noqa: BLE001 - a failing lowering, said plainly
+        raise CaptureError(f"lowering the exported program failed: {_first_line(exc)}") from None
+    gm = program.graph_module
+    user_inputs = set(program.graph_signature.user_inputs)
+    nodes = list(gm.graph.nodes)
+    input_node = next((n for n in nodes if n.op == "placeholder" and n.name in user_inputs
+                       and isinstance(n.meta.get("val"), torch.Tensor)), None)
+    if input_node is None:
+        raise CaptureError("the exported program takes no tensor input")
+    values = {n: n.meta.get("val") for n in nodes}
+    captured = Captured(gm, values, input_node=input_node, method="export")
+    sig = program.graph_signature
+    sources = {**sig.inputs_to_parameters, **sig.inputs_to_buffers,
+               **sig.inputs_to_lifted_tensor_constants}
+    tensors = {**program.state_dict, **program.constants}
+    captured.state = {n: tensors[sources[n.name]] for n in nodes
+                      if n.op == "placeholder" and sources.get(n.name) in tensors}
+    _name_by_module(captured, [n for n in nodes if n.op == "call_function"])
+    return captured
+
+
+def program_input_shape(program: Any) -> tuple[Any, ...]:
+    """The shape of the program's first tensor input (ints, or symbols for dynamic sizes)."""
+    users = set(program.graph_signature.user_inputs)
+    for n in program.graph.nodes:
+        if n.op == "placeholder" and n.name in users and isinstance(n.meta.get("val"), torch.Tensor):
+            return tuple(int(s) if isinstance(s, int) or str(s).isdigit() else s
+                         for s in n.meta["val"].shape)
+    raise CaptureError("the exported program takes no tensor input")
+
+
+@cache
+def _decompositions() -> dict[Any, Any]:
+    keep = handled_packets()
+    table = torch.export.default_decompositions()
+    return {op: fn for op, fn in table.items()
+            if getattr(getattr(op, "overloadpacket", None), "__name__", None) not in keep}
+
+
+def _name_by_module(captured: Captured, nodes: list[fx.Node]) -> None:
+    """Names and labels from `nn_module_stack`: the last node of a torch.nn leaf module's call is
+    the module path, its earlier nodes `<path>/<op>`, other ops `<enclosing path>.<op>`; every
+    other module call's last node stands for its output."""
+    last_of_call: dict[str, fx.Node] = {}  # the call's output
+    last_op_of_call: dict[str, fx.Node] = {}  # the op computing it (getitem picks from a tuple)
+    calls: dict[str, tuple[str, str]] = {}
+    stacks: dict[fx.Node, list[tuple[str, str, str]]] = {}
+    for n in nodes:
+        stack = [(key, path, _type_name(typ)) for key, (path, typ) in
+                 (n.meta.get("nn_module_stack") or {}).items()]
+        stacks[n] = stack
+        value = captured.values.get(n)
+        if not isinstance(value, (torch.Tensor, tuple, list)):
+            continue
+        for key, path, typ in stack:
+            if n.target is not operator.getitem:
+                last_op_of_call[key] = n
+            if isinstance(value, torch.Tensor):
+                last_of_call[key] = n
+                calls[key] = (path, typ)
+    for n in nodes:
+        stack = stacks[n]
+        op = _short(n.target)
+        key, path, typ = stack[-1] if stack else ("", "", "")
+        if path and _is_leaf(typ):
+            if last_op_of_call.get(key) is n:
+                captured.names[n], captured.labels[n] = path, typ.rsplit(".", 1)[-1]
+            else:
+                captured.names[n] = f"{path}/{op}"
+        else:
+            captured.names[n] = f"{path}.{op}" if path else op
+    order = {n: i for i, n in enumerate(nodes)}
+    outputs = [(path, last_of_call[key], typ) for key, (path, typ) in calls.items()
+               if path and not _is_leaf(typ)]
+    outputs.sort(key=lambda item: (order[item[1]], -item[0].count(".")))
+    captured.module_outputs = [(path, n, typ.rsplit(".", 1)[-1]) for path, n, typ in outputs]
+
+
+def _is_leaf(type_name: str) -> bool:
+    """torch.nn's own modules, as fx treats them (containers excepted)."""
+    return type_name.startswith("torch.nn.modules.") and not type_name.startswith(_CONTAINERS)
+
+
+def _type_name(typ: Any) -> str:
+    return typ if isinstance(typ, str) else f"{typ.__module__}.{typ.__qualname__}"
+
+
+def _short(target: Any) -> str:
+    packet = getattr(target, "overloadpacket", None)
+    name = packet.__name__ if packet is not None else getattr(target, "__name__", str(target))
+    return name.strip("_") or name
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """torch.export logs warnings and whole graphs on failures foveal reports itself."""
+    logger = logging.getLogger("torch")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.setLevel(level)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
