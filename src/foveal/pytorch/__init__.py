@@ -53,7 +53,8 @@ def convert(module: torch.nn.Module, input_shape: Any,
     name (or an ATen op, for exported graphs); a value is a foveal op (applied position-wise to
     the inputs) or a callable taking the module (or the fx node of a function) and returning one.
     Module classes given here are captured whole (their forward is not traced).
-    capture: 'auto' (torch.fx, and torch.export when fx cannot trace), 'fx' or 'export'.
+    capture: 'auto' (torch.fx; torch.export when fx cannot trace, or leaves unknown ops that the
+    exported graph has fewer of), 'fx' or 'export'.
     """
     if not isinstance(module, torch.nn.Module):
         raise FovealError(f"expected a torch.nn.Module, got {type(module).__name__}")
@@ -67,9 +68,9 @@ def convert(module: torch.nn.Module, input_shape: Any,
         # that leaves fewer unknown ops
         try:
             exported = capture_module(module, shape, (), "export")
-        except CaptureError:
+            other = convert_captured(exported, len(shape) - 2, type(module).__name__, extra)
+        except FovealError:  # the fx graph stands, with its unknown ops named
             return builder
-        other = convert_captured(exported, len(shape) - 2, type(module).__name__, extra)
         if len(_unknown_ops(other.graph)) < len(_unknown_ops(builder.graph)):
             return other
     return builder
