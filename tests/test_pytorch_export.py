@@ -179,6 +179,8 @@ def test_pt2_on_the_command_line(tmp_path, capsys) -> None:
     assert main(["analyze", str(path), "--input-shape", "1,3,40,40", "--format", "csv"]) == 0
     rows = capsys.readouterr().out.strip().splitlines()
     assert rows[-1].startswith("5,")
+    assert main(["analyze", str(path), "--input-size", "40"]) == 2
+    assert "takes --input-shape" in capsys.readouterr().err
     assert main(["analyze", "tests.torch_models:ShapeBranch", "--input-shape", "1,3,32,32",
                  "--capture", "export"]) == 0
     assert "head" in capsys.readouterr().out

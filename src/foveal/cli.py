@@ -67,6 +67,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             model, size = _torch_model(model, args.kwargs, args.input_shape, size)
             torch_options["capture"] = args.capture
         elif model.lower().endswith(".pt2") or args.input_shape is not None:
+            if args.input_size is not None and args.input_shape is None:
+                raise FovealError("a .pt2 program takes --input-shape N,C,H[,W..], not --input-size")
             size = args.input_shape
         analysis = receptive_field(model, size[0] if size and len(size) == 1 else size,
                                    input=args.input_node, output=args.output_node,
