@@ -36,7 +36,6 @@ from .handlers import (
     _squeezed,
     _transposed,
     along_dim,
-    conv_op,
     elementwise,
     global_over,
     index_op,
@@ -79,14 +78,15 @@ def _normalised(handler: Handler) -> Handler:
     return handle
 
 
+_CONV, _CONV_TRANSPOSED = _f_conv(False), _f_conv(True)
+
+
 def _convolution(b: Builder, n: fx.Node, args: tuple, kwargs: dict) -> Value:
-    p = params(n, args)
-    x, w = p["input"], p["weight"]
-    if w.node is not None:
-        return b.emit(O.Unknown("convolution with input-dependent weights"), [x, w], x.layout)
-    kernel = w.shape[2:]
-    return conv_op(b, x, len(kernel), kernel, p["stride"], p["padding"], p["dilation"], "zeros",
-                   bool(p["transposed"]), p["output_padding"])
+    """aten.convolution, in the argument order of F.conv*d or F.conv_transpose*d."""
+    x, w, bias, stride, padding, dilation, transposed, output_padding, groups = args[:9]
+    if transposed:
+        return _CONV_TRANSPOSED(b, n, (x, w, bias, stride, padding, output_padding, groups, dilation), {})
+    return _CONV(b, n, (x, w, bias, stride, padding, dilation, groups), {})
 
 
 def _pad_mode(mode: str) -> Handler:
@@ -105,13 +105,11 @@ def _upsample(mode: str) -> Handler:
         scales = p.get("scale_factors")
         if scales is None:
             found = [p[k] for k in ("scales_d", "scales_h", "scales_w", "scales") if k in p]
-            scales = found if found and all(s is not None for s in found) else None
-        if mode == "antialias" and any(o < i for o, i in zip(b.out_shape()[2:], x.shape[2:])):
-            return b.emit(O.Unknown("interpolate with antialias (downsampling)"), [x], x.layout)
-        kind = {"antialias": "bilinear"}.get(mode, mode)
+            scales = found if any(s is not None for s in found) else None
+        kind, antialias = ("bilinear", True) if mode == "antialias" else (mode, False)
         if scales is not None:
-            return resize_op(b, x, None, scales, kind, p.get("align_corners"))
-        return resize_op(b, x, p["output_size"], None, kind, p.get("align_corners"))
+            return resize_op(b, x, None, scales, kind, p.get("align_corners"), antialias=antialias)
+        return resize_op(b, x, p["output_size"], None, kind, p.get("align_corners"), antialias=antialias)
 
     return handle
 
@@ -169,18 +167,20 @@ def _roll(b: Builder, n: fx.Node, args: tuple, kwargs: dict) -> Value:
     return _f_roll(b, n, (x, shifts, list(dims) or None), {})
 
 
-_IDENTITIES = ("clone", "contiguous", "alias", "detach", "_to_copy", "to", "lift_fresh_copy",
-               "type_as", "dropout", "feature_dropout", "alpha_dropout", "feature_alpha_dropout",
-               "channel_shuffle", "native_channel_shuffle", "hardswish", "hardsigmoid", "mish",
-               "batch_norm", "prelu", "_prelu_kernel", "rrelu", "celu", "selu", "softplus", "elu",
-               "leaky_relu", "log_sigmoid", "hardshrink", "softshrink", "silu", "gelu")
+_POSITION_WISE = (
+    "clone", "contiguous", "alias", "detach", "_to_copy", "to", "lift_fresh_copy", "type_as",
+    "dropout", "feature_dropout", "alpha_dropout", "feature_alpha_dropout", "channel_shuffle",
+    "native_channel_shuffle", "hardswish", "hardsigmoid", "mish", "batch_norm", "prelu",
+    "_prelu_kernel", "rrelu", "celu", "selu", "softplus", "elu", "leaky_relu", "log_sigmoid",
+    "hardshrink", "softshrink", "silu", "gelu")
+"""Element-wise ATen ops that torch does not tag pointwise (or that stay whole when lowering)."""
 
 
 def _table() -> dict[str, Handler]:
-    table: dict[str, Handler] = {name: elementwise(name.strip("_")) for name in _IDENTITIES}
+    table: dict[str, Handler] = {name: elementwise(name.strip("_")) for name in _POSITION_WISE}
     for k in (1, 2, 3):
-        table[f"conv{k}d"] = _f_conv(False)
-        table[f"conv_transpose{k}d"] = _f_conv(True)
+        table[f"conv{k}d"] = _CONV
+        table[f"conv_transpose{k}d"] = _CONV_TRANSPOSED
         table[f"max_pool{k}d"] = table[f"max_pool{k}d_with_indices"] = _f_pool("max_pool", k)
         table[f"avg_pool{k}d"] = _f_pool("avg_pool", k)
         for prefix in ("", "_"):

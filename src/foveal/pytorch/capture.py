@@ -131,6 +131,14 @@ def on_device(device: torch.device) -> Iterator[None]:
         yield
 
 
+def first_line(exc: BaseException, with_type: bool = True) -> str:
+    """An exception's first line, for one-line errors (its type alone if it says nothing)."""
+    text = str(exc).strip()
+    if not text:
+        return type(exc).__name__
+    return f"{type(exc).__name__}: {text.splitlines()[0]}" if with_type else text.splitlines()[0]
+
+
 def qualified_name(cls: type) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
@@ -200,9 +208,8 @@ def propagate(gm: fx.GraphModule, example: torch.Tensor) -> dict[fx.Node, Any]:
         after = f" after node {where.name!r}" if where is not None else ""
         raise CaptureError(
             f"running the model on a meta tensor of shape {input_shape} failed{after}: "
-            f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
-            f". Check the input shape (too small an input, a wrong rank or a model that asserts "
-            f"one size fail here)") from None
+            f"{first_line(exc)}. Check the input shape (too small an input, a wrong rank or a "
+            f"model that asserts one size fail here)") from None
     return run.values
 
 
@@ -220,7 +227,7 @@ def capture(module: torch.nn.Module, input_shape: tuple[int, ...], leaves: tuple
     try:
         gm, tracer = trace(module, leaves, leaf_names)
     except Exception as exc:  # noqa: BLE001 - fx fails in many ways on dynamic code
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = first_line(exc, with_type=False)
         if method == "fx":
             raise CaptureError(f"torch.fx could not trace {type(module).__name__}: {reason}. "
                                f"{_OPTIONS}") from None

@@ -22,7 +22,7 @@ from torch import fx
 
 from ..errors import FovealError
 from .aten import handled_packets
-from .capture import Captured, CaptureError, example_input, on_device
+from .capture import Captured, CaptureError, example_input, first_line, on_device
 
 _CONTAINERS = "torch.nn.modules.container."
 
@@ -37,7 +37,7 @@ def export_module(module: torch.nn.Module, input_shape: tuple[int, ...]) -> Capt
         raise
     except Exception as exc:  # noqa: BLE001 - export fails in many ways on dynamic code
         raise CaptureError(f"torch.export could not capture {type(module).__name__}: "
-                           f"{_first_line(exc)}") from None
+                           f"{first_line(exc)}") from None
     return from_program(program)
 
 
@@ -47,14 +47,10 @@ def from_program(program: Any) -> Captured:
         with _quiet():
             program = program.run_decompositions(_decompositions())
     except Exception as exc:  # noqa: BLE001 - a failing lowering, said plainly
-        raise CaptureError(f"lowering the exported program failed: {_first_line(exc)}") from None
+        raise CaptureError(f"lowering the exported program failed: {first_line(exc)}") from None
     gm = program.graph_module
-    user_inputs = set(program.graph_signature.user_inputs)
     nodes = list(gm.graph.nodes)
-    input_node = next((n for n in nodes if n.op == "placeholder" and n.name in user_inputs
-                       and isinstance(n.meta.get("val"), torch.Tensor)), None)
-    if input_node is None:
-        raise CaptureError("the exported program takes no tensor input")
+    input_node = _user_input(program)
     values = {n: n.meta.get("val") for n in nodes}
     captured = Captured(gm, values, input_node=input_node, method="export")
     sig = program.graph_signature
@@ -69,11 +65,16 @@ def from_program(program: Any) -> Captured:
 
 def program_input_shape(program: Any) -> tuple[Any, ...]:
     """The shape of the program's first tensor input (ints, or symbols for dynamic sizes)."""
+    return tuple(int(s) if isinstance(s, int) or str(s).isdigit() else s
+                 for s in _user_input(program).meta["val"].shape)
+
+
+def _user_input(program: Any) -> fx.Node:
+    """The placeholder of the program's first tensor input."""
     users = set(program.graph_signature.user_inputs)
     for n in program.graph.nodes:
         if n.op == "placeholder" and n.name in users and isinstance(n.meta.get("val"), torch.Tensor):
-            return tuple(int(s) if isinstance(s, int) or str(s).isdigit() else s
-                         for s in n.meta["val"].shape)
+            return n
     raise CaptureError("the exported program takes no tensor input")
 
 
@@ -151,8 +152,3 @@ def _quiet() -> Iterator[None]:
             yield
     finally:
         logger.setLevel(level)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__

@@ -292,20 +292,23 @@ def pad_op(b: Builder, x: Value, pad: Sequence[int], mode: str) -> Value:
 
 
 def resize_op(b: Builder, x: Value, size: Any, scale: Any, mode: str, align_corners: bool | None,
-              recompute_scale_factor: bool | None = None) -> Value:
+              recompute_scale_factor: bool | None = None, antialias: bool = False) -> Value:
     n_op = x.rank - 2
     out = b.out_shape()[-n_op:]
+    if antialias and any(o < i for o, i in zip(out, x.shape[-n_op:])):  # a wider, scale-dependent filter
+        return b.emit(O.Unknown("interpolate with antialias (downsampling)"), [x], x.layout)
     mapped, _ = op_axes(x, n_op)
     if mode == "area":  # adaptive average pooling
         return adaptive_op(b, x, n_op, "area", out)
     # PyTorch maps coordinates by the sizes whenever align_corners is set, and by 1/scale
-    # otherwise (unless the scale is recomputed from the sizes)
+    # otherwise (unless the scale is recomputed from the sizes); an axis without a scale (ATen's
+    # scales_h=None) maps by the sizes
+    sizes: list[Any] = per_axis(b, mapped, list(out), None)
     if size is not None or recompute_scale_factor or (align_corners and mode != "nearest"):
-        sizes: list[Any] = per_axis(b, mapped, list(out), None)
         scales: list[Any] = [1 if s is None else None for s in sizes]
     else:
         scales = per_axis(b, mapped, per_dim(scale, n_op), 1)
-        sizes = [None] * b.n_axes
+        sizes = [n if s is None else None for n, s in zip(sizes, scales)]
     op = O.upsample(scales, sizes, mode, bool(align_corners))
     return spatial(b, x, n_op, lambda m: op, False, "resize")
 
@@ -704,11 +707,8 @@ def _f_interpolate(b: Builder, n: fx.Node, args: tuple, kwargs: dict) -> Value:
                             "recompute_scale_factor", "antialias"),
              {"size": None, "scale_factor": None, "mode": "nearest", "align_corners": None,
               "recompute_scale_factor": None, "antialias": False})
-    x = p["input"]
-    if p["antialias"] and any(o < i for o, i in zip(b.out_shape()[2:], x.shape[2:])):
-        return b.emit(O.Unknown("interpolate with antialias (downsampling)"), [x], x.layout)
-    return resize_op(b, x, p["size"], p["scale_factor"], p["mode"], p["align_corners"],
-                     p["recompute_scale_factor"])
+    return resize_op(b, p["input"], p["size"], p["scale_factor"], p["mode"], p["align_corners"],
+                     p["recompute_scale_factor"], bool(p["antialias"]))
 
 
 def _f_shuffle(unshuffle: bool) -> Handler:

@@ -81,13 +81,16 @@ def _real_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
     state: dict[str, torch.Tensor] = {}
     gen = torch.Generator().manual_seed(0)
     for name, t in [*module.named_parameters(), *module.named_buffers()]:
-        if t.device.type != "meta":
-            continue
-        if t.is_floating_point():
-            state[name] = torch.rand(t.shape, generator=gen) + 0.5
-        else:
-            state[name] = torch.zeros(t.shape, dtype=t.dtype)
+        if t.device.type == "meta":
+            state[name] = _stand_in(t, gen)
     return state
+
+
+def _stand_in(t: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Real values for a meta tensor: positive floats (no unit is dead), zeros otherwise."""
+    if t.is_floating_point():
+        return torch.rand(t.shape, generator=gen) + 0.5
+    return torch.zeros(t.shape, dtype=t.dtype)
 
 
 def _positions(n: int, limit: int) -> list[int]:
@@ -163,8 +166,7 @@ def _arguments(captured: Any, probe: torch.Tensor) -> list[Any]:
         if t is None:
             args.append(probe)
         elif t.device.type == "meta":
-            args.append(torch.rand(t.shape, generator=gen) + 0.5 if t.is_floating_point()
-                        else torch.zeros(t.shape, dtype=t.dtype))
+            args.append(_stand_in(t, gen))
         else:
             args.append(t)
     return args
