@@ -10,7 +10,7 @@ import math
 from collections.abc import Iterator
 from fractions import Fraction
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import paths
 from .axis_map import Piece
@@ -18,6 +18,9 @@ from .clipped import ClippedRegions
 from .engine import NodeState, Options, check_supported, run
 from .errors import InvalidParameterError, UnknownNodeError
 from .graph import Graph, Node
+
+if TYPE_CHECKING:
+    from .productivity import ResolutionRange, Verdicts
 
 Number = Any  # int, Fraction, math.inf or None
 
@@ -308,6 +311,21 @@ class Analysis:
             if n in keep:
                 keep.update(self.graph.nodes[n].sources)
         return [self[n] for n in self.order if n in keep]
+
+    # -- productivity at the input resolution (rfa_toolbox's questions) -------------------
+    def verdicts(self, *, filter_kernel_size_1: bool = False) -> Verdicts:
+        """Unproductive / critical / partially critical / productive, per node, at input_shape."""
+        from .productivity import classify
+
+        return classify(self, filter_kernel_size_1=filter_kernel_size_1)
+
+    def input_resolution_range(self, *, filter_all_inf_rf: bool = True, filter_kernel_size_1: bool = False,
+                               lower_bound: bool = False) -> ResolutionRange:
+        """rfa_toolbox's feasible input resolutions per axis; unpacks as (minimum, maximum)."""
+        from .productivity import input_resolution_range
+
+        return input_resolution_range(self, filter_all_inf_rf=filter_all_inf_rf,
+                                      filter_kernel_size_1=filter_kernel_size_1, lower_bound=lower_bound)
 
     # -- outputs --------------------------------------------------------------------------
     def to_dict(self, nodes: list[NodeResult] | None = None) -> dict[str, Any]:

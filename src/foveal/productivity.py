@@ -1,0 +1,309 @@
+"""Which layers are productive at an input resolution: rfa_toolbox's verdicts, computed exactly.
+
+A layer whose inputs already see the whole image cannot add context ("unproductive", drawn red);
+one whose smallest receptive field exceeds the image is "critical" (orange), or "partially
+critical" (yellow) when that holds on some axes only. The rules are rfa_toolbox's (see
+docs/productivity.md); the numbers they read are foveal's: min RF over all paths with dilation,
+transposed convolution, upsampling and attention modelled, and the real feature-map sizes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import TYPE_CHECKING, Any
+
+from . import ops as O
+from . import paths
+from .errors import FovealError
+from .taps import GlobalTaps, NeedsSize, lattice_taps
+
+if TYPE_CHECKING:
+    from .analysis import Analysis
+
+KINDS = ("unproductive", "critical", "partially critical", "productive", "unknown", "unrelated")
+COLORS = {"unproductive": "red", "critical": "orange", "partially critical": "yellow",
+          "productive": "white", "unknown": "lightgrey", "unrelated": "lightgrey"}
+INF = math.inf
+
+
+def fmt(values: tuple[Any, ...]) -> str:
+    """(7, 7) -> '7x7'; Fractions as p/q; inf as 'inf'."""
+    return "x".join("?" if v is None else str(v) for v in values)
+
+
+@dataclass(frozen=True)
+class LayerFacts:
+    """What the verdicts and the resolution range read of one node, per axis."""
+
+    name: str
+    sources: tuple[str, ...]
+    """Predecessors that depend on the analysis input."""
+    kernel: tuple[Any, ...]
+    """Input positions one output reads on this op's own input (dilated kernel, taps of a
+    resize or transposed conv); inf on a global axis; None when unknown."""
+    min_rf: tuple[Any, ...]
+    max_rf: tuple[Any, ...]
+    finite_min: tuple[Any, ...]
+    """Min / max over the paths that do not pass a global op (None if every path does)."""
+    finite_max: tuple[Any, ...]
+    max_stride: tuple[Any, ...]
+    """Largest cumulative stride over the finite paths, own stride included (rfa's j)."""
+    feature_map: tuple[int | None, ...]
+    known: bool
+
+    @property
+    def finite(self) -> bool:
+        return self.known and all(v is not None and v != INF for v in self.min_rf)
+
+
+def footprint(op: O.Op, axis: int, n_in: int | None, n_out: int | None) -> Any:
+    """How many input positions (first to last) one output of `op` reads on `axis`."""
+    if isinstance(op, O.Window):
+        return op.dilation[axis] * (op.kernel[axis] - 1) + 1
+    if isinstance(op, (O.Input, O.Elementwise, O.Merge)):
+        return 1
+    if isinstance(op, O.Unknown):
+        return None
+    try:
+        taps = lattice_taps(op, axis, n_in, n_out)
+    except NeedsSize:
+        return None
+    if isinstance(taps, GlobalTaps):
+        return INF
+    return max(((count - 1) * step + 1 for entry in taps.table if entry for _, step, count in [entry]),
+               default=1)
+
+
+def _path_numbers(stats: paths.PathStats) -> tuple[Any, Any, Any]:
+    """(finite min, finite max, max stride) over the non-global path shapes of one axis."""
+    lows, highs, strides = [], [], []
+    for shape, (rmin, rmax) in paths.entries(stats):
+        if shape == paths.GLOBAL_SHAPE:
+            continue
+        extra = paths._extra(shape)
+        lows.append(rmin + extra)
+        highs.append(rmax + extra)
+        strides.append(shape if isinstance(shape, int) else Fraction(shape[1], shape[0]))
+    if not lows:
+        return None, None, None
+    stride = max(strides)
+    return min(lows), max(highs), stride.numerator if stride.denominator == 1 else stride
+
+
+def layer_facts(analysis: Analysis) -> dict[str, LayerFacts]:
+    """LayerFacts of every node that depends on the analysis input, in topological order."""
+    graph, states = analysis.graph, analysis._states
+    n_axes = len(analysis.axes)
+    out: dict[str, LayerFacts] = {}
+    for name in analysis.order:
+        state = states[name]
+        if not state.connected:
+            continue
+        node = graph.nodes[name]
+        sources = tuple(dict.fromkeys(s for s in node.sources if s in out))
+        r = analysis[name]
+        known = r.status != "unavailable" and None not in r.size_min
+        n_in = states[sources[0]].sizes if sources else state.sizes
+        kernel = tuple(footprint(node.op, i, n_in[i], state.sizes[i]) for i in range(n_axes))
+        numbers = [_path_numbers(a.paths) for a in state.axes]
+        out[name] = LayerFacts(
+            name, sources, kernel, r.size_min, r.size_max,
+            tuple(n[0] for n in numbers), tuple(n[1] for n in numbers), tuple(n[2] for n in numbers),
+            state.sizes, known)
+    return out
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One layer's verdict at one input resolution, with the reason in words."""
+
+    name: str
+    kind: str
+    over: tuple[bool, ...]
+    """Per axis: the layer's min RF exceeds the input resolution."""
+    infinite: bool
+    """The min RF is infinite on some axis (a dense or global layer)."""
+    reason: str
+
+    @property
+    def color(self) -> str:
+        return COLORS[self.kind]
+
+    @property
+    def border(self) -> bool:
+        """rfa_toolbox's name for a layer predicted unproductive."""
+        return self.kind == "unproductive"
+
+
+class Verdicts(Mapping[str, Verdict]):
+    """Verdicts of every node that depends on the input, in topological order."""
+
+    def __init__(self, resolution: tuple[int, ...], axes: tuple[str, ...], verdicts: dict[str, Verdict]):
+        self.resolution = resolution
+        self.axes = axes
+        self._verdicts = verdicts
+
+    def __getitem__(self, name: str) -> Verdict:
+        try:
+            return self._verdicts[name]
+        except KeyError:
+            from .errors import UnknownNodeError
+            raise UnknownNodeError(name, self._verdicts) from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._verdicts)
+
+    def __len__(self) -> int:
+        return len(self._verdicts)
+
+    def of_kind(self, kind: str, filter_dense: bool = False) -> list[str]:
+        if kind not in KINDS:
+            raise FovealError(f"unknown verdict {kind!r}; one of {', '.join(KINDS)}")
+        return [n for n, v in self._verdicts.items()
+                if v.kind == kind and not (filter_dense and v.infinite)]
+
+    def unproductive(self, filter_dense: bool = True) -> list[str]:
+        """Names of the layers predicted unproductive (rfa's border layers); with filter_dense,
+        layers with an infinite receptive field are left out, as in rfa_toolbox."""
+        return self.of_kind("unproductive", filter_dense)
+
+    def critical(self, filter_dense: bool = True) -> list[str]:
+        """Names of the layers whose min RF exceeds the resolution on every axis, whatever their
+        other verdict (rfa's obtain_all_critical_layers)."""
+        return [n for n, v in self._verdicts.items()
+                if v.over and all(v.over) and not (filter_dense and v.infinite)]
+
+    def counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(KINDS, 0)
+        for v in self._verdicts.values():
+            counts[v.kind] += 1
+        return {k: c for k, c in counts.items() if c}
+
+
+def classify(analysis: Analysis, *, filter_kernel_size_1: bool = False) -> Verdicts:
+    """Verdicts at the analysis' input shape (rfa_toolbox's is_border and critical colouring).
+
+    Unproductive if (A) every input's feature map is no larger than the layer's kernel on every
+    axis (the layer acts as a fully connected one), or (B) every input's min RF already covers the
+    resolution on every axis, the layer's own min RF exceeds it on every axis, and not
+    (filter_kernel_size_1 and the kernel is 1). Else critical / partially critical when the min RF
+    exceeds the resolution on every / some axes.
+    """
+    resolution = analysis.input_shape
+    if resolution is None:
+        raise FovealError("verdicts need an input resolution: analyse with input_shape, e.g. "
+                          "receptive_field(model, input_shape=(32, 32))")
+    facts = layer_facts(analysis)
+    out: dict[str, Verdict] = {}
+    for name in analysis.order:
+        f = facts.get(name)
+        out[name] = (Verdict(name, "unrelated", (), False,
+                             f"does not depend on input {analysis.input!r}") if f is None else
+                     _verdict(f, facts, resolution, filter_kernel_size_1))
+    return Verdicts(resolution, analysis.axes, out)
+
+
+def _verdict(f: LayerFacts, facts: dict[str, LayerFacts], res: tuple[int, ...],
+             filter_kernel_size_1: bool) -> Verdict:
+    if not f.known:
+        return Verdict(f.name, "unknown", (), False, "its receptive field is unavailable")
+    over = tuple(r > x for r, x in zip(f.min_rf, res))
+    infinite = INF in f.min_rf
+    preds = [facts[s] for s in f.sources]
+    kernel_known = None not in f.kernel
+    if (preds and kernel_known and not all(k == INF for k in f.kernel)
+            and all(None not in p.feature_map for p in preds)
+            and all(all(m <= k for m, k in zip(p.feature_map, f.kernel)) for p in preds)):
+        maps = ", ".join(f"{p.name}: {fmt(p.feature_map)}" for p in preds[:3])
+        return Verdict(f.name, "unproductive", over, infinite,
+                       f"unproductive: every input feature map ({maps}) is no larger than its "
+                       f"kernel {fmt(f.kernel)}, so it acts as a fully connected layer")
+    one_by_one = kernel_known and all(k == 1 for k in f.kernel)
+    if (all(p.known and all(r >= x for r, x in zip(p.min_rf, res)) for p in preds) and all(over)
+            and not (filter_kernel_size_1 and one_by_one)):
+        seen = (f"its inputs already see the whole {fmt(res)} input (min RF "
+                + ", ".join(f"{p.name}: {fmt(p.min_rf)}" for p in preds[:3]) + ") and " if preds else "")
+        return Verdict(f.name, "unproductive", over, infinite,
+                       f"unproductive: {seen}its own min RF {fmt(f.min_rf)} exceeds {fmt(res)} on every axis")
+    if all(over):
+        return Verdict(f.name, "critical", over, infinite,
+                       f"critical: min RF {fmt(f.min_rf)} exceeds the input {fmt(res)} on every axis")
+    if any(over):
+        return Verdict(f.name, "partially critical", over, infinite,
+                       f"partially critical: min RF {fmt(f.min_rf)} exceeds the input {fmt(res)} "
+                       f"on axis {', '.join(str(i) for i, o in enumerate(over) if o)} only")
+    return Verdict(f.name, "productive", over, infinite,
+                   f"productive: min RF {fmt(f.min_rf)} fits in the input {fmt(res)}")
+
+
+@dataclass(frozen=True)
+class ResolutionRange:
+    """rfa_toolbox's feasible input resolutions, per axis; unpacks as (minimum, maximum)."""
+
+    minimum: tuple[Any, ...]
+    maximum: tuple[Any, ...]
+    minimum_from: tuple[str | None, ...]
+    """Per axis, the node that sets the minimum (its min RF, or its kernel times its stride)."""
+    maximum_from: tuple[str | None, ...]
+    notes: tuple[str, ...] = ()
+
+    def __iter__(self) -> Iterator[tuple[Any, ...]]:
+        return iter((self.minimum, self.maximum))
+
+
+def _ceil(v: Any) -> Any:
+    return v if v == INF or isinstance(v, int) else math.ceil(v)
+
+
+def input_resolution_range(analysis: Analysis, *, filter_all_inf_rf: bool = True,
+                           filter_kernel_size_1: bool = False, lower_bound: bool = False) -> ResolutionRange:
+    """The input resolutions at which no layer is unproductive and no pattern is larger than
+    every feature extractor's receptive field, with rfa_toolbox's semantics (docs/productivity.md).
+
+    Over the layers with a finite min RF: the maximum is the largest max RF; the minimum is the
+    largest of each layer's min RF (filter_all_inf_rf=True) or of its inputs' min RFs (False),
+    and of each layer's kernel times its cumulative stride. lower_bound: the minimum only needs
+    the inputs of every layer with a kernel larger than 1 to fit in the image.
+    """
+    facts = layer_facts(analysis)
+    n_axes = len(analysis.axes)
+    skipped = [f.name for f in facts.values() if not f.known]
+    finite = [f for f in facts.values() if f.finite]
+    if not finite:
+        raise FovealError("no layer has a finite receptive field, so there is no input-resolution range")
+    candidates_low: list[tuple[tuple[Any, ...], str]] = []  # (per-axis value, node)
+    candidates_high: list[tuple[tuple[Any, ...], str]] = []
+    kernel_terms = [(tuple(_ceil(k * s) for k, s in zip(f.kernel, f.max_stride)), f.name)
+                    for f in finite if None not in f.kernel]
+    if filter_kernel_size_1:
+        finite = [f for f in finite if not all(k == 1 for k in f.kernel)]
+    for f in finite:
+        if filter_all_inf_rf:
+            candidates_low.append((f.finite_min, f.name))
+            candidates_high.append((f.finite_max, f.name))
+        else:
+            candidates_low.extend((facts[s].min_rf, f.name) for s in f.sources)
+            candidates_high.append((f.max_rf, f.name))
+    if lower_bound:
+        candidates_low = []
+        for f in facts.values():
+            if None in f.kernel or all(k == INF for k in f.kernel) or all(k == 1 for k in f.kernel):
+                continue
+            preds = [facts[s] for s in f.sources if facts[s].known]
+            low = tuple(min((p.min_rf[i] for p in preds), default=0) for i in range(n_axes))
+            candidates_low.append((low, f.name))
+    candidates_low += kernel_terms
+
+    def best(cands: list[tuple[tuple[Any, ...], str]], axis: int) -> tuple[Any, str | None]:
+        found = [(c[axis], n) for c, n in cands if c[axis] is not None]
+        return max(found, key=lambda t: t[0]) if found else (0, None)
+
+    low = [best(candidates_low, i) for i in range(n_axes)]
+    high = [best(candidates_high, i) for i in range(n_axes)]
+    notes = (f"{len(skipped)} layer(s) without a receptive field left out: {', '.join(skipped[:5])}",
+             ) if skipped else ()
+    return ResolutionRange(tuple(v for v, _ in low), tuple(v for v, _ in high),
+                           tuple(n for _, n in low), tuple(n for _, n in high), notes)
