@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from . import ops as O
 from . import paths
@@ -59,6 +59,11 @@ class LayerFacts:
         return self.known and all(v is not None and v != INF for v in self.min_rf)
 
 
+def is_alias(op: O.Op) -> bool:
+    """A module-output name that PyTorch capture adds after a container: a name, not a layer."""
+    return isinstance(op, O.Elementwise) and op.kind == "module_output"
+
+
 def footprint(op: O.Op, axis: int, n_in: int | None, n_out: int | None) -> Any:
     """How many input positions (first to last) one output of `op` reads on `axis`."""
     if isinstance(op, O.Window):
@@ -75,6 +80,20 @@ def footprint(op: O.Op, axis: int, n_in: int | None, n_out: int | None) -> Any:
         return INF
     return max(((count - 1) * step + 1 for entry in taps.table if entry for _, step, count in [entry]),
                default=1)
+
+
+def step(op: O.Op, axis: int, n_in: int | None, n_out: int | None) -> Any:
+    """Input positions per output step of `op` on `axis` (a Fraction when it upsamples)."""
+    if isinstance(op, O.Window):
+        return op.stride[axis]
+    try:
+        taps = lattice_taps(op, axis, n_in, n_out)
+    except NeedsSize:
+        return None
+    if isinstance(taps, GlobalTaps):
+        return 1
+    ratio = Fraction(taps.shift, taps.period)
+    return ratio.numerator if ratio.denominator == 1 else ratio
 
 
 def _path_numbers(stats: paths.PathStats) -> tuple[Any, Any, Any]:
@@ -127,6 +146,8 @@ class Verdict:
     infinite: bool
     """The min RF is infinite on some axis (a dense or global layer)."""
     reason: str
+    alias: bool = False
+    """A module-output name that capture adds (not a layer): left out of lists and counts."""
 
     @property
     def color(self) -> str:
@@ -141,10 +162,13 @@ class Verdict:
 class Verdicts(Mapping[str, Verdict]):
     """Verdicts of every node that depends on the input, in topological order."""
 
-    def __init__(self, resolution: tuple[int, ...], axes: tuple[str, ...], verdicts: dict[str, Verdict]):
+    def __init__(self, resolution: tuple[int, ...], axes: tuple[str, ...], verdicts: dict[str, Verdict],
+                 estimated: bool = False):
         self.resolution = resolution
         self.axes = axes
         self._verdicts = verdicts
+        self.estimated = estimated
+        """Feature maps were estimated (resolution // stride), not computed at the resolution."""
 
     def __getitem__(self, name: str) -> Verdict:
         try:
@@ -163,7 +187,7 @@ class Verdicts(Mapping[str, Verdict]):
         if kind not in KINDS:
             raise FovealError(f"unknown verdict {kind!r}; one of {', '.join(KINDS)}")
         return [n for n, v in self._verdicts.items()
-                if v.kind == kind and not (filter_dense and v.infinite)]
+                if v.kind == kind and not v.alias and not (filter_dense and v.infinite)]
 
     def unproductive(self, filter_dense: bool = True) -> list[str]:
         """Names of the layers predicted unproductive (rfa's border layers); with filter_dense,
@@ -174,16 +198,16 @@ class Verdicts(Mapping[str, Verdict]):
         """Names of the layers whose min RF exceeds the resolution on every axis, whatever their
         other verdict (rfa's obtain_all_critical_layers)."""
         return [n for n, v in self._verdicts.items()
-                if v.over and all(v.over) and not (filter_dense and v.infinite)]
+                if v.over and all(v.over) and not v.alias and not (filter_dense and v.infinite)]
 
     def counts(self) -> dict[str, int]:
         counts = dict.fromkeys(KINDS, 0)
         for v in self._verdicts.values():
-            counts[v.kind] += 1
+            counts[v.kind] += not v.alias
         return {k: c for k, c in counts.items() if c}
 
 
-def classify(analysis: Analysis, *, filter_kernel_size_1: bool = False) -> Verdicts:
+def classify(analysis: Analysis, *, resolution: Any = None, filter_kernel_size_1: bool = False) -> Verdicts:
     """Verdicts at the analysis' input shape (rfa_toolbox's is_border and critical colouring).
 
     Unproductive if (A) every input's feature map is no larger than the layer's kernel on every
@@ -191,19 +215,39 @@ def classify(analysis: Analysis, *, filter_kernel_size_1: bool = False) -> Verdi
     resolution on every axis, the layer's own min RF exceeds it on every axis, and not
     (filter_kernel_size_1 and the kernel is 1). Else critical / partially critical when the min RF
     exceeds the resolution on every / some axes.
+
+    resolution: another resolution than the analysed one, for a model that cannot run at it
+    (a layer's output would be empty); feature maps are then estimated as rfa_toolbox does,
+    resolution // cumulative stride, and `Verdicts.estimated` says so.
     """
-    resolution = analysis.input_shape
-    if resolution is None:
+    facts = layer_facts(analysis)
+    res = cast("tuple[int, ...] | None", analysis.input_shape)
+    estimated = False
+    if resolution is not None:
+        n = len(analysis.axes)
+        given = tuple(resolution) if isinstance(resolution, (tuple, list)) else (resolution,) * n
+        if len(given) != len(analysis.axes) or any(not isinstance(v, int) or v < 1 for v in given):
+            raise FovealError(f"the resolution needs {len(analysis.axes)} integers >= 1, got {resolution!r}")
+        if given != res:
+            facts = {n: replace(f, feature_map=_estimated_map(f, given)) for n, f in facts.items()}
+            res, estimated = given, True
+    if res is None:
         raise FovealError("verdicts need an input resolution: analyse with input_shape, e.g. "
                           "receptive_field(model, input_shape=(32, 32))")
-    facts = layer_facts(analysis)
     out: dict[str, Verdict] = {}
     for name in analysis.order:
         f = facts.get(name)
         out[name] = (Verdict(name, "unrelated", (), False,
                              f"does not depend on input {analysis.input!r}") if f is None else
-                     _verdict(f, facts, resolution, filter_kernel_size_1))
-    return Verdicts(resolution, analysis.axes, out)
+                     _verdict(f, facts, res, filter_kernel_size_1))
+        if is_alias(analysis.graph.nodes[name].op):
+            out[name] = replace(out[name], alias=True)
+    return Verdicts(res, analysis.axes, out, estimated)
+
+
+def _estimated_map(f: LayerFacts, res: tuple[int, ...]) -> tuple[int | None, ...]:
+    return tuple(size if stride is None else math.floor(x / stride)
+                 for size, stride, x in zip(f.feature_map, f.max_stride, res))
 
 
 def _verdict(f: LayerFacts, facts: dict[str, LayerFacts], res: tuple[int, ...],
@@ -254,6 +298,12 @@ class ResolutionRange:
         return iter((self.minimum, self.maximum))
 
 
+def _input_stride(f: LayerFacts, facts: dict[str, LayerFacts]) -> tuple[Any, ...]:
+    """Per axis, the largest cumulative stride of the layer's inputs (1 for the input itself)."""
+    strides = [facts[s].max_stride for s in f.sources]
+    return tuple(max((s[i] for s in strides if s[i] is not None), default=1) for i in range(len(f.kernel)))
+
+
 def _ceil(v: Any) -> Any:
     return v if v == INF or isinstance(v, int) else math.ceil(v)
 
@@ -265,8 +315,11 @@ def input_resolution_range(analysis: Analysis, *, filter_all_inf_rf: bool = True
 
     Over the layers with a finite min RF: the maximum is the largest max RF; the minimum is the
     largest of each layer's min RF (filter_all_inf_rf=True) or of its inputs' min RFs (False),
-    and of each layer's kernel times its cumulative stride. lower_bound: the minimum only needs
-    the inputs of every layer with a kernel larger than 1 to fit in the image.
+    and of each layer's kernel times the cumulative stride of its input (the input must be large
+    enough for the kernel to fit in the feature map it reads; rfa_toolbox multiplies by the
+    stride after the layer, which asks 256 pixels of a 16x16/16 patch embedding).
+    lower_bound: the minimum only needs the inputs of every layer with a kernel larger than 1 to
+    fit in the image.
     """
     facts = layer_facts(analysis)
     n_axes = len(analysis.axes)
@@ -276,7 +329,7 @@ def input_resolution_range(analysis: Analysis, *, filter_all_inf_rf: bool = True
         raise FovealError("no layer has a finite receptive field, so there is no input-resolution range")
     candidates_low: list[tuple[tuple[Any, ...], str]] = []  # (per-axis value, node)
     candidates_high: list[tuple[tuple[Any, ...], str]] = []
-    kernel_terms = [(tuple(_ceil(k * s) for k, s in zip(f.kernel, f.max_stride)), f.name)
+    kernel_terms = [(tuple(_ceil(k * s) for k, s in zip(f.kernel, _input_stride(f, facts))), f.name)
                     for f in finite if None not in f.kernel]
     if filter_kernel_size_1:
         finite = [f for f in finite if not all(k == 1 for k in f.kernel)]
@@ -301,9 +354,9 @@ def input_resolution_range(analysis: Analysis, *, filter_all_inf_rf: bool = True
         found = [(c[axis], n) for c, n in cands if c[axis] is not None]
         return max(found, key=lambda t: t[0]) if found else (0, None)
 
-    low = [best(candidates_low, i) for i in range(n_axes)]
-    high = [best(candidates_high, i) for i in range(n_axes)]
+    lows = [best(candidates_low, i) for i in range(n_axes)]
+    highs = [best(candidates_high, i) for i in range(n_axes)]
     notes = (f"{len(skipped)} layer(s) without a receptive field left out: {', '.join(skipped[:5])}",
              ) if skipped else ()
-    return ResolutionRange(tuple(v for v, _ in low), tuple(v for v, _ in high),
-                           tuple(n for _, n in low), tuple(n for _, n in high), notes)
+    return ResolutionRange(tuple(v for v, _ in lows), tuple(v for v, _ in highs),
+                           tuple(n for _, n in lows), tuple(n for _, n in highs), notes)

@@ -1,0 +1,1 @@
+"""rfa_toolbox.utils: graph queries."""

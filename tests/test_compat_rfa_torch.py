@@ -1,0 +1,138 @@
+"""create_graph_from_pytorch_model: rfa_toolbox's README examples and test numbers on real
+torchvision models, and the layers rfa_toolbox gets wrong, checked against PyTorch itself."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import torch
+from torch import nn
+from torch.nn import functional as F
+from torch_models import import_torchvision, torchvision_model
+
+import foveal
+from foveal.compat.rfa_toolbox import (
+    create_graph_from_pytorch_model,
+    create_graph_from_tensorflow_model,
+    input_resolution_range,
+    obtain_all_critical_layers,
+    obtain_border_layers,
+    visualize_architecture,
+)
+from foveal.errors import FovealError
+from foveal.pytorch import verify
+
+
+def rf(graph, name):
+    (node,) = [n for n in graph.all_layers if n.name == name]
+    return node.receptive_field_min, node.receptive_field_max
+
+
+def test_readme_pytorch_example(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    torchvision = import_torchvision()
+    model = torchvision.models.alexnet()
+    graph = create_graph_from_pytorch_model(model)
+    drawing = visualize_architecture(graph, "alexnet_32_pixel", input_res=32)
+    assert drawing.source.count("fillcolor=") == len(graph.all_layers)
+    # AlexNet cannot run at 32 (its last pool would be empty): feature maps are estimated
+    assert "Feature Map Res.: 8 x 8" in drawing.source  # after the 11x11/4 conv: 32 // 4
+    if shutil.which("dot"):
+        assert (tmp_path / drawing.view()).read_bytes().startswith(b"%PDF")
+
+
+def test_readme_resolution_range_example() -> None:
+    """The README prints (75, 75); rfa_toolbox's own test (and foveal) give (96, 96)."""
+    graph = create_graph_from_pytorch_model(torchvision_model("resnet50"))
+    assert input_resolution_range(graph, filter_all_inf_rf=False) == ((96, 96), (427, 427))
+    assert input_resolution_range(graph) == ((96, 96), (427, 427))
+
+
+def test_efficientnet_b0_range_with_squeeze_excitation() -> None:
+    graph = create_graph_from_pytorch_model(torchvision_model("efficientnet_b0"))
+    assert input_resolution_range(graph, filter_all_inf_rf=True) == ((299, 299), (851, 851))
+    # the SE branches are global: without the filter their infinite RF reaches the range
+    assert input_resolution_range(graph, filter_all_inf_rf=False)[0] == (float("inf"),) * 2
+    inf_nodes = [n for n in graph.all_layers if float("inf") in n.receptive_field_max]
+    filtered = create_graph_from_pytorch_model(torchvision_model("efficientnet_b0"), filter_rf="inf")
+    assert inf_nodes and len([n for n in filtered.all_layers
+                              if float("inf") in n.receptive_field_max]) < len(inf_nodes)
+
+
+def test_verdicts_of_a_captured_model_are_foveals() -> None:
+    graph = create_graph_from_pytorch_model(torchvision_model("resnet18"), input_res=(1, 3, 224, 224))
+    verdicts = foveal.receptive_field(torchvision_model("resnet18"), (1, 3, 32, 32)).verdicts()
+    border = [n.name for n in obtain_border_layers(graph, 32)]
+    assert border == verdicts.unproductive()
+    assert [n.name for n in obtain_all_critical_layers(graph, 32)] == verdicts.critical()
+
+
+class Functional(nn.Module):
+    """F.conv2d twice: rfa_toolbox raises TypeError in its functional-kernel handler."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = nn.Parameter(torch.randn(2, 2, 3, 3))
+
+    def forward(self, x):
+        return F.conv2d(F.conv2d(x, self.w, padding=1), self.w, padding=1)
+
+
+class Chunked(nn.Module):
+    """A multi-output op: rfa_toolbox fails with 'too many values to unpack'."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(2, 4, 3, padding=1)
+        self.left = nn.Conv2d(2, 2, 3, padding=1)
+        self.right = nn.Conv2d(2, 2, 5, padding=2)
+
+    def forward(self, x):
+        a, b = self.stem(x).chunk(2, dim=1)
+        return self.left(a) + self.right(b)
+
+
+@pytest.mark.parametrize("model, layer, low, high", [
+    # dilation: rfa_toolbox says 3 and 5
+    (nn.Sequential(nn.Conv2d(2, 2, 3, dilation=2), nn.Conv2d(2, 2, 3, dilation=4)), "1", 13, 13),
+    # transposed conv: rfa_toolbox treats it as downsampling and says 7 and 15
+    (nn.Sequential(nn.Conv2d(2, 2, 3, 2), nn.ConvTranspose2d(2, 2, 3, 2, padding=1, output_padding=1),
+                   nn.Conv2d(2, 2, 3)), "2", 7, 7),
+    # upsampling: rfa_toolbox keeps the stride and says 7
+    (nn.Sequential(nn.Conv2d(2, 2, 3, 2), nn.Upsample(scale_factor=2), nn.Conv2d(2, 2, 3)), "2", 5, 5),
+    (Functional(), "conv2d@2", 5, 5),
+    (Chunked(), "add", 5, 7),  # two paths after the chunk: 3 + 2 and 3 + 4
+])
+def test_layers_rfa_toolbox_gets_wrong(model, layer, low, high) -> None:
+    shape = (1, 2, 24, 24)
+    graph = create_graph_from_pytorch_model(model, input_res=shape)
+    assert rf(graph, layer) == ((low, low), (high, high))
+    checks = verify(model, shape).layers.values()
+    assert all(check.status == "exact" and not check.mismatches for check in checks)
+
+
+def test_attention_is_global_not_1x1() -> None:
+    """rfa_toolbox gives ViT-B/16 the range (256, 256)-(16, 16): attention counted as 1x1, and the
+    patch embedding's kernel multiplied by its own stride."""
+    graph = create_graph_from_pytorch_model(torchvision_model("vit_b_16"), input_res=(1, 3, 224, 224))
+    low, high = input_resolution_range(graph)
+    assert low == high == (16, 16)
+    # the query path is position-wise (min RF 16), keys and values are global (max RF inf)
+    assert rf(graph, "encoder.layers.encoder_layer_0.self_attention") == ((16, 16), (float("inf"),) * 2)
+
+
+def test_shufflenet_which_rfa_toolbox_cannot_read() -> None:
+    model = torchvision_model("shufflenet_v2_x1_0")
+    graph = create_graph_from_pytorch_model(model, input_res=(1, 3, 64, 64))
+    native = foveal.receptive_field(model, (1, 3, 64, 64)).input_resolution_range()
+    assert input_resolution_range(graph) == (native.minimum, native.maximum)
+
+
+def test_bad_arguments() -> None:
+    with pytest.raises(FovealError, match="full input shape"):
+        create_graph_from_pytorch_model(nn.Conv2d(1, 1, 3), input_res=32)
+    with pytest.raises(FovealError, match="unknown filter_rf"):
+        create_graph_from_pytorch_model(nn.Conv2d(1, 1, 3), filter_rf="min", input_res=(1, 1, 8, 8))
+    with pytest.raises(FovealError, match="Keras front-end"):
+        create_graph_from_tensorflow_model(object())
