@@ -9,6 +9,7 @@ import pytest
 import torch
 from torch import nn
 from torch.nn import functional as F
+from test_readme import python_blocks, run_block
 from torch_models import import_torchvision, torchvision_model
 
 import foveal
@@ -40,6 +41,17 @@ def test_readme_pytorch_example(tmp_path, monkeypatch) -> None:
     assert "Feature Map Res.: 8 x 8" in drawing.source  # after the 11x11/4 conv: 32 // 4
     if shutil.which("dot"):
         assert (tmp_path / drawing.view()).read_bytes().startswith(b"%PDF")
+
+
+@pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot is not installed")
+def test_foveal_readme_verdict_and_rfa_blocks(tmp_path, monkeypatch) -> None:
+    """The README's verdict block and its rfa_toolbox block run; their commented values hold."""
+    monkeypatch.chdir(tmp_path)
+    import_torchvision()
+    blocks = [b for b in python_blocks() if "verdicts()" in b or "compat.rfa_toolbox" in b]
+    assert len(blocks) == 2
+    assert sum(run_block(b) for b in blocks) == 3
+    assert (tmp_path / "resnet50_32.svg").read_text().lstrip().startswith("<?xml")
 
 
 def test_readme_resolution_range_example() -> None:

@@ -26,9 +26,9 @@ def test_readme_python_example() -> None:
     assert run_block(python_blocks()[0]) >= 5
 
 
-def run_block(block: str) -> int:
+def run_block(block: str, namespace: dict | None = None) -> int:
     """Run the block; lines with a literal in their comment are checked. Returns how many."""
-    namespace: dict = {}
+    namespace = {} if namespace is None else namespace
     checked = 0
     for line in block.splitlines():
         code, _, comment = line.partition("  # ")

@@ -54,11 +54,23 @@ def convert(module: torch.nn.Module, input_shape: Any,
     the inputs) or a callable taking the module (or the fx node of a function) and returning one.
     Module classes given here are captured whole (their forward is not traced).
     capture: 'auto' (torch.fx; torch.export when fx cannot trace, or leaves unknown ops that the
-    exported graph has fewer of), 'fx' or 'export'.
+    exported graph has fewer of), 'fx' or 'export'. The model is captured in eval mode (its
+    modes are restored after), so a model left in training mode, as torchvision builds them,
+    gives its inference graph and batch norm does not need more than one value per channel.
     """
     if not isinstance(module, torch.nn.Module):
         raise FovealError(f"expected a torch.nn.Module, got {type(module).__name__}")
-    shape = check_input_shape(input_shape)
+    training = [m for m in module.modules() if m.training]
+    module.eval()  # the inference graph: no training-only branches, no batch-norm batch statistics
+    try:
+        return _convert(module, check_input_shape(input_shape), handlers, capture)
+    finally:
+        for m in training:
+            m.training = True
+
+
+def _convert(module: torch.nn.Module, shape: tuple[int, ...], handlers: Mapping[Any, Any] | None,
+             capture: str) -> Builder:
     extra = {k: _user_handler(v) for k, v in (handlers or {}).items()}
     leaves = tuple(k for k in extra if isinstance(k, type))
     captured = capture_module(module, shape, leaves, capture, frozenset(MODULES_BY_NAME))
