@@ -7,9 +7,9 @@ import shutil
 
 import pytest
 import torch
+from test_readme import python_blocks, run_block
 from torch import nn
 from torch.nn import functional as F
-from test_readme import python_blocks, run_block
 from torch_models import import_torchvision, torchvision_model
 
 import foveal
