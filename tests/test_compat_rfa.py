@@ -257,3 +257,12 @@ def test_readme_custom_graph_example(tmp_path, monkeypatch) -> None:
     if shutil.which("dot"):
         rendered = drawing.view()
         assert (tmp_path / rendered).read_bytes().startswith(b"%PDF")
+
+
+def test_bad_resolutions() -> None:
+    out = seven_chain()
+    for bad in (0, -3, (32, 0), "32", ()):
+        with pytest.raises(ValueError, match="input resolution must be"):
+            obtain_border_layers(out, bad)
+    with pytest.raises(ValueError, match="input resolution must be"):
+        visualize_architecture(out, "m", input_res=0)

@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ...errors import InvalidParameterError
+
 INF = math.inf
 Value = Any  # a number or a tuple with one number per axis
 
@@ -60,6 +62,16 @@ def _tuple(value: Any) -> Any:
     if isinstance(value, (list, tuple)) or hasattr(value, "tolist"):
         value = value.tolist() if hasattr(value, "tolist") else value
         return tuple(_tuple(v) for v in value) if isinstance(value, (list, tuple)) else value
+    return value
+
+
+def resolution(value: Any) -> Value:
+    """An input resolution as given (a number or one per axis), checked to be >= 1."""
+    value = _tuple(value)
+    values = value if isinstance(value, tuple) else (value,)
+    if not values or any(isinstance(v, bool) or not isinstance(v, (int, float)) or v < 1 for v in values):
+        raise InvalidParameterError(f"an input resolution must be a number >= 1 or one per axis, "
+                                    f"got {value!r}")
     return value
 
 
@@ -267,15 +279,15 @@ class EnrichedNetworkNode:
     def compute_feature_map_size(self, input_resolution: Any) -> Any:
         """rfa_toolbox: resolution // cumulative stride. Captured nodes: the exact size."""
         if self._captured is not None:
-            return self._captured.feature_map(self.name, input_resolution)
-        return elementwise(operator.floordiv, _tuple(input_resolution), self.get_maximum_scale_factor())
+            return self._captured.feature_map(self.name, resolution(input_resolution))
+        return elementwise(operator.floordiv, resolution(input_resolution), self.get_maximum_scale_factor())
 
     def is_border(self, input_resolution: Any,
                   receptive_field_provider: Callable[[EnrichedNetworkNode], Any] = receptive_field_provider,
                   filter_kernel_size_1: bool = False) -> bool:
         """Predicted unproductive: every input's feature map fits in the kernel, or every input
         already sees the whole image while this layer's min RF exceeds it."""
-        res = _tuple(input_resolution)
+        res = resolution(input_resolution)
         if self._captured is not None and receptive_field_provider is globals()["receptive_field_provider"]:
             return self._captured.verdict(self.name, res, filter_kernel_size_1).border
         kernel = self.kernel_size

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ...drawing import Box, atomic_write, dot_source, pipe
-from .graphs import EnrichedNetworkNode, _tuple, every_axis, is_scalar_inf, some_axis
+from .graphs import EnrichedNetworkNode, _tuple, every_axis, is_scalar_inf, resolution, some_axis
 
 
 def _text(value: Any) -> str:
@@ -85,7 +85,7 @@ def node_color(node: EnrichedNetworkNode, input_res: Any, color_critical: bool, 
                filter_kernel_size_1: bool) -> str:
     """rfa_toolbox's colours, first match wins: red border, orange critical on every axis,
     yellow critical on some axes, else white."""
-    res = _tuple(input_res)
+    res = resolution(input_res)
     if color_border and node.is_border(res, filter_kernel_size_1=filter_kernel_size_1):
         return "red"
     if color_critical and every_axis(operator.gt, node.receptive_field_min, res):

@@ -14,12 +14,12 @@ from typing import Any
 from ..graphs import (
     EnrichedNetworkNode,
     _length,
-    _tuple,
     elementwise,
     every_axis,
     is_infinite,
     is_scalar_inf,
     reduce_axes,
+    resolution,
     some_axis,
 )
 
@@ -59,7 +59,7 @@ def obtain_border_layers(output_node: EnrichedNetworkNode, input_resolution: Any
 def obtain_all_critical_layers(output_node: EnrichedNetworkNode, input_resolution: Any,
                                filter_dense: bool = True) -> list[EnrichedNetworkNode]:
     """Layers whose min receptive field exceeds the resolution on every axis."""
-    res = _tuple(input_resolution)
+    res = resolution(input_resolution)
     found = [n for n in obtain_all_nodes(output_node)
              if every_axis(operator.gt, n.receptive_field_min, res)]
     return filters_non_convolutional_node(found) if filter_dense else found
@@ -68,7 +68,7 @@ def obtain_all_critical_layers(output_node: EnrichedNetworkNode, input_resolutio
 def obtain_partially_critical_layers(output_node: EnrichedNetworkNode, input_resolution: Any,
                                      filter_dense: bool = True) -> list[EnrichedNetworkNode]:
     """Layers whose min receptive field exceeds the resolution on some axes but not all (yellow)."""
-    res = _tuple(input_resolution)
+    res = resolution(input_resolution)
     found = [n for n in obtain_all_nodes(output_node)
              if some_axis(operator.gt, n.receptive_field_min, res)
              and not every_axis(operator.gt, n.receptive_field_min, res)]
