@@ -82,8 +82,11 @@ def theirs(peer, name: str, res: int) -> dict[str, float]:
     t0 = time.perf_counter()
     source = rfa.visualize_architecture(graph, name, input_res=res).source
     try:  # rfa_toolbox draws every layer: dot may take minutes on big nets
-        subprocess.run(["dot", "-Tsvg"], input=source.encode(), capture_output=True, timeout=PEER_SVG_LIMIT)
-        out["svg"] = time.perf_counter() - t0
+        done = subprocess.run(["dot", "-Tsvg"], input=source.encode(), capture_output=True,
+                              timeout=PEER_SVG_LIMIT, check=False)
+        out["svg"] = time.perf_counter() - t0 if done.returncode == 0 else math.nan
+        if done.returncode:
+            print(f"rfa_toolbox's drawing of {name} fails in dot: {done.stderr.decode()[:200]}")
     except subprocess.TimeoutExpired:
         out["svg"] = math.inf
     return out

@@ -96,20 +96,25 @@ def step(op: O.Op, axis: int, n_in: int | None, n_out: int | None) -> Any:
     return ratio.numerator if ratio.denominator == 1 else ratio
 
 
-def _path_numbers(stats: paths.PathStats) -> tuple[Any, Any, Any]:
-    """(finite min, finite max, max stride) over the non-global path shapes of one axis."""
-    lows, highs, strides = [], [], []
+def _path_numbers(stats: paths.PathStats) -> tuple[Any, ...]:
+    """(min, max, finite min, finite max, largest finite stride) over the paths of one axis;
+    a path through a global op has an infinite RF."""
+    if not stats:
+        return None, None, None, None, None
+    lows, highs, strides, through_global = [], [], [], False
     for shape, (rmin, rmax) in paths.entries(stats):
         if shape == paths.GLOBAL_SHAPE:
+            through_global = True
             continue
         extra = paths._extra(shape)
         lows.append(rmin + extra)
         highs.append(rmax + extra)
         strides.append(shape if isinstance(shape, int) else Fraction(shape[1], shape[0]))
     if not lows:
-        return None, None, None
-    stride = max(strides)
-    return min(lows), max(highs), stride.numerator if stride.denominator == 1 else stride
+        return INF, INF, None, None, None
+    low, high, stride = min(lows), max(highs), max(strides)
+    stride = stride.numerator if isinstance(stride, Fraction) and stride.denominator == 1 else stride
+    return low, INF if through_global else high, low, high, stride
 
 
 def layer_facts(analysis: Analysis) -> dict[str, LayerFacts]:
@@ -123,15 +128,16 @@ def layer_facts(analysis: Analysis) -> dict[str, LayerFacts]:
             continue
         node = graph.nodes[name]
         sources = tuple(dict.fromkeys(s for s in node.sources if s in out))
-        r = analysis[name]
-        known = r.status != "unavailable" and None not in r.size_min
         n_in = states[sources[0]].sizes if sources else state.sizes
         kernel = tuple(footprint(node.op, i, n_in[i], state.sizes[i]) for i in range(n_axes))
-        numbers = [_path_numbers(a.paths) for a in state.axes]
-        out[name] = LayerFacts(
-            name, sources, kernel, r.size_min, r.size_max,
-            tuple(n[0] for n in numbers), tuple(n[1] for n in numbers), tuple(n[2] for n in numbers),
-            state.sizes, known)
+        if state.iso:
+            numbers = [_path_numbers(state.axes[0].paths)] * n_axes
+        else:
+            numbers = [_path_numbers(a.paths) for a in state.axes]
+        low, high, finite_low, finite_high, stride = (tuple(col) for col in zip(*numbers))
+        known = state.status != "unavailable" and None not in low
+        out[name] = LayerFacts(name, sources, kernel, low, high, finite_low, finite_high, stride,
+                               state.sizes, known)
     return out
 
 
