@@ -153,3 +153,11 @@ def test_bad_input() -> None:
         classify(foveal.receptive_field(g), resolution=0)
     with pytest.raises(UnknownNodeError, match="did you mean 'c'"):
         foveal.receptive_field(g, 8).verdicts()["cc"]
+
+
+def test_a_verdict_on_a_bound_says_so() -> None:
+    g = Graph(1)
+    x = g.add("u", foveal.unknown("weird"), g.add("c", conv(3), g.input("x")))
+    g.add("d", conv(3), x)
+    v = foveal.receptive_field(g, 5, unknown_policy="identity").verdicts()
+    assert "judged on a bound" in v["d"].reason and "judged on a bound" not in v["c"].reason

@@ -53,6 +53,8 @@ class LayerFacts:
     """Largest cumulative stride over the finite paths, own stride included (rfa's j)."""
     feature_map: tuple[int | None, ...]
     known: bool
+    exact: bool = True
+    """False when the numbers are bounds (a lenient policy, hand-written attention)."""
 
     @property
     def finite(self) -> bool:
@@ -137,7 +139,7 @@ def layer_facts(analysis: Analysis) -> dict[str, LayerFacts]:
         low, high, finite_low, finite_high, stride = (tuple(col) for col in zip(*numbers))
         known = state.status != "unavailable" and None not in low
         out[name] = LayerFacts(name, sources, kernel, low, high, finite_low, finite_high, stride,
-                               state.sizes, known)
+                               state.sizes, known, state.status == "exact")
     return out
 
 
@@ -248,6 +250,9 @@ def classify(analysis: Analysis, *, resolution: Any = None, filter_kernel_size_1
                      _verdict(f, facts, res, filter_kernel_size_1))
         if is_alias(analysis.graph.nodes[name].op):
             out[name] = replace(out[name], alias=True)
+        if f is not None and f.known and not f.exact:
+            out[name] = replace(out[name], reason=out[name].reason + " (judged on a bound, not an "
+                                f"exact receptive field: {'; '.join(analysis[name].reasons)})")
     return Verdicts(res, analysis.axes, out, estimated)
 
 
