@@ -346,3 +346,13 @@ def test_cli_factory() -> None:
          "--input-shape", "1,3,224,224", "--kwargs", "{oops"],
         cwd=root, capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "not valid JSON" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_a_model_in_training_mode_is_captured_in_eval_mode_and_left_as_it_was() -> None:
+    """torchvision builds models in training mode; batch norm there needs more than one value per
+    channel, which a 1x1 map with batch 1 does not have. The modes come back after capture."""
+    model = TM.torchvision_model("resnet18").train()
+    model.layer4.eval()
+    a = foveal.receptive_field(model, (1, 3, 32, 32))
+    assert a["layer4.1.bn2"].output_shape == (1, 1)
+    assert model.training and model.layer1.training and not model.layer4.training
