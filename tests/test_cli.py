@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import shutil
 import subprocess
 import sys
 
@@ -79,3 +80,102 @@ def test_errors_are_one_line(args, message: str) -> None:
 def test_examples_listed(capsys) -> None:
     assert main(["examples"]) == 0
     assert capsys.readouterr().out.split() == ["resnet18", "vgg16"]
+
+
+# -- --verdicts, --graph, --report ------------------------------------------------------------
+
+def test_verdicts_table(capsys) -> None:
+    assert main(["analyze", "resnet18", "--input-size", "64", "--verdicts"]) == 0
+    out = capsys.readouterr().out
+    a = foveal.receptive_field("resnet18", 64)
+    verdicts, (low, high) = a.verdicts(), a.input_resolution_range()
+    table, _, section = out.partition("\nverdicts at 64x64: ")
+    assert table.startswith("resnet18: receptive fields") and "layer4 " in table
+    counts = verdicts.counts()
+    assert section.splitlines()[0] == ", ".join(f"{c} {k}" for k, c in counts.items())
+    assert counts["unproductive"] == 10 and counts["critical"] == 2
+    assert f"  H: {low[0]} to {high[0]} (minimum set by layer4.1.conv2, maximum by layer4.1.conv2)" in section
+    flagged = [line.split()[0] for line in section.splitlines()
+               if line.startswith("  ") and not line.startswith(("  H:", "  W:"))]
+    assert flagged == [n for n in a.order if verdicts[n].kind in ("unproductive", "critical")]
+    assert f"  layer4.1.conv2  {verdicts['layer4.1.conv2'].reason}" in section
+
+
+def test_verdicts_json_keeps_the_schema(capsys) -> None:
+    assert main(["analyze", "resnet18", "--input-size", "64", "--verdicts", "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["format"] == "foveal-analysis" and len(data["nodes"]) == 74
+    verdicts = foveal.receptive_field("resnet18", 64).verdicts()
+    assert data["verdicts"]["resolution"] == [64, 64]
+    assert data["verdicts"]["counts"] == verdicts.counts()
+    assert {n: v["kind"] for n, v in data["verdicts"]["nodes"].items()} == {
+        n: v.kind for n, v in verdicts.items()}
+    assert data["input_resolution_range"] == {
+        "minimum": [139, 139], "maximum": [435, 435], "minimum_from": ["layer4.1.conv2"] * 2,
+        "maximum_from": ["layer4.1.conv2"] * 2, "notes": [], "unavailable": None}
+
+
+def test_graph_and_report_files_with_the_normal_output(tmp_path, capsys) -> None:
+    dot, report = tmp_path / "r.dot", tmp_path / "r.html"
+    assert main(["analyze", "resnet18", "--input-size", "32", "--graph", str(dot),
+                 "--report", str(report)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("resnet18: receptive fields") and "layer4 " in out
+    assert dot.read_text().startswith('digraph "resnet18 at 32x32"')
+    text = report.read_text()
+    assert text.startswith("<!DOCTYPE html>") and 'data-name="layer4.1.conv2"' in text
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.dot", "r.html"]  # no temporary files left
+
+
+@pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot is not installed")
+def test_graph_svg(tmp_path, capsys) -> None:
+    path = tmp_path / "r.svg"
+    assert main(["analyze", "resnet18", "--input-size", "32", "--graph", str(path), "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["graph"] == "resnet18"
+    assert "<svg" in path.read_text()
+
+
+def test_torchvision_model_with_graph_and_report(tmp_path, capsys) -> None:
+    pytest.importorskip("torch")
+    from torch_models import import_torchvision
+
+    import_torchvision()  # this machine's torchvision wheel needs two op schemas defined first
+    svg, report = tmp_path / "out.svg", tmp_path / "out.html"
+    graph = svg if shutil.which("dot") else tmp_path / "out.dot"
+    assert main(["analyze", "torchvision:resnet18", "--input-size", "32", "--graph", str(graph),
+                 "--report", str(report)]) == 0
+    assert "layer4.1.conv2" in capsys.readouterr().out
+    assert graph.stat().st_size > 0 and 'data-name="layer4.1.conv2"' in report.read_text()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--input-size", "0"], "argument --input-size: input sizes must be >= 1, got '0'"),
+    (["--output-node", "layer5"], "unknown output node 'layer5'; did you mean 'layer4'"),
+    (["--input-size", "32", "--graph", "{tmp}/r.jpeg"], "--graph takes the format from the suffix"),
+    (["--input-size", "32", "--graph", "{tmp}/missing/r.svg"], "folder '{tmp}/missing' does not exist"),
+    (["--input-size", "32", "--report", "{tmp}/r.pdf"], "give --report a path ending in .html"),
+    (["--verdicts"], "--verdicts needs an input resolution: give --input-size"),
+    (["--input-size", "32", "--verdicts", "--format", "csv"], "--verdicts works with --format table or json"),
+])
+def test_bad_new_input_is_one_line(args, message: str, tmp_path, capsys) -> None:
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    assert main(["analyze", "resnet18", *args]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1
+    assert captured.err.startswith("foveal: error: ")
+    assert message.replace("{tmp}", str(tmp_path)) in captured.err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_graph_write_failures_are_one_line(tmp_path, monkeypatch, capsys) -> None:
+    def refuse(path, data):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr("foveal.drawing.atomic_write", refuse)
+    assert main(["analyze", "resnet18", "--input-size", "32", "--graph", str(tmp_path / "r.dot")]) == 2
+    assert capsys.readouterr().err == f"foveal: error: cannot write the graph to '{tmp_path}/r.dot': " \
+                                      f"Permission denied\n"
+    monkeypatch.setenv("PATH", str(tmp_path))  # no Graphviz
+    assert main(["analyze", "resnet18", "--input-size", "32", "--graph", str(tmp_path / "r.svg")]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and "apt-get install graphviz" in captured.err

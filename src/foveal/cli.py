@@ -5,13 +5,27 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
 
 from .api import receptive_field
 from .errors import FovealError
 from .examples import EXAMPLES
+from .report import with_verdicts
+
+if TYPE_CHECKING:
+    from .analysis import Analysis, NodeResult
 
 FORMATS = ("table", "json", "csv", "markdown")
+REPORT_SUFFIXES = (".html", ".htm")
+
+
+class Parser(argparse.ArgumentParser):
+    """Usage errors in one line, like every other error (the usage is one --help away)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"foveal: error: {message} (see '{self.prog} --help')\n")
 
 
 def _sizes(text: str) -> tuple[int, ...]:
@@ -25,8 +39,7 @@ def _sizes(text: str) -> tuple[int, ...]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="foveal",
-                                     description="Exact receptive fields of neural networks.")
+    parser = Parser(prog="foveal", description="Exact receptive fields of neural networks.")
     commands = parser.add_subparsers(dest="command", required=True)
     analyze = commands.add_parser("analyze", help="receptive field of every layer of a model")
     analyze.add_argument("model", help=f"a foveal JSON graph, a built-in example ({', '.join(EXAMPLES)}), "
@@ -50,16 +63,28 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--all", action="store_true",
                          help="show every node, not only the output's ancestors")
     analyze.add_argument("--format", choices=FORMATS, default="table")
+    analyze.add_argument("--verdicts", action="store_true",
+                         help="add the verdicts (unproductive / critical layers) and the input-resolution "
+                              "range at the input size (table and json formats)")
+    analyze.add_argument("--graph", default=None, metavar="PATH",
+                         help="also draw the graph, coloured by verdict (.svg, .png, .pdf through Graphviz; "
+                              ".dot text)")
+    analyze.add_argument("--report", default=None, metavar="PATH",
+                         help="also write a self-contained HTML report (.html)")
     commands.add_parser("examples", help="list the built-in example models")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as stop:  # a usage error (status 2) or --help (0): a status, not an exception
+        return stop.code if isinstance(stop.code, int) else 2
     try:
         if args.command == "examples":
             print("\n".join(sorted(EXAMPLES)))
             return 0
+        _check_outputs(args)
         size = args.input_size
         model = args.model
         torch_options = {}
@@ -75,9 +100,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                                    stop_propagation=args.stop_propagation,
                                    unknown_policy=args.unknown_policy, **torch_options)
         nodes = None if args.all else analysis.ancestors(analysis.output_name)
-        render = {"table": analysis.to_table, "json": analysis.to_json, "csv": analysis.to_csv,
-                  "markdown": analysis.to_markdown}[args.format]
-        text = render(nodes)
+        text = _render(analysis, nodes, args.format, args.verdicts)
+        if args.graph:
+            from .drawing import draw
+
+            _write("graph", args.graph, lambda path: draw(analysis, path))
+        if args.report:
+            from .html_report import write_report
+
+            _write("report", args.report, lambda path: write_report(analysis, path))
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
         return 0
     except FovealError as error:
@@ -85,6 +116,40 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except BrokenPipeError:
         return 0
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Reject a bad flag or output path before a possibly long analysis."""
+    if args.verdicts and args.format not in ("table", "json"):
+        raise FovealError(f"--verdicts works with --format table or json, not {args.format}")
+    if args.graph:
+        from .drawing import FORMATS as DRAW_FORMATS
+
+        if Path(args.graph).suffix.lower().lstrip(".") not in DRAW_FORMATS:
+            raise FovealError(f"cannot draw to {args.graph!r}: --graph takes the format from the suffix, "
+                              f"one of .{', .'.join(DRAW_FORMATS)}")
+    if args.report and Path(args.report).suffix.lower() not in REPORT_SUFFIXES:
+        raise FovealError(f"the report is HTML: give --report a path ending in .html, not {args.report!r}")
+    for flag, path in (("--graph", args.graph), ("--report", args.report)):
+        folder = Path(path).parent if path else None
+        if folder is not None and not folder.is_dir():
+            raise FovealError(f"cannot write {flag} {path!r}: folder {str(folder)!r} does not exist")
+
+
+def _write(what: str, path: str, write: Callable[[str], object]) -> None:
+    """Run write(path), turning an OS error (permissions, full disk) into one line."""
+    try:
+        write(path)
+    except OSError as error:
+        raise FovealError(f"cannot write the {what} to {path!r}: {error.strerror or error}") from None
+
+
+def _render(analysis: Analysis, nodes: list[NodeResult] | None, format: str, verdicts: bool) -> str:
+    """The analysis in `format`; with `verdicts`, the verdicts and input-resolution range added."""
+    if verdicts:
+        return with_verdicts(analysis, nodes, format)
+    return {"table": analysis.to_table, "json": analysis.to_json, "csv": analysis.to_csv,
+            "markdown": analysis.to_markdown}[format](nodes)
 
 
 def _is_factory(model: str) -> bool:

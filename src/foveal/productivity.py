@@ -30,7 +30,9 @@ INF = math.inf
 
 
 def fmt(values: tuple[Any, ...]) -> str:
-    """(7, 7) -> '7x7'; Fractions as p/q; inf as 'inf'."""
+    """(7, 7) -> '7x7'; Fractions as p/q; infinite on every axis -> 'inf'."""
+    if values and all(v == INF for v in values):
+        return "inf"
     return "x".join("?" if v is None else str(v) for v in values)
 
 

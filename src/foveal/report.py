@@ -1,4 +1,5 @@
-"""Text outputs of an analysis: JSON (documented schema), terminal table, CSV and Markdown."""
+"""Text outputs of an analysis: JSON (documented schema), terminal table, CSV and Markdown, and
+the same with the verdicts and the input-resolution range added (the CLI's --verdicts)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,12 @@ import math
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
+from .errors import FovealError
+from .productivity import KINDS, fmt
+
 if TYPE_CHECKING:
     from .analysis import Analysis, NodeResult
+    from .productivity import ResolutionRange, Verdicts
 
 SCHEMA_VERSION = 1
 
@@ -131,3 +136,61 @@ def to_markdown(a: Analysis, nodes: list[NodeResult] | None = None) -> str:
              "|" + "|".join("---:" if i in range(2, 8) else "---" for i in range(len(COLUMNS))) + "|"]
     lines += ["| " + " | ".join(esc(c) for c in r) + " |" for r in rows(a, nodes)]
     return "\n".join(lines) + "\n"
+
+
+FLAGGED = ("unproductive", "critical", "partially critical", "unknown")
+"""Verdicts listed layer by layer (productive and unrelated are only counted)."""
+
+
+def with_verdicts(analysis: Analysis, nodes: list[NodeResult] | None, format: str) -> str:
+    """The table or JSON of the analysis with its verdicts and input-resolution range added."""
+    if analysis.input_shape is None:
+        raise FovealError("--verdicts needs an input resolution: give --input-size N (or --input-shape)")
+    judged = analysis.verdicts()
+    shown = [n for n in (analysis.order if nodes is None else [r.name for r in nodes]) if not judged[n].alias]
+    try:
+        found: ResolutionRange | None = analysis.input_resolution_range()
+        unavailable = None
+    except FovealError as error:
+        found, unavailable = None, str(error)
+    if format == "json":
+        data = analysis.to_dict(nodes)
+        data["verdicts"] = {"resolution": list(judged.resolution), "counts": _counts(judged, shown),
+                            "nodes": {n: {"kind": judged[n].kind, "reason": judged[n].reason} for n in shown}}
+        data["input_resolution_range"] = _range_dict(found, unavailable)
+        return json.dumps(data, indent=2)
+    counts = ", ".join(f"{c} {k}" for k, c in _counts(judged, shown).items())
+    lines = [analysis.to_table(nodes), "", f"verdicts at {fmt(judged.resolution)}: {counts}",
+             *_range_lines(analysis.axes, found, unavailable)]
+    flagged = [judged[n] for n in shown if judged[n].kind in FLAGGED]
+    if flagged:
+        width = max(len(v.name) for v in flagged)
+        lines.append("layers that are not productive:")
+        lines += [f"  {v.name.ljust(width)}  {v.reason}" for v in flagged]
+    return "\n".join(lines)
+
+
+def _range_dict(found: ResolutionRange | None, unavailable: str | None) -> dict[str, object]:
+    """The range for JSON: every key always there, null with the reason in 'unavailable'."""
+    return {"minimum": None if found is None else json_value(found.minimum),
+            "maximum": None if found is None else json_value(found.maximum),
+            "minimum_from": None if found is None else list(found.minimum_from),
+            "maximum_from": None if found is None else list(found.maximum_from),
+            "notes": [] if found is None else list(found.notes),
+            "unavailable": unavailable}
+
+
+def _range_lines(axes: tuple[str, ...], found: ResolutionRange | None, unavailable: str | None) -> list[str]:
+    if found is None:
+        return [f"input-resolution range: unavailable ({unavailable})"]
+    per_axis = zip(axes, found.minimum, found.maximum, found.minimum_from, found.maximum_from)
+    return ["input-resolution range:",
+            *(f"  {axis}: {low} to {high} (minimum set by {low_from}, maximum by {high_from})"
+              for axis, low, high, low_from, high_from in per_axis),
+            *(f"  note: {note}" for note in found.notes)]
+
+
+def _counts(judged: Verdicts, names: list[str]) -> dict[str, int]:
+    """Layers per verdict kind among `names`, in severity order."""
+    kinds = [judged[n].kind for n in names]
+    return {k: kinds.count(k) for k in KINDS if k in kinds}
