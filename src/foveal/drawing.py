@@ -143,14 +143,17 @@ def atomic_write(path: Path, data: bytes) -> None:
 def layer_type(analysis: Analysis, name: str) -> str:
     """'Conv2d 3x3 / 2' style: the framework's class (or the op kind), kernel and stride."""
     node = analysis.graph.nodes[name]
-    op = node.op
-    kind = node.label or str(getattr(op, "kind", getattr(op, "name", op.op)))
-    if isinstance(op, (O.Window, O.TransposedWindow)):
-        text = f"{kind} {fmt(op.kernel)} / {fmt(op.stride)}"
-        if any(d != 1 for d in op.dilation):
-            text += f" dil {fmt(op.dilation)}"
-        return text
-    return kind
+    kind = node.label or str(getattr(node.op, "kind", getattr(node.op, "name", node.op.op)))
+    window = kernel_stride(node.op)
+    return f"{kind} {window}" if window else kind
+
+
+def kernel_stride(op: O.Op) -> str:
+    """'3x3 / 2x2' (kernel / stride) of a window op, with its dilation when not 1; '' otherwise."""
+    if not isinstance(op, (O.Window, O.TransposedWindow)):
+        return ""
+    text = f"{fmt(op.kernel)} / {fmt(op.stride)}"
+    return text + (f" dil {fmt(op.dilation)}" if any(d != 1 for d in op.dilation) else "")
 
 
 def _rf_line(lo: tuple, hi: tuple) -> str:

@@ -20,8 +20,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import ops as O
-from .drawing import analysis_dot, atomic_write, dot_available, pipe
+from .drawing import analysis_dot, atomic_write, dot_available, kernel_stride, pipe
 from .errors import FovealError
 from .productivity import COLORS, KINDS, fmt, is_alias
 
@@ -221,14 +220,6 @@ def _axes_text(values: tuple[Any, ...]) -> str:
     return "-" if all(v is None for v in values) else fmt(values)
 
 
-def _kernel(op: O.Op) -> str:
-    """'3x3 / 2x2' (kernel / stride) of a window op, with its dilation when not 1; '' otherwise."""
-    if not isinstance(op, (O.Window, O.TransposedWindow)):
-        return ""
-    text = f"{fmt(op.kernel)} / {fmt(op.stride)}"
-    return text + (f" dil {fmt(op.dilation)}" if any(d != 1 for d in op.dilation) else "")
-
-
 def _table(layers: list[NodeResult], verdicts: Verdicts | None) -> str:
     out = ['<section id="layers-section">', "<h2>Layers</h2>",
            '<p class="note">Click a column header to sort; click again to reverse.</p>',
@@ -242,7 +233,7 @@ def _table(layers: list[NodeResult], verdicts: Verdicts | None) -> str:
             _cell("index", str(index), str(index)),
             _cell("name", r.name),
             _cell("type", r.node.label or r.kind),
-            _cell("kernel", _kernel(r.node.op)),
+            _cell("kernel", kernel_stride(r.node.op)),
             *(_cell(key, _axes_text(values), _sort_value(values)) for key, values in (
                 ("rf_min", r.size_min), ("rf_max", r.size_max), ("stride", r.stride),
                 ("feature_map", r.output_shape))),
