@@ -182,6 +182,9 @@ def receptive_field_provider(node: EnrichedNetworkNode) -> Value:
     return node.receptive_field_min
 
 
+_DEFAULT_PROVIDER = receptive_field_provider
+
+
 def receptive_field_provider_with_1x1_handling(node: EnrichedNetworkNode) -> Value:
     """rfa_toolbox's hypothesis that 1x1 layers never add context: their min RF counts as inf."""
     return INF if every_axis(operator.eq, node.kernel_size, 1) else node.receptive_field_min
@@ -288,7 +291,7 @@ class EnrichedNetworkNode:
         """Predicted unproductive: every input's feature map fits in the kernel, or every input
         already sees the whole image while this layer's min RF exceeds it."""
         res = resolution(input_resolution)
-        if self._captured is not None and receptive_field_provider is globals()["receptive_field_provider"]:
+        if self._captured is not None and receptive_field_provider is _DEFAULT_PROVIDER:
             return self._captured.verdict(self.name, res, filter_kernel_size_1).border
         kernel = self.kernel_size
         if not is_scalar_inf(kernel) and self.predecessors and all(
