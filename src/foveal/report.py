@@ -87,9 +87,12 @@ def _cell(v: Any) -> str:
 
 
 def _axes(v: tuple[Any, ...]) -> str:
-    """Per-axis values joined with 'x' (427x427); '-' when unavailable on every axis."""
+    """Per-axis values joined with 'x' (427x427); 'inf' when infinite on every axis; '-' when
+    unavailable on every axis."""
     if all(x is None for x in v):
         return "-"
+    if all(x == math.inf for x in v):
+        return "inf"
     return "x".join(_cell(x) for x in v)
 
 
