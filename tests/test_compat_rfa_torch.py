@@ -72,6 +72,19 @@ def test_efficientnet_b0_range_with_squeeze_excitation() -> None:
                               if float("inf") in n.receptive_field_max]) < len(inf_nodes)
 
 
+@pytest.mark.parametrize("name, expected", [
+    ("googlenet", ((123, 123), (379, 379))),
+    ("squeezenet1_0", ((67, 67), (155, 155))),
+    ("mobilenet_v3_small", ((303, 303), (639, 639))),
+    ("convnext_tiny", ((224, 224), (1688, 1688))),
+    ("regnet_y_400mf", ((96, 96), (575, 575))),
+])
+def test_ranges_rfa_toolbox_reports_for_more_models(name, expected) -> None:
+    """shared/spec/rfa_toolbox.md §8.3: what rfa_toolbox prints with default options."""
+    graph = create_graph_from_pytorch_model(torchvision_model(name), input_res=(1, 3, 224, 224))
+    assert input_resolution_range(graph) == expected
+
+
 def test_verdicts_of_a_captured_model_are_foveals() -> None:
     graph = create_graph_from_pytorch_model(torchvision_model("resnet18"), input_res=(1, 3, 224, 224))
     verdicts = foveal.receptive_field(torchvision_model("resnet18"), (1, 3, 32, 32)).verdicts()
