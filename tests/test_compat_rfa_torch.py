@@ -161,3 +161,19 @@ def test_bad_arguments() -> None:
         create_graph_from_pytorch_model(nn.Conv2d(1, 1, 3), filter_rf="min", input_res=(1, 1, 8, 8))
     with pytest.raises(FovealError, match="Keras front-end"):
         create_graph_from_tensorflow_model(object())
+
+
+@pytest.mark.slow
+def test_every_torchvision_classifier_gets_verdicts_a_range_and_a_drawing() -> None:
+    """Opt-in sweep (pytest -m slow): no model makes the verdict, range, drawing or compat code fail."""
+    from foveal.drawing import analysis_dot
+
+    torchvision = import_torchvision()
+    for name in torchvision.models.list_models(module=torchvision.models):
+        size = 299 if name == "inception_v3" else 224
+        analysis = foveal.receptive_field(torchvision_model(name), (1, 3, size, size))
+        verdicts = analysis.verdicts()
+        low, high = analysis.input_resolution_range()
+        assert all(0 < a <= b for a, b in zip(low, high)) and "[label=" in analysis_dot(analysis, verdicts)
+        graph = create_graph_from_pytorch_model(torchvision_model(name), input_res=(1, 3, size, size))
+        assert input_resolution_range(graph) == (low, high), name
