@@ -1,0 +1,1 @@
+"""TensorFlow GraphDef front-end (in progress): reading GraphDef files without TensorFlow."""
