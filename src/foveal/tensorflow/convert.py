@@ -1,0 +1,238 @@
+"""A GraphDef as a foveal Graph (issue 5, first part: convolution, pooling, padding, element-wise,
+merge and reduction ops; not yet wired into `foveal.receptive_field`).
+
+A node is spatial when one of the chosen input nodes reaches it through data edges (`^name` control
+inputs never count). Everything else (weights, constants, shape arithmetic) stays out of the
+graph; its values are read where an op needs them (kernel shapes from the weight's shape, pad
+amounts, reduction axes) by following edges to a Const, never by name. Layouts: NHWC unless the
+ops say NCHW (`data_format`); 5-D tensors are NDHWC / NCDHW.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import ops as O
+from ..errors import GraphFormatError, UnknownNodeError
+from ..graph import Graph, split_ref
+
+UNARY = frozenset([
+    "Relu", "Relu6", "Elu", "Selu", "Softplus", "Softsign", "Sigmoid", "Tanh", "LeakyRelu", "Gelu",
+    "Swish", "Exp", "Log", "Neg", "Abs", "Square", "Sqrt", "Rsqrt", "Reciprocal", "Floor", "Ceil",
+    "Round", "Sign", "Erf", "Identity", "StopGradient", "Cast", "PreventGradient", "Snapshot",
+    "CheckNumerics", "Softmax", "LogSoftmax", "FusedBatchNorm", "FusedBatchNormV2",
+    "FusedBatchNormV3", "Dropout"
+])
+BINARY = frozenset([
+    "Add", "AddV2", "Sub", "Mul", "RealDiv", "Div", "Maximum", "Minimum", "BiasAdd",
+    "SquaredDifference", "Pow"
+])
+PASS_THROUGH = frozenset(["Identity", "ReadVariableOp", "Cast", "StopGradient", "Snapshot"])
+"""Ops through which a constant or a variable's shape is found."""
+
+
+def _attr(node: Any, key: str, default: Any = None) -> Any:
+    if key not in node.attr:
+        return default
+    value = node.attr[key]
+    kind = value.WhichOneof("value")
+    if kind == "list":
+        lst = value.list
+        return list(lst.i) or [s.decode() for s in lst.s] or list(lst.f) or []
+    if kind == "s":
+        return value.s.decode()
+    return getattr(value, kind) if kind else default
+
+
+def _source(ref: str) -> str:
+    """'conv:0' and '^conv' -> 'conv'."""
+    return split_ref(ref.lstrip("^"))[0]
+
+
+class Converter:
+    """Builds the foveal Graph node by node in topological order."""
+
+    def __init__(self, graph_def: Any, inputs: list[str] | None = None) -> None:
+        self.nodes = {n.name: n for n in graph_def.node}
+        self.inputs = inputs or [n.name for n in graph_def.node if n.op == "Placeholder"]
+        for name in self.inputs:
+            if name not in self.nodes:
+                raise UnknownNodeError(name, self.nodes, what="input node")
+        if not self.inputs:
+            raise GraphFormatError("the GraphDef has no Placeholder; name the input node")
+        formats = {_attr(n, "data_format") for n in graph_def.node if "data_format" in n.attr}
+        self.channels_first = bool(formats) and all(str(f).startswith("NC") for f in formats)
+        self.rank = self._input_rank()
+        self.spatial = self._spatial_nodes()
+
+    # -- what is spatial ---------------------------------------------------------------------
+    def _input_rank(self) -> int:
+        shape = _attr(self.nodes[self.inputs[0]], "shape")
+        if shape is None or shape.unknown_rank:
+            return 4
+        return len(shape.dim)
+
+    def _axes(self) -> list[int]:
+        """Positions of the spatial axes in a tensor of the input's rank."""
+        n = self.rank - 2
+        return list(range(2, 2 + n)) if self.channels_first else list(range(1, 1 + n))
+
+    def _data_inputs(self, node: Any) -> list[str]:
+        return [ref for ref in node.input if not ref.startswith("^")]
+
+    def _spatial_nodes(self) -> list[str]:
+        """Nodes the inputs reach through data edges, in topological order (Kahn)."""
+        consumers: dict[str, list[str]] = {}
+        for node in self.nodes.values():
+            for ref in self._data_inputs(node):
+                consumers.setdefault(_source(ref), []).append(node.name)
+        reached, stack = set(self.inputs), list(self.inputs)
+        while stack:
+            for c in consumers.get(stack.pop(), ()):
+                if c not in reached:
+                    reached.add(c)
+                    stack.append(c)
+        indegree = {n: sum(_source(r) in reached for r in self._data_inputs(self.nodes[n])) for n in reached}
+        ready = [n for n in self.nodes if n in reached and indegree[n] == 0]
+        order = []
+        while ready:
+            name = ready.pop(0)
+            order.append(name)
+            for c in consumers.get(name, ()):
+                indegree[c] -= 1
+                if indegree[c] == 0:
+                    ready.append(c)
+        if len(order) != len(reached):
+            stuck = sorted(n for n in reached if indegree[n] > 0)[:5]
+            raise GraphFormatError(f"the GraphDef has a cycle through {', '.join(map(repr, stuck))} "
+                                   f"(loops are not supported)")
+        return order
+
+    # -- constants ---------------------------------------------------------------------------
+    def _producer(self, ref: str) -> Any:
+        node = self.nodes.get(_source(ref))
+        while node is not None and node.op in PASS_THROUGH and node.input:
+            node = self.nodes.get(_source(node.input[0]))
+        if node is None:
+            raise GraphFormatError(f"input {ref!r} names no node of the GraphDef")
+        return node
+
+    def _shape_of(self, ref: str) -> list[int] | None:
+        node = self._producer(ref)
+        if node.op == "Const":
+            return [d.size for d in node.attr["value"].tensor.tensor_shape.dim]
+        shape = _attr(node, "shape")
+        return None if shape is None or shape.unknown_rank else [d.size for d in shape.dim]
+
+    def _const(self, ref: str) -> list[int] | None:
+        """The integer values of a Const (int_val, int64_val or tensor_content)."""
+        node = self._producer(ref)
+        if node.op != "Const":
+            return None
+        tensor = node.attr["value"].tensor
+        values = list(tensor.int_val) or list(tensor.int64_val)
+        if not values and tensor.tensor_content:
+            import array
+
+            width = "q" if tensor.dtype == 9 else "i"
+            values = list(array.array(width, tensor.tensor_content))
+        count = 1
+        for d in tensor.tensor_shape.dim:
+            count *= d.size
+        if len(values) == 1 and count > 1:
+            values *= count
+        return values
+
+    # -- ops --------------------------------------------------------------------------------
+    def _pick(self, values: list[int]) -> tuple[int, ...]:
+        return tuple(values[i] for i in self._axes())
+
+    def _padding(self, node: Any) -> Any:
+        padding = _attr(node, "padding", "VALID")
+        if padding == "SAME":
+            return "same_upper"
+        if padding == "EXPLICIT":
+            pairs = _attr(node, "explicit_paddings")
+            return tuple((pairs[2 * i], pairs[2 * i + 1]) for i in self._axes())
+        return 0
+
+    def op_for(self, node: Any) -> O.Op:
+        op = node.op
+        if node.name in self.inputs:
+            return O.Input()
+        if op in ("Conv2D", "Conv3D", "DepthwiseConv2dNative"):
+            shape = self._shape_of(node.input[1])
+            if shape is None:
+                return O.unknown(f"{op} (weight shape unknown)")
+            n = self.rank - 2
+            return O.Window(tuple(shape[:n]), self._pick(_attr(node, "strides")),
+                            self._pick(_attr(node, "dilations", [1] * self.rank)), self._padding(node))
+        if op in ("MaxPool", "AvgPool", "MaxPool3D", "AvgPool3D", "MaxPoolV2", "AvgPoolV2"):
+            if op.endswith("V2"):
+                ksize, strides = self._const(node.input[1]), self._const(node.input[2])
+                if ksize is None or strides is None:
+                    return O.unknown(f"{op} (window not constant)")
+            else:
+                ksize, strides = _attr(node, "ksize"), _attr(node, "strides")
+            kind = "max_pool" if op.startswith("Max") else "avg_pool"
+            return O.Window(self._pick(ksize), self._pick(strides), 1, self._padding(node), False, kind)
+        if op in ("Pad", "PadV2", "MirrorPad"):
+            amounts = self._const(node.input[1])
+            mode = {"REFLECT": "reflect"}.get(_attr(node, "mode", ""), "constant")
+            if amounts is None or (op == "MirrorPad" and mode != "reflect"):
+                return O.unknown(f"{op} ({'paddings not constant' if amounts is None else 'SYMMETRIC'})")
+            pairs = [(amounts[2 * i], amounts[2 * i + 1]) for i in range(len(amounts) // 2)]
+            return O.pad(tuple(pairs[i][0] for i in self._axes()), tuple(pairs[i][1] for i in self._axes()),
+                         mode)
+        if op in UNARY or op in ("Squeeze", "ExpandDims") and self._keeps_spatial(node):
+            return O.elementwise(op.lower())
+        if op in BINARY or op == "AddN":
+            return O.add() if self._spatial_inputs(node) > 1 else O.elementwise(op.lower())
+        if op == "ConcatV2":
+            axis = self._const(node.input[-1])
+            if axis is None or (axis[0] % self.rank) in self._axes():
+                return O.unknown("ConcatV2 (along a spatial axis)")
+            return O.concat() if self._spatial_inputs(node) > 1 else O.elementwise("concat")
+        if op in ("Mean", "Max", "Sum", "Min"):
+            axes = self._const(node.input[1])
+            if axes is None:
+                return O.unknown(f"{op} (axes not constant)")
+            reduced = {a % self.rank for a in axes}
+            if not reduced & set(self._axes()):
+                return O.elementwise(op.lower())
+            return O.Global(op.lower(), tuple(a in reduced for a in self._axes()),
+                            keep_size=False)
+        if op == "MatMul":
+            return O.Global("dense")
+        if op == "Reshape":  # exact when it flattens (the usual Reshape + MatMul head)
+            return O.Global("reshape", bound="a Reshape is taken to flatten the spatial axes (its "
+                            "target shape is not read yet)")
+        return O.unknown(op)
+
+    def _keeps_spatial(self, node: Any) -> bool:
+        dims = _attr(node, "squeeze_dims") or []
+        return not any(d % self.rank in self._axes() for d in dims)
+
+    def _spatial_inputs(self, node: Any) -> int:
+        return sum(_source(r) in self.done for r in self._data_inputs(node))
+
+    def graph(self) -> Graph:
+        g = Graph(self.rank - 2, name="graphdef")
+        self.done: set[str] = set()
+        for name in self.spatial:
+            node = self.nodes[name]
+            op = self.op_for(node)
+            refs = (_source(r) for r in self._data_inputs(node))
+            sources = list(dict.fromkeys(r for r in refs if r in self.done))
+            if isinstance(op, O.Window | O.Pad | O.Global | O.Elementwise) and len(sources) > 1:
+                op = O.unknown(f"{node.op} (several spatial inputs)")
+            g.add(name, op, sources, label=node.op)
+            self.done.add(name)
+        return g
+
+
+def graph_from_graph_def(graph_def: Any, inputs: list[str] | None = None) -> Graph:
+    """The spatial part of `graph_def` as a foveal Graph; node names are the GraphDef's."""
+    from .load import load_graph_def
+
+    return Converter(load_graph_def(graph_def), inputs).graph()
