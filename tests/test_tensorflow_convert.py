@@ -52,3 +52,19 @@ def test_an_op_not_converted_yet_is_named() -> None:
         tf.image.resize(tf.nn.relu(x), (16, 16), name="up")
     with pytest.raises(UnsupportedOpError, match="ResizeBilinear"):
         foveal.receptive_field(graph_from_graph_def(graph), (8, 8))
+
+
+def test_receptive_field_reads_graph_defs_in_every_form(tmp_path, capsys) -> None:
+    from google.protobuf import text_format
+
+    from foveal.cli import main
+
+    graph = network(channels_first=False)
+    (tmp_path / "g.pbtxt").write_text(text_format.MessageToString(graph.as_graph_def()))
+    (tmp_path / "g.pb").write_bytes(graph.as_graph_def().SerializeToString())
+    results = [foveal.receptive_field(m, (33, 31), output="cat")["cat"] for m in
+               (graph, graph.as_graph_def(), tmp_path / "g.pbtxt", str(tmp_path / "g.pb"))]
+    assert {(r.size, r.stride, r.padding) for r in results} == {(results[0].size, (4, 4), results[0].padding)}
+    assert foveal.receptive_field(tmp_path / "g.pb")["pool"].padding == (None, None)  # SAME, size unknown
+    assert main(["analyze", str(tmp_path / "g.pbtxt"), "--input-size", "33,31", "--output-node", "pool"]) == 0
+    assert "max_pool" in capsys.readouterr().out

@@ -59,9 +59,16 @@ def receptive_field(model: Any, input_shape: int | Iterable[int] | Mapping[str, 
 
     A torch.nn.Module needs input_shape as (N, C, *spatial); it is captured on meta tensors (no
     weight is read) and its nodes are named by module path. A `.pt2` file (a saved
-    torch.export program) is read without unpickling anything.
+    torch.export program) is read without unpickling anything. A TensorFlow GraphDef (message,
+    tf.Graph, `.pb` or `.pbtxt`) is read without TensorFlow; input_shape is the spatial size (the
+    placeholder's recorded shape is not used, as in the receptive_field library), and `input`
+    names the input node (default: every Placeholder).
     """
-    if _is_torch_module(model) or _is_pt2(model):
+    if _is_graph_def(model):
+        from .tensorflow.convert import graph_from_graph_def
+
+        model = graph_from_graph_def(model, [input] if input else None)
+    elif _is_torch_module(model) or _is_pt2(model):
         return _analyse_torch(model, input_shape, input=input, output=output,
                               stop_propagation=stop_propagation, unknown_policy=unknown_policy,
                               handlers=handlers, capture=capture)
@@ -73,6 +80,17 @@ def receptive_field(model: Any, input_shape: int | Iterable[int] | Mapping[str, 
     options = Options(input, input_shape if not isinstance(input_shape, Iterable) or isinstance(
         input_shape, Mapping) else tuple(input_shape), tuple(stop_propagation or ()), unknown_policy)
     return Analysis(graph, options, output)
+
+
+GRAPH_DEF_SUFFIXES = (".pb", ".pbtxt")
+
+
+def _is_graph_def(model: Any) -> bool:
+    """A TensorFlow GraphDef message, a tf.Graph, or a .pb / .pbtxt path (no TensorFlow import)."""
+    if isinstance(model, (str, os.PathLike)):
+        return str(model).lower().endswith(GRAPH_DEF_SUFFIXES)
+    return type(model).__name__ == "GraphDef" or (
+        type(model).__name__ == "Graph" and hasattr(model, "as_graph_def"))
 
 
 def _is_pt2(model: Any) -> bool:

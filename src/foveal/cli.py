@@ -43,8 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     analyze = commands.add_parser("analyze", help="receptive field of every layer of a model")
     analyze.add_argument("model", help=f"a foveal JSON graph, a built-in example ({', '.join(EXAMPLES)}), "
-                         f"a PyTorch factory (pkg.module:factory or torchvision:<name>) or a saved "
-                         f"torch.export program (.pt2)")
+                         f"a PyTorch factory (pkg.module:factory or torchvision:<name>), a saved "
+                         f"torch.export program (.pt2) or a TensorFlow GraphDef (.pb, .pbtxt)")
     analyze.add_argument("--input-size", type=_sizes, default=None, metavar="N[,N..]",
                          help="spatial input size (one number for every axis, or one per axis)")
     analyze.add_argument("--input-shape", type=_sizes, default=None, metavar="N,C,H[,W..]",
