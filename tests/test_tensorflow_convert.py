@@ -49,8 +49,8 @@ def test_an_op_not_converted_yet_is_named() -> None:
     graph = tf.Graph()
     with graph.as_default():
         x = tf.compat.v1.placeholder(tf.float32, (1, 8, 8, 3), name="image")
-        tf.image.resize(tf.nn.relu(x), (16, 16), name="up")
-    with pytest.raises(UnsupportedOpError, match="ResizeBilinear"):
+        tf.nn.conv2d_transpose(tf.nn.relu(x), tf.ones((3, 3, 2, 3)), (1, 16, 16, 2), 2, name="up")
+    with pytest.raises(UnsupportedOpError, match="'up' has op 'Conv2DBackpropInput'"):
         foveal.receptive_field(graph_from_graph_def(graph), (8, 8))
 
 
@@ -68,3 +68,43 @@ def test_receptive_field_reads_graph_defs_in_every_form(tmp_path, capsys) -> Non
     assert foveal.receptive_field(tmp_path / "g.pb")["pool"].padding == (None, None)  # SAME, size unknown
     assert main(["analyze", str(tmp_path / "g.pbtxt"), "--input-size", "33,31", "--output-node", "pool"]) == 0
     assert "max_pool" in capsys.readouterr().out
+
+
+def test_resizes_reshuffles_and_slices_read_what_tensorflow_differentiates() -> None:
+    """The input pixels each feature reads, against the support of TensorFlow's own gradient of
+    that feature (random input, so no weight cancels by chance)."""
+    import numpy as np
+
+    graph = tf.Graph()
+    with graph.as_default():
+        x = tf.compat.v1.placeholder(tf.float32, (1, 9, 7, 1), name="image")
+        c = tf.nn.conv2d(x, tf.ones((1, 1, 1, 4)), 1, "VALID", name="c")
+        outputs = {
+            "bilinear": tf.compat.v1.image.resize_bilinear(x, (18, 13), name="bilinear"),
+            "bilinear_hp": tf.compat.v1.image.resize_bilinear(x, (20, 11), half_pixel_centers=True,
+                                                              name="bilinear_hp"),
+            "bilinear_ac": tf.compat.v1.image.resize_bilinear(x, (17, 13), align_corners=True,
+                                                              name="bilinear_ac"),
+            "nearest": tf.compat.v1.image.resize_nearest_neighbor(x, (20, 11), name="nearest"),
+            "nearest_hp": tf.compat.v1.image.resize_nearest_neighbor(x, (20, 11), half_pixel_centers=True,
+                                                                     name="nearest_hp"),
+            "nearest_ac": tf.compat.v1.image.resize_nearest_neighbor(x, (17, 13), align_corners=True,
+                                                                     name="nearest_ac"),
+            "bicubic": tf.compat.v1.image.resize_bicubic(x, (18, 14), name="bicubic"),
+            "bicubic_hp": tf.compat.v1.image.resize_bicubic(x, (20, 11), half_pixel_centers=True,
+                                                            name="bicubic_hp"),
+            "d2s": tf.nn.depth_to_space(c, 2, name="d2s"),
+            "slice": tf.slice(x, [0, 2, 1, 0], [-1, 5, -1, -1], name="slice"),
+            "strided": tf.strided_slice(x, [0, 1, 0, 0], [1, -1, 7, 1], [1, 2, 3, 1], name="strided"),
+        }
+        pixels = np.random.default_rng(0).random((1, 9, 7, 1)).astype("float32")
+        a = foveal.receptive_field(graph_from_graph_def(graph, ["image"]), (9, 7))
+        with tf.compat.v1.Session(graph=graph) as session:
+            for name, y in outputs.items():
+                h, w = y.shape[1], y.shape[2]
+                assert a[name].output_shape == (h, w), name
+                for i, j in {(0, 0), (h - 1, w - 1), (h // 2, w // 2), (1, w - 2), (h - 2, 1)}:
+                    grad = session.run(tf.gradients(y[0, i, j, 0], x)[0], {x: pixels})[0, :, :, 0]
+                    rows, cols = np.nonzero(grad)
+                    expected = ((rows.min(), rows.max()), (cols.min(), cols.max()))
+                    assert a[name].region(i, j, clip=True) == expected, (name, i, j)

@@ -27,6 +27,7 @@ BINARY = frozenset([
     "Add", "AddV2", "Sub", "Mul", "RealDiv", "Div", "Maximum", "Minimum", "BiasAdd",
     "SquaredDifference", "Pow"
 ])
+RESIZES = {"ResizeNearestNeighbor": "nearest", "ResizeBilinear": "linear", "ResizeBicubic": "cubic"}
 PASS_THROUGH = frozenset(["Identity", "ReadVariableOp", "Cast", "StopGradient", "Snapshot"])
 """Ops through which a constant or a variable's shape is found."""
 
@@ -184,7 +185,14 @@ class Converter:
             pairs = [(amounts[2 * i], amounts[2 * i + 1]) for i in range(len(amounts) // 2)]
             return O.pad(tuple(pairs[i][0] for i in self._axes()), tuple(pairs[i][1] for i in self._axes()),
                          mode)
-        if op in UNARY or op in ("Squeeze", "ExpandDims") and self._keeps_spatial(node):
+        if op in ("DepthToSpace", "SpaceToDepth"):
+            block = _attr(node, "block_size")
+            return O.pixel_shuffle(block) if op == "DepthToSpace" else O.pixel_unshuffle(block)
+        if op in RESIZES:
+            return self._resize(node)
+        if op in ("Slice", "StridedSlice"):
+            return self._slice(node)
+        if op in UNARY or op == "IdentityN" or op in ("Squeeze", "ExpandDims") and self._keeps_spatial(node):
             return O.elementwise(op.lower())
         if op in BINARY or op == "AddN":
             return O.add() if self._spatial_inputs(node) > 1 else O.elementwise(op.lower())
@@ -208,6 +216,50 @@ class Converter:
             return O.Global("reshape", bound="a Reshape is taken to flatten the spatial axes (its "
                             "target shape is not read yet)")
         return O.unknown(op)
+
+    def _resize(self, node: Any) -> O.Op:
+        """TF's resize rules: legacy (asymmetric, nearest floors), align_corners (nearest rounds
+        half up), half_pixel_centers (nearest reads floor((o + 1/2) * in / out))."""
+        size = self._const(node.input[1])
+        if size is None or len(size) != self.rank - 2:
+            return O.unknown(f"{node.op} (output size not constant)")
+        method = RESIZES[node.op]
+        if _attr(node, "align_corners", False):
+            coordinate, rounding = "align_corners", "round_prefer_ceil"
+        elif _attr(node, "half_pixel_centers", False):
+            coordinate, rounding = "half_pixel", "round_prefer_ceil"
+        else:
+            coordinate, rounding = "asymmetric", "floor"
+        return O.Resize(method, size=tuple(size), coordinate=coordinate,
+                        rounding=rounding if method == "nearest" else "floor")
+
+    def _slice(self, node: Any) -> O.Op:
+        """A crop of the spatial axes: Slice(begin, size), or StridedSlice without ellipsis,
+        new or shrunk axes among the spatial ones."""
+        begin = self._const(node.input[1])
+        other = self._const(node.input[2])
+        steps = self._const(node.input[3]) if node.op == "StridedSlice" else [1] * self.rank
+        if begin is None or other is None or steps is None or len(begin) != self.rank:
+            return O.unknown(f"{node.op} (bounds not constant, or not one per axis)")
+        masks = {k: _attr(node, k, 0) for k in ("begin_mask", "end_mask", "ellipsis_mask",
+                                                 "new_axis_mask", "shrink_axis_mask")}
+        if masks["ellipsis_mask"] or masks["new_axis_mask"] or any(
+                masks["shrink_axis_mask"] >> i & 1 for i in self._axes()):
+            return O.unknown(f"{node.op} (ellipsis, new or shrunk spatial axes)")
+        starts, stops, steps_out = [], [], []
+        for i in self._axes():
+            start, step = begin[i], steps[i]
+            if step < 1:
+                return O.unknown(f"{node.op} (negative or zero step on a spatial axis)")
+            if node.op == "Slice":
+                stop = None if other[i] == -1 else start + other[i]
+            else:
+                start = 0 if masks["begin_mask"] >> i & 1 else start
+                stop = None if masks["end_mask"] >> i & 1 else other[i]
+            starts.append(start)
+            stops.append(stop)
+            steps_out.append(step)
+        return O.crop(tuple(starts), tuple(stops), tuple(steps_out))
 
     def _keeps_spatial(self, node: Any) -> bool:
         dims = _attr(node, "squeeze_dims") or []
