@@ -168,6 +168,8 @@ class Converter:
             n = self.rank - 2
             return O.Window(tuple(shape[:n]), self._pick(_attr(node, "strides")),
                             self._pick(_attr(node, "dilations", [1] * self.rank)), self._padding(node))
+        if op in ("Conv2DBackpropInput", "Conv3DBackpropInputV2"):
+            return self._transposed(node)
         if op in ("MaxPool", "AvgPool", "MaxPool3D", "AvgPool3D", "MaxPoolV2", "AvgPoolV2"):
             if op.endswith("V2"):
                 ksize, strides = self._const(node.input[1]), self._const(node.input[2])
@@ -216,6 +218,33 @@ class Converter:
             return O.Global("reshape", bound="a Reshape is taken to flatten the spatial axes (its "
                             "target shape is not read yet)")
         return O.unknown(op)
+
+    def _transposed(self, node: Any) -> O.Op:
+        """Transposed convolution. Its constant output size fixes the input size TensorFlow
+        accepts, hence the forward convolution's padding: the taps are exact for that size."""
+        out, shape = self._const(node.input[0]), self._shape_of(node.input[1])
+        if out is None or shape is None:
+            return O.unknown(f"{node.op} (output size or weight shape not constant)")
+        n = self.rank - 2
+        kernel, strides = tuple(shape[:n]), self._pick(_attr(node, "strides"))
+        dilations = self._pick(_attr(node, "dilations", [1] * self.rank))
+        explicit = self._padding(node)
+        pads, extras = [], []
+        for axis, (size, k, s, d) in enumerate(zip(self._pick(out), kernel, strides, dilations)):
+            k_eff = d * (k - 1) + 1
+            if explicit == "same_upper":
+                n_in = -(-size // s)
+                total = max((n_in - 1) * s + k_eff - size, 0)
+                before = total // 2
+            elif explicit == 0:
+                n_in, total, before = -(-(size - k_eff + 1) // s), 0, 0
+            else:
+                before, after = explicit[axis]
+                total = before + after
+                n_in = (size + total - k_eff) // s + 1
+            pads.append((before, total - before))
+            extras.append(size - ((n_in - 1) * s + k_eff - total))
+        return O.TransposedWindow(kernel, strides, dilations, tuple(pads), tuple(extras))
 
     def _resize(self, node: Any) -> O.Op:
         """TF's resize rules: legacy (asymmetric, nearest floors), align_corners (nearest rounds
