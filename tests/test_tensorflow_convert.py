@@ -49,9 +49,10 @@ def test_an_op_not_converted_yet_is_named() -> None:
     graph = tf.Graph()
     with graph.as_default():
         x = tf.compat.v1.placeholder(tf.float32, (1, 8, 8, 3), name="image")
-        y = tf.compat.v1.space_to_batch_nd(tf.nn.relu(x), [2, 2], [[0, 0], [0, 0]], name="atrous")
+        y = tf.image.extract_patches(tf.nn.relu(x), [1, 3, 3, 1], [1, 1, 1, 1], [1, 1, 1, 1], "VALID",
+                                     name="patches")
         tf.nn.relu(y, name="after")
-    with pytest.raises(UnsupportedOpError, match="'atrous' has op 'SpaceToBatchND'"):
+    with pytest.raises(UnsupportedOpError, match="'patches' has op 'ExtractImagePatches'"):
         foveal.receptive_field(graph_from_graph_def(graph), (8, 8))
 
 
@@ -80,7 +81,10 @@ def test_resizes_reshuffles_and_slices_read_what_tensorflow_differentiates() -> 
     with graph.as_default():
         x = tf.compat.v1.placeholder(tf.float32, (1, 9, 7, 1), name="image")
         c = tf.nn.conv2d(x, tf.ones((1, 1, 1, 4)), 1, "VALID", name="c")
+        interleaved = tf.space_to_batch_nd(tf.nn.relu(x), [2, 2], [[2, 3], [2, 1]], name="s2b")
+        atrous = tf.nn.conv2d(interleaved, tf.ones((3, 3, 1, 1)), 1, "VALID", name="inner")
         outputs = {
+            "atrous": tf.compat.v1.batch_to_space_nd(atrous, [2, 2], [[1, 0], [0, 1]], name="atrous"),
             "bilinear": tf.compat.v1.image.resize_bilinear(x, (18, 13), name="bilinear"),
             "bilinear_hp": tf.compat.v1.image.resize_bilinear(x, (20, 11), half_pixel_centers=True,
                                                               name="bilinear_hp"),

@@ -300,16 +300,59 @@ class Converter:
     def graph(self) -> Graph:
         g = Graph(self.rank - 2, name="graphdef")
         self.done: set[str] = set()
+        rates: dict[str, tuple[int, ...]] = {}
+        """Atrous rate per node: SpaceToBatchND interleaves the image into r x r sub-images, so a
+        stride-1 window there is a window dilated by r on the image, until BatchToSpaceND."""
         for name in self.spatial:
             node = self.nodes[name]
-            op = self.op_for(node)
             refs = (_source(r) for r in self._data_inputs(node))
             sources = list(dict.fromkeys(r for r in refs if r in self.done))
+            found = {rates[s] for s in sources if s in rates}
+            rate = found.pop() if len(found) == 1 else None
+            op = self.op_for(node)
+            if found:
+                op = O.unknown(f"{node.op} (inputs at different atrous rates)")
+            elif node.op == "SpaceToBatchND":
+                op, rate = self._space_to_batch(node, rate)
+            elif node.op == "BatchToSpaceND":
+                op, rate = self._batch_to_space(node, rate)
+            elif rate is not None:
+                op = _dilated(op, rate, node.op)
             if isinstance(op, O.Window | O.Pad | O.Global | O.Elementwise) and len(sources) > 1:
                 op = O.unknown(f"{node.op} (several spatial inputs)")
+            if rate is not None:
+                rates[name] = rate
             g.add(name, op, sources, label=node.op)
             self.done.add(name)
         return g
+
+    def _space_to_batch(self, node: Any, rate: Any) -> tuple[O.Op, Any]:
+        block, pads = self._const(node.input[1]), self._const(node.input[2])
+        n = self.rank - 2
+        if rate is not None or block is None or pads is None or len(block) != n or self.channels_first:
+            return O.unknown("SpaceToBatchND (nested, not constant, or not NHWC)"), None
+        return O.pad(tuple(pads[0::2]), tuple(pads[1::2])), tuple(block)
+
+    def _batch_to_space(self, node: Any, rate: Any) -> tuple[O.Op, Any]:
+        block, crops = self._const(node.input[1]), self._const(node.input[2])
+        if rate is None or block is None or crops is None or tuple(block) != rate:
+            return O.unknown("BatchToSpaceND (without a matching SpaceToBatchND)"), None
+        return O.crop(tuple(crops[0::2]), tuple(-c if c else None for c in crops[1::2])), None
+
+
+def _dilated(op: O.Op, rate: tuple[int, ...], name: str) -> O.Op:
+    """An op on the interleaved sub-images, as the same op on the image."""
+    if isinstance(op, O.Window) and all(s == 1 for s in op.stride) and not isinstance(op.padding, str):
+        padding = op.padding if isinstance(op.padding, tuple) else ((op.padding, op.padding),) * len(rate)
+        return O.Window(op.kernel, 1, tuple(d * r for d, r in zip(_per_axis(op.dilation, len(rate)), rate)),
+                        tuple((b * r, a * r) for (b, a), r in zip(padding, rate)), op.ceil_mode, op.kind)
+    if isinstance(op, O.Elementwise | O.Merge | O.Global):
+        return op
+    return O.unknown(f"{name} (between SpaceToBatchND and BatchToSpaceND)")
+
+
+def _per_axis(value: Any, n: int) -> tuple[Any, ...]:
+    return tuple(value) if isinstance(value, tuple) else (value,) * n
 
 
 def graph_from_graph_def(graph_def: Any, inputs: list[str] | None = None) -> Graph:
