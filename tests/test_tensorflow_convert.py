@@ -122,3 +122,13 @@ def test_resizes_reshuffles_and_slices_read_what_tensorflow_differentiates() -> 
                     expected = ((rows.min(), rows.max()), (cols.min(), cols.max())) if rows.size else (
                         None, None)  # a transposed conv with stride > kernel leaves holes
                     assert a[name].region(i, j, clip=True) == expected, (name, i, j)
+
+
+def test_a_scalar_placeholder_is_not_taken_for_the_image() -> None:
+    graph = tf.Graph()
+    with graph.as_default():
+        x = tf.compat.v1.placeholder(tf.float32, (1, 8, 8, 3), name="image")
+        flag = tf.compat.v1.placeholder(tf.float32, (), name="scale")
+        tf.multiply(tf.nn.conv2d(x, tf.ones((3, 3, 3, 2)), 1, "VALID", name="c"), flag, name="scaled")
+    a = foveal.receptive_field(graph, (8, 8))
+    assert a.input == "image" and a["scaled"].size == (3, 3) and "scale" not in a.graph.nodes

@@ -62,7 +62,7 @@ def receptive_field(model: Any, input_shape: int | Iterable[int] | Mapping[str, 
     torch.export program) is read without unpickling anything. A TensorFlow GraphDef (message,
     tf.Graph, `.pb` or `.pbtxt`) is read without TensorFlow; input_shape is the spatial size (the
     placeholder's recorded shape is not used, as in the receptive_field library), and `input`
-    names the input node (default: every Placeholder).
+    names the input node (default: every Placeholder of rank 3 or more).
     """
     if _is_graph_def(model):
         from .tensorflow.convert import graph_from_graph_def

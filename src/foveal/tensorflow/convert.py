@@ -45,6 +45,15 @@ def _attr(node: Any, key: str, default: Any = None) -> Any:
     return getattr(value, kind) if kind else default
 
 
+def _is_image_placeholder(node: Any) -> bool:
+    """A Placeholder that can hold an image: rank >= 3 or unknown (not Keras's scalar learning
+    phase, not a batch-size or flag input)."""
+    if node.op != "Placeholder":
+        return False
+    shape = _attr(node, "shape")
+    return shape is None or shape.unknown_rank or len(shape.dim) >= 3
+
+
 def _source(ref: str) -> str:
     """'conv:0' and '^conv' -> 'conv'."""
     return split_ref(ref.lstrip("^"))[0]
@@ -55,12 +64,13 @@ class Converter:
 
     def __init__(self, graph_def: Any, inputs: list[str] | None = None) -> None:
         self.nodes = {n.name: n for n in graph_def.node}
-        self.inputs = inputs or [n.name for n in graph_def.node if n.op == "Placeholder"]
+        self.inputs = inputs or [n.name for n in graph_def.node if _is_image_placeholder(n)]
         for name in self.inputs:
             if name not in self.nodes:
                 raise UnknownNodeError(name, self.nodes, what="input node")
         if not self.inputs:
-            raise GraphFormatError("the GraphDef has no Placeholder; name the input node")
+            raise GraphFormatError("the GraphDef has no Placeholder of rank 3 or more; name the input "
+                                   "node (input=...)")
         formats = {_attr(n, "data_format") for n in graph_def.node if "data_format" in n.attr}
         self.channels_first = bool(formats) and all(str(f).startswith("NC") for f in formats)
         self.rank = self._input_rank()
