@@ -10,6 +10,7 @@ ops say NCHW (`data_format`); 5-D tensors are NDHWC / NCDHW.
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Any
 
 from .. import ops as O
@@ -104,10 +105,10 @@ class Converter:
                     reached.add(c)
                     stack.append(c)
         indegree = {n: sum(_source(r) in reached for r in self._data_inputs(self.nodes[n])) for n in reached}
-        ready = [n for n in self.nodes if n in reached and indegree[n] == 0]
+        ready = deque(n for n in self.nodes if n in reached and indegree[n] == 0)
         order = []
         while ready:
-            name = ready.pop(0)
+            name = ready.popleft()
             order.append(name)
             for c in consumers.get(name, ()):
                 indegree[c] -= 1
