@@ -132,3 +132,22 @@ def test_a_scalar_placeholder_is_not_taken_for_the_image() -> None:
         tf.multiply(tf.nn.conv2d(x, tf.ones((3, 3, 3, 2)), 1, "VALID", name="c"), flag, name="scaled")
     a = foveal.receptive_field(graph, (8, 8))
     assert a.input == "image" and a["scaled"].size == (3, 3) and "scale" not in a.graph.nodes
+
+
+def test_the_learning_phase_switch_and_merge() -> None:
+    """Keras in TF1 graphs: a Switch on the learning phase, dropout on one branch, a Merge."""
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.compat.v1.disable_control_flow_v2()
+        try:
+            x = tf.compat.v1.placeholder(tf.float32, (1, 16, 16, 3), name="image")
+            phase = tf.compat.v1.placeholder(tf.bool, (), name="keras_learning_phase")
+            y = tf.nn.conv2d(x, tf.ones((3, 3, 3, 2)), 1, "SAME", name="c1")
+            z = tf.cond(phase, lambda: tf.nn.dropout(y, rate=0.5), lambda: tf.identity(y), name="drop")
+            tf.nn.conv2d(z, tf.ones((3, 3, 2, 2)), 2, "VALID", name="c2")
+        finally:
+            tf.compat.v1.enable_control_flow_v2()
+    assert {n.op for n in graph.as_graph_def().node} >= {"Switch", "Merge"}
+    a = foveal.receptive_field(graph, (16, 16))  # dropout's mask follows Shape: not spatial
+    assert a.input == "image" and a["c2"].size == (5, 5) and a["c2"].stride == (2, 2)
+    assert a["c2"].output_shape == tuple(graph.get_tensor_by_name("c2:0").shape[1:3])

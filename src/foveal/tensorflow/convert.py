@@ -29,6 +29,9 @@ BINARY = frozenset([
     "SquaredDifference", "Pow"
 ])
 RESIZES = {"ResizeNearestNeighbor": "nearest", "ResizeBilinear": "linear", "ResizeBicubic": "cubic"}
+SHAPE_ONLY = frozenset(["Shape", "ShapeN", "Size", "Rank"])
+"""Ops that read only their input's shape: values derived from them (dropout's random mask)
+are not spatial."""
 PASS_THROUGH = frozenset(["Identity", "ReadVariableOp", "Cast", "StopGradient", "Snapshot"])
 """Ops through which a constant or a variable's shape is found."""
 
@@ -101,7 +104,7 @@ class Converter:
         reached, stack = set(self.inputs), list(self.inputs)
         while stack:
             for c in consumers.get(stack.pop(), ()):
-                if c not in reached:
+                if c not in reached and self.nodes[c].op not in SHAPE_ONLY:
                     reached.add(c)
                     stack.append(c)
         indegree = {n: sum(_source(r) in reached for r in self._data_inputs(self.nodes[n])) for n in reached}
@@ -207,7 +210,11 @@ class Converter:
             return self._slice(node)
         if op in UNARY or op == "IdentityN" or op in ("Squeeze", "ExpandDims") and self._keeps_spatial(node):
             return O.elementwise(op.lower())
-        if op in BINARY or op == "AddN":
+        if op == "Switch":  # both outputs carry the data; the predicate is not spatial
+            return O.elementwise("switch")
+        if op == "Merge":  # whichever branch ran: the union of the branches
+            return O.Merge("merge") if self._spatial_inputs(node) > 1 else O.elementwise("merge")
+        if op in BINARY or op in ("AddN", "Select", "SelectV2"):
             return O.add() if self._spatial_inputs(node) > 1 else O.elementwise(op.lower())
         if op == "ConcatV2":
             axis = self._const(node.input[-1])
