@@ -151,3 +151,19 @@ def test_the_learning_phase_switch_and_merge() -> None:
     a = foveal.receptive_field(graph, (16, 16))  # dropout's mask follows Shape: not spatial
     assert a.input == "image" and a["c2"].size == (5, 5) and a["c2"].stride == (2, 2)
     assert a["c2"].output_shape == tuple(graph.get_tensor_by_name("c2:0").shape[1:3])
+
+
+def test_the_notebook_example_inception_v3_in_a_tf1_graph() -> None:
+    """The receptive_field notebook: Keras InceptionV3 built in a TF1 graph, output
+    conv2d_85/Conv2D, gives RF 1183, stride 32, padding 554 (issue 5; shared/spec §6)."""
+    tf_keras = pytest.importorskip("tf_keras")
+    tf.compat.v1.disable_control_flow_v2()  # Keras 2's learning phase as Switch / Merge
+    try:
+        graph = tf.Graph()
+        with graph.as_default():
+            tf_keras.applications.InceptionV3(weights=None)
+    finally:
+        tf.compat.v1.enable_control_flow_v2()
+    a = foveal.receptive_field(graph.as_graph_def(), output="conv2d_85/Conv2D")
+    r = a["conv2d_85/Conv2D"]
+    assert (r.size, r.stride, r.padding, r.status) == ((1183, 1183), (32, 32), (554, 554), "exact")
