@@ -167,3 +167,19 @@ def test_the_notebook_example_inception_v3_in_a_tf1_graph() -> None:
     a = foveal.receptive_field(graph.as_graph_def(), output="conv2d_85/Conv2D")
     r = a["conv2d_85/Conv2D"]
     assert (r.size, r.stride, r.padding, r.status) == ((1183, 1183), (32, 32), (554, 554), "exact")
+
+
+def test_a_merge_of_branches_that_read_different_pixels_is_a_bound() -> None:
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.compat.v1.disable_control_flow_v2()
+        try:
+            x = tf.compat.v1.placeholder(tf.float32, (1, 16, 16, 2), name="image")
+            flag = tf.compat.v1.placeholder(tf.bool, (), name="flag")
+            tf.cond(flag, lambda: tf.nn.conv2d(x, tf.ones((3, 3, 2, 2)), 1, "SAME"), lambda: x, name="pick")
+        finally:
+            tf.compat.v1.enable_control_flow_v2()
+    a = foveal.receptive_field(graph, (16, 16))
+    (merge,) = [n for n in a.graph.nodes if a.graph.nodes[n].label == "Merge"]
+    assert a[merge].status == "bound" and "upper bound" in " ".join(a[merge].reasons)
+    assert a[merge].size == (3, 3)  # the union: the conv branch

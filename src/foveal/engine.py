@@ -206,6 +206,9 @@ def _run(graph: Graph, options: Options) -> tuple[list[str], StateTable, str, li
         _propagate(op, state, live, symbols, options.unknown_policy, cache)
         if type(op) is O.Global and op.bound:
             _mark(state, "bound", op.bound)
+        if type(op) is O.Merge and op.kind == "choice" and _branches_differ(live):
+            _mark(state, "bound", "a choice takes one input at a time (TensorFlow's Merge); its inputs "
+                  "read different pixels, so their union is an upper bound")
         if len(live) > 1:
             _check_alignment(state, live, symbols, graph.axes)
         else:
@@ -255,6 +258,8 @@ def _fast(name: str, op: O.Op, preds: list[NodeState], cache: RunCache, n_axes: 
                 paths.step(path_stats, cache.lattice_taps(op, 0, None, None), {}))
         axis = AxisState((piece,), False, path_stats)
     elif kind is _MERGE or kind is _ELEMENTWISE:
+        if kind is _MERGE and op.kind == "choice" and len(preds) > 1:  # type: ignore[union-attr]
+            return None  # the general pass checks whether the branches agree
         sizes = first_pred.sizes
         for p in preds:
             if p.sizes != sizes:
@@ -284,6 +289,15 @@ def _fast(name: str, op: O.Op, preds: list[NodeState], cache: RunCache, n_axes: 
     state = NodeState(name, [axis] * n_axes, sizes, True, True)
     state.simple = True
     return state
+
+
+def _branches_differ(live: list[NodeState]) -> bool:
+    """Whether the inputs of a choice read different pixels on some axis."""
+    def key(a: AxisState) -> tuple:
+        return a.is_global, tuple((q.period, q.shift, q.table, q.offset) for q in a.pieces)
+
+    first = [key(a) for a in live[0].axes]
+    return any([key(a) for a in p.axes] != first for p in live[1:])
 
 
 def _given_shapes(graph: Graph, shapes: object, input_name: str,

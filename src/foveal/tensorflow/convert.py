@@ -213,7 +213,7 @@ class Converter:
         if op == "Switch":  # both outputs carry the data; the predicate is not spatial
             return O.elementwise("switch")
         if op == "Merge":  # whichever branch ran: the union of the branches
-            return O.Merge("merge") if self._spatial_inputs(node) > 1 else O.elementwise("merge")
+            return O.Merge("choice") if self._spatial_inputs(node) > 1 else O.elementwise("merge")
         if op in BINARY or op in ("AddN", "Select", "SelectV2"):
             return O.add() if self._spatial_inputs(node) > 1 else O.elementwise(op.lower())
         if op == "ConcatV2":
