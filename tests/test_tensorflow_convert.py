@@ -4,6 +4,8 @@ NCHW, and an op foveal does not convert yet is named in the error."""
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import pytest
 
 import foveal
@@ -134,19 +136,26 @@ def test_a_scalar_placeholder_is_not_taken_for_the_image() -> None:
     assert a.input == "image" and a["scaled"].size == (3, 3) and "scale" not in a.graph.nodes
 
 
+@contextmanager
+def tf1_graph():
+    """A fresh tf.Graph built with TF1 control flow (Switch / Merge instead of functional If)."""
+    graph = tf.Graph()
+    tf.compat.v1.disable_control_flow_v2()
+    try:
+        with graph.as_default():
+            yield graph
+    finally:
+        tf.compat.v1.enable_control_flow_v2()
+
+
 def test_the_learning_phase_switch_and_merge() -> None:
     """Keras in TF1 graphs: a Switch on the learning phase, dropout on one branch, a Merge."""
-    graph = tf.Graph()
-    with graph.as_default():
-        tf.compat.v1.disable_control_flow_v2()
-        try:
-            x = tf.compat.v1.placeholder(tf.float32, (1, 16, 16, 3), name="image")
-            phase = tf.compat.v1.placeholder(tf.bool, (), name="keras_learning_phase")
-            y = tf.nn.conv2d(x, tf.ones((3, 3, 3, 2)), 1, "SAME", name="c1")
-            z = tf.cond(phase, lambda: tf.nn.dropout(y, rate=0.5), lambda: tf.identity(y), name="drop")
-            tf.nn.conv2d(z, tf.ones((3, 3, 2, 2)), 2, "VALID", name="c2")
-        finally:
-            tf.compat.v1.enable_control_flow_v2()
+    with tf1_graph() as graph:
+        x = tf.compat.v1.placeholder(tf.float32, (1, 16, 16, 3), name="image")
+        phase = tf.compat.v1.placeholder(tf.bool, (), name="keras_learning_phase")
+        y = tf.nn.conv2d(x, tf.ones((3, 3, 3, 2)), 1, "SAME", name="c1")
+        z = tf.cond(phase, lambda: tf.nn.dropout(y, rate=0.5), lambda: tf.identity(y), name="drop")
+        tf.nn.conv2d(z, tf.ones((3, 3, 2, 2)), 2, "VALID", name="c2")
     assert {n.op for n in graph.as_graph_def().node} >= {"Switch", "Merge"}
     a = foveal.receptive_field(graph, (16, 16))  # dropout's mask follows Shape: not spatial
     assert a.input == "image" and a["c2"].size == (5, 5) and a["c2"].stride == (2, 2)
@@ -157,28 +166,18 @@ def test_the_notebook_example_inception_v3_in_a_tf1_graph() -> None:
     """The receptive_field notebook: Keras InceptionV3 built in a TF1 graph, output
     conv2d_85/Conv2D, gives RF 1183, stride 32, padding 554 (issue 5; shared/spec §6)."""
     tf_keras = pytest.importorskip("tf_keras")
-    tf.compat.v1.disable_control_flow_v2()  # Keras 2's learning phase as Switch / Merge
-    try:
-        graph = tf.Graph()
-        with graph.as_default():
-            tf_keras.applications.InceptionV3(weights=None)
-    finally:
-        tf.compat.v1.enable_control_flow_v2()
+    with tf1_graph() as graph:  # Keras 2's learning phase as Switch / Merge
+        tf_keras.applications.InceptionV3(weights=None)
     a = foveal.receptive_field(graph.as_graph_def(), output="conv2d_85/Conv2D")
     r = a["conv2d_85/Conv2D"]
     assert (r.size, r.stride, r.padding, r.status) == ((1183, 1183), (32, 32), (554, 554), "exact")
 
 
 def test_a_merge_of_branches_that_read_different_pixels_is_a_bound() -> None:
-    graph = tf.Graph()
-    with graph.as_default():
-        tf.compat.v1.disable_control_flow_v2()
-        try:
-            x = tf.compat.v1.placeholder(tf.float32, (1, 16, 16, 2), name="image")
-            flag = tf.compat.v1.placeholder(tf.bool, (), name="flag")
-            tf.cond(flag, lambda: tf.nn.conv2d(x, tf.ones((3, 3, 2, 2)), 1, "SAME"), lambda: x, name="pick")
-        finally:
-            tf.compat.v1.enable_control_flow_v2()
+    with tf1_graph() as graph:
+        x = tf.compat.v1.placeholder(tf.float32, (1, 16, 16, 2), name="image")
+        flag = tf.compat.v1.placeholder(tf.bool, (), name="flag")
+        tf.cond(flag, lambda: tf.nn.conv2d(x, tf.ones((3, 3, 2, 2)), 1, "SAME"), lambda: x, name="pick")
     a = foveal.receptive_field(graph, (16, 16))
     (merge,) = [n for n in a.graph.nodes if a.graph.nodes[n].label == "Merge"]
     assert a[merge].status == "bound" and "upper bound" in " ".join(a[merge].reasons)
