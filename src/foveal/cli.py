@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from .api import receptive_field
+from .compat.receptive_field import compute_rf
 from .errors import FovealError
 from .examples import EXAMPLES
 from .report import with_verdicts
@@ -72,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--report", default=None, metavar="PATH",
                          help="also write a self-contained HTML report (.html)")
     commands.add_parser("examples", help="list the built-in example models")
+    compute_rf.add_parser(commands)
     return parser
 
 
@@ -83,6 +85,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "examples":
             print("\n".join(sorted(EXAMPLES)))
+            return 0
+        if args.command == "compute-rf":
+            sys.stdout.write(compute_rf.main(args))
             return 0
         _check_outputs(args)
         size = args.input_size

@@ -1,5 +1,4 @@
-"""A GraphDef as a foveal Graph (issue 5, first part: convolution, pooling, padding, element-wise,
-merge and reduction ops; not yet wired into `foveal.receptive_field`).
+"""A GraphDef as a foveal Graph.
 
 A node is spatial when one of the chosen input nodes reaches it through data edges (`^name` control
 inputs never count). Everything else (weights, constants, shape arithmetic) stays out of the
@@ -63,29 +62,23 @@ def _source(ref: str) -> str:
     return split_ref(ref.lstrip("^"))[0]
 
 
-class Converter:
-    """Builds the foveal Graph node by node in topological order."""
+class NodeReader:
+    """Reads one NodeDef as a foveal op: its constants by following edges, its axes by layout."""
 
-    def __init__(self, graph_def: Any, inputs: list[str] | None = None) -> None:
-        self.nodes = {n.name: n for n in graph_def.node}
-        self.inputs = inputs or [n.name for n in graph_def.node if _is_image_placeholder(n)]
-        for name in self.inputs:
-            if name not in self.nodes:
-                raise UnknownNodeError(name, self.nodes, what="input node")
-        if not self.inputs:
-            raise GraphFormatError("the GraphDef has no Placeholder of rank 3 or more; name the input "
-                                   "node (input=...)")
+    def __init__(self, nodes: dict[str, Any], inputs: list[str], channels_first: bool, rank: int) -> None:
+        self.nodes, self.inputs, self.channels_first, self.rank = nodes, inputs, channels_first, rank
+        self.done: set[str] = set()
+        """Nodes already converted: an op's spatial inputs are among them."""
+
+    @classmethod
+    def of(cls, graph_def: Any, inputs: list[str]) -> NodeReader:
+        """Layout from the ops' `data_format`, rank from the first input's placeholder shape."""
+        nodes = {n.name: n for n in graph_def.node}
         formats = {_attr(n, "data_format") for n in graph_def.node if "data_format" in n.attr}
-        self.channels_first = bool(formats) and all(str(f).startswith("NC") for f in formats)
-        self.rank = self._input_rank()
-        self.spatial = self._spatial_nodes()
-
-    # -- what is spatial ---------------------------------------------------------------------
-    def _input_rank(self) -> int:
-        shape = _attr(self.nodes[self.inputs[0]], "shape")
-        if shape is None or shape.unknown_rank:
-            return 4
-        return len(shape.dim)
+        channels_first = bool(formats) and all(str(f).startswith("NC") for f in formats)
+        shape = _attr(nodes[inputs[0]], "shape") if inputs and inputs[0] in nodes else None
+        rank = 4 if shape is None or shape.unknown_rank else len(shape.dim)
+        return cls(nodes, inputs, channels_first, rank)
 
     def _axes(self) -> list[int]:
         """Positions of the spatial axes in a tensor of the input's rank."""
@@ -94,34 +87,6 @@ class Converter:
 
     def _data_inputs(self, node: Any) -> list[str]:
         return [ref for ref in node.input if not ref.startswith("^")]
-
-    def _spatial_nodes(self) -> list[str]:
-        """Nodes the inputs reach through data edges, in topological order (Kahn)."""
-        consumers: dict[str, list[str]] = {}
-        for node in self.nodes.values():
-            for ref in self._data_inputs(node):
-                consumers.setdefault(_source(ref), []).append(node.name)
-        reached, stack = set(self.inputs), list(self.inputs)
-        while stack:
-            for c in consumers.get(stack.pop(), ()):
-                if c not in reached and self.nodes[c].op not in SHAPE_ONLY:
-                    reached.add(c)
-                    stack.append(c)
-        indegree = {n: sum(_source(r) in reached for r in self._data_inputs(self.nodes[n])) for n in reached}
-        ready = deque(n for n in self.nodes if n in reached and indegree[n] == 0)
-        order = []
-        while ready:
-            name = ready.popleft()
-            order.append(name)
-            for c in consumers.get(name, ()):
-                indegree[c] -= 1
-                if indegree[c] == 0:
-                    ready.append(c)
-        if len(order) != len(reached):
-            stuck = sorted(n for n in reached if indegree[n] > 0)[:5]
-            raise GraphFormatError(f"the GraphDef has a cycle through {', '.join(map(repr, stuck))} "
-                                   f"(loops are not supported)")
-        return order
 
     # -- constants ---------------------------------------------------------------------------
     def _producer(self, ref: str) -> Any:
@@ -315,9 +280,56 @@ class Converter:
     def _spatial_inputs(self, node: Any) -> int:
         return sum(_source(r) in self.done for r in self._data_inputs(node))
 
+
+class Converter(NodeReader):
+    """Builds the foveal Graph node by node in topological order."""
+
+    def __init__(self, graph_def: Any, inputs: list[str] | None = None) -> None:
+        nodes = {n.name: n for n in graph_def.node}
+        inputs = inputs or [n.name for n in graph_def.node if _is_image_placeholder(n)]
+        for name in inputs:
+            if name not in nodes:
+                raise UnknownNodeError(name, nodes, what="input node")
+        if not inputs:
+            raise GraphFormatError("the GraphDef has no Placeholder of rank 3 or more; name the input "
+                                   "node (input=...)")
+        reader = NodeReader.of(graph_def, inputs)
+        super().__init__(nodes, inputs, reader.channels_first, reader.rank)
+        self.spatial = self._spatial_nodes()
+
+    def _spatial_nodes(self) -> list[str]:
+        """Nodes the inputs reach through data edges, in topological order (Kahn)."""
+        consumers: dict[str, list[str]] = {}
+        for node in self.nodes.values():
+            for ref in self._data_inputs(node):
+                consumers.setdefault(_source(ref), []).append(node.name)
+        reached, stack = set(self.inputs), list(self.inputs)
+        while stack:
+            for c in consumers.get(stack.pop(), ()):
+                if c not in reached and self.nodes[c].op not in SHAPE_ONLY:
+                    reached.add(c)
+                    stack.append(c)
+        indegree = {n: sum(_source(r) in reached for r in self._data_inputs(self.nodes[n])) for n in reached}
+        ready = deque(n for n in self.nodes if n in reached and indegree[n] == 0)
+        order = []
+        while ready:
+            name = ready.popleft()
+            order.append(name)
+            for c in consumers.get(name, ()):
+                if c not in indegree:
+                    continue  # a shape-only op: not spatial
+                indegree[c] -= 1
+                if indegree[c] == 0:
+                    ready.append(c)
+        if len(order) != len(reached):
+            stuck = sorted(n for n in reached if indegree[n] > 0)[:5]
+            raise GraphFormatError(f"the GraphDef has a cycle through {', '.join(map(repr, stuck))} "
+                                   f"(loops are not supported)")
+        return order
+
     def graph(self) -> Graph:
         g = Graph(self.rank - 2, name="graphdef")
-        self.done: set[str] = set()
+        self.done = set()
         rates: dict[str, tuple[int, ...]] = {}
         """Atrous rate per node: SpaceToBatchND interleaves the image into r x r sub-images, so a
         stride-1 window there is a window dilated by r on the image, until BatchToSpaceND."""
