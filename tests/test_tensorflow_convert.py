@@ -182,3 +182,79 @@ def test_a_merge_of_branches_that_read_different_pixels_is_a_bound() -> None:
     (merge,) = [n for n in a.graph.nodes if a.graph.nodes[n].label == "Merge"]
     assert a[merge].status == "bound" and "upper bound" in " ".join(a[merge].reasons)
     assert a[merge].size == (3, 3)  # the union: the conv branch
+
+
+def _gradient_region(session, y, x, feed, index):
+    """Hull of the input positions with a non-zero gradient of feature `index` of `y`."""
+    import numpy as np
+
+    grad = session.run(tf.gradients(y[(0, *index, 0)], x)[0], feed)[0, ..., 0]
+    nonzero = np.nonzero(grad)
+    return tuple((int(p.min()), int(p.max())) for p in nonzero)
+
+
+def test_conv1d_is_expand_dims_conv2d_squeeze() -> None:
+    """Keras 2's Conv1D and pooling (ExpandDims + Conv2D/MaxPool + Squeeze, the kernel through
+    ExpandDims too) on a 1-D graph: causal, dilated SAME, pooling, VALID, against TF's gradient."""
+    import numpy as np
+
+    tf_keras = pytest.importorskip("tf_keras")
+    with tf1_graph() as graph:
+        x = tf_keras.Input((40, 1), name="wave")
+        y = tf_keras.layers.Conv1D(1, 5, strides=2, padding="causal", kernel_initializer="ones")(x)
+        y = tf_keras.layers.Conv1D(1, 3, dilation_rate=3, padding="same", kernel_initializer="ones")(y)
+        y = tf_keras.layers.AveragePooling1D(2)(y)  # max pooling passes one gradient
+        out = tf_keras.layers.Conv1D(1, 3, name="last", kernel_initializer="ones")(y)
+        init = tf.compat.v1.global_variables_initializer()
+    a = foveal.receptive_field(graph, (40,), input="wave")
+    node = a[out.op.name]
+    assert a.graph.axes == ("T",) and node.output_shape == (out.shape[1],)
+    assert (node.size, node.stride) == ((27,), (4,))  # 5, +2*(7-1)=17, +1*2 (pool) = 19, +2*4 = 27
+    feed = {x: np.random.default_rng(1).random((1, 40, 1)).astype("float32") + 0.5}
+    with tf.compat.v1.Session(graph=graph) as session:
+        session.run(init)
+        for t in (0, 3, out.shape[1] - 1):
+            assert _gradient_region(session, out, x, feed, (t,)) == node.region(t, clip=True)
+
+
+def test_tf_functions_and_saved_models_are_frozen_first(tmp_path) -> None:
+    """A tf.function (a Keras model called inside: a call into the function library, captured
+    variables) and a SavedModel signature: TensorFlow inlines and freezes them."""
+    tf_keras = pytest.importorskip("tf_keras")
+    layers = tf_keras.layers
+    model = tf_keras.Sequential([layers.Conv2D(2, 3, 2, padding="same"), layers.BatchNormalization(),
+                                 layers.DepthwiseConv2D(3, dilation_rate=2), layers.Dropout(0.5)])
+    model.build((None, None, None, 3))
+    function = tf.function(model, input_signature=[tf.TensorSpec((1, 32, 32, 3), name="image")])
+    saved_model = tf_keras.Sequential([layers.Conv2D(2, 3, 2, padding="same"), layers.DepthwiseConv2D(3)])
+    saved_model.build((None, None, None, 3))
+    tf.saved_model.save(saved_model, str(tmp_path / "saved"))
+    expected = ((3 + 2 * 4,) * 2, (2, 2), (0, 0))  # 3x3/2 SAME (left 0 at 32), 3x3 dilated 2
+    for model_like in (function, function.get_concrete_function()):
+        out = foveal.receptive_field(model_like, (32, 32)).output
+        assert (out.size, out.stride, out.padding) == expected
+    saved = foveal.receptive_field(tmp_path / "saved", (32, 32)).output
+    assert (saved.size, saved.stride, saved.padding) == ((7, 7), (2, 2), (0, 0))
+    with pytest.raises(foveal.FovealError, match="no input_signature"):
+        foveal.receptive_field(tf.function(model), (32, 32))
+
+
+def test_a_condition_computed_from_the_image_makes_the_output_read_all_of_it() -> None:
+    @tf.function(input_signature=[tf.TensorSpec((1, 16, 16, 1), name="image")])
+    def gated(x):
+        y = tf.nn.conv2d(x, tf.ones((3, 3, 1, 1)), 1, "VALID")
+        return tf.cond(tf.reduce_mean(y) > 0, lambda: tf.nn.relu(y), lambda: y)
+
+    out = foveal.receptive_field(gated, (16, 16)).output
+    assert out.is_global == (True, True) and out.region(0, 0, clip=True) == ((0, 15), (0, 15))
+
+
+def test_gzipped_graph_files(tmp_path) -> None:
+    import gzip
+
+    graph = network(channels_first=False)
+    (tmp_path / "g.pb.gz").write_bytes(gzip.compress(graph.as_graph_def().SerializeToString()))
+    assert foveal.receptive_field(tmp_path / "g.pb.gz", (33, 31))["pool"].size == (15, 15)
+    (tmp_path / "bad.pb.gz").write_bytes(b"not gzip")
+    with pytest.raises(foveal.FovealError, match="is not a gzip file"):
+        foveal.receptive_field(tmp_path / "bad.pb.gz")

@@ -60,9 +60,11 @@ def receptive_field(model: Any, input_shape: int | Iterable[int] | Mapping[str, 
     A torch.nn.Module needs input_shape as (N, C, *spatial); it is captured on meta tensors (no
     weight is read) and its nodes are named by module path. A `.pt2` file (a saved
     torch.export program) is read without unpickling anything. A TensorFlow GraphDef (message,
-    tf.Graph, `.pb` or `.pbtxt`) is read without TensorFlow; input_shape is the spatial size (the
-    placeholder's recorded shape is not used, as in the receptive_field library), and `input`
-    names the input node (default: every Placeholder of rank 3 or more).
+    tf.Graph, `.pb` or `.pbtxt`, gzipped or not) is read without TensorFlow; a tf.function with an
+    input_signature, a concrete function or a SavedModel directory is frozen by TensorFlow first.
+    input_shape is the spatial size (the placeholder's recorded shape is not used, as in the
+    receptive_field library), and `input` names the input node (default: every Placeholder of
+    rank 3 or more).
     """
     if _is_graph_def(model):
         from .tensorflow.convert import graph_from_graph_def
@@ -82,15 +84,16 @@ def receptive_field(model: Any, input_shape: int | Iterable[int] | Mapping[str, 
     return Analysis(graph, options, output)
 
 
-GRAPH_DEF_SUFFIXES = (".pb", ".pbtxt")
+GRAPH_DEF_SUFFIXES = (".pb", ".pbtxt", ".pb.gz", ".pbtxt.gz")
 
 
 def _is_graph_def(model: Any) -> bool:
-    """A TensorFlow GraphDef message, a tf.Graph, or a .pb / .pbtxt path (no TensorFlow import)."""
+    """A TensorFlow GraphDef message, a tf.Graph, a tf.function, a .pb / .pbtxt path or a SavedModel
+    directory (no TensorFlow import)."""
     if isinstance(model, (str, os.PathLike)):
-        return str(model).lower().endswith(GRAPH_DEF_SUFFIXES)
-    return type(model).__name__ == "GraphDef" or (
-        type(model).__name__ == "Graph" and hasattr(model, "as_graph_def"))
+        return str(model).lower().endswith(GRAPH_DEF_SUFFIXES) or (Path(model) / "saved_model.pb").is_file()
+    return type(model).__name__ in ("GraphDef", "Function", "ConcreteFunction") or (
+        type(model).__name__ in ("Graph", "FuncGraph") and hasattr(model, "as_graph_def"))
 
 
 def _is_pt2(model: Any) -> bool:

@@ -18,14 +18,19 @@ from ..graph import Graph, split_ref
 
 UNARY = frozenset([
     "Relu", "Relu6", "Elu", "Selu", "Softplus", "Softsign", "Sigmoid", "Tanh", "LeakyRelu", "Gelu",
-    "Swish", "Exp", "Log", "Neg", "Abs", "Square", "Sqrt", "Rsqrt", "Reciprocal", "Floor", "Ceil",
-    "Round", "Sign", "Erf", "Identity", "StopGradient", "Cast", "PreventGradient", "Snapshot",
-    "CheckNumerics", "Softmax", "LogSoftmax", "FusedBatchNorm", "FusedBatchNormV2",
-    "FusedBatchNormV3", "Dropout"
+    "Swish", "Exp", "Expm1", "Log", "Log1p", "Neg", "Abs", "Square", "Sqrt", "Rsqrt", "Reciprocal",
+    "Inv", "Floor", "Ceil", "Round", "Rint", "Sign", "Erf", "Erfc", "Sin", "Cos", "Tan", "Asin", "Acos",
+    "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh", "Lgamma", "Digamma", "IsFinite", "IsNan",
+    "IsInf", "LogicalNot", "Invert", "ZerosLike", "OnesLike", "Identity", "StopGradient", "Cast",
+    "Bitcast", "PreventGradient", "Snapshot", "CheckNumerics", "EnsureShape", "Softmax", "LogSoftmax",
+    "FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3", "Dropout", "FakeQuantWithMinMaxArgs",
+    "FakeQuantWithMinMaxVars", "QuantizeAndDequantizeV2", "QuantizeAndDequantizeV4"
 ])
 BINARY = frozenset([
-    "Add", "AddV2", "Sub", "Mul", "RealDiv", "Div", "Maximum", "Minimum", "BiasAdd",
-    "SquaredDifference", "Pow"
+    "Add", "AddV2", "Sub", "Mul", "RealDiv", "Div", "DivNoNan", "MulNoNan", "FloorDiv", "FloorMod",
+    "Mod", "TruncateDiv", "Maximum", "Minimum", "BiasAdd", "SquaredDifference", "Pow", "Atan2",
+    "Greater", "GreaterEqual", "Less", "LessEqual", "Equal", "NotEqual", "LogicalAnd", "LogicalOr",
+    "ClipByValue"
 ])
 RESIZES = {"ResizeNearestNeighbor": "nearest", "ResizeBilinear": "linear", "ResizeBicubic": "cubic"}
 SHAPE_ONLY = frozenset(["Shape", "ShapeN", "Size", "Rank"])
@@ -67,6 +72,10 @@ class NodeReader:
 
     def __init__(self, nodes: dict[str, Any], inputs: list[str], channels_first: bool, rank: int) -> None:
         self.nodes, self.inputs, self.channels_first, self.rank = nodes, inputs, channels_first, rank
+        first = 2 if channels_first else 1
+        self.positions: tuple[int, ...] = tuple(range(first, first + rank - 2))
+        """Where the graph's spatial axes sit in the tensor being read: Conv1D in TensorFlow is
+        ExpandDims + Conv2D + Squeeze, so a tensor may carry an extra axis of size 1."""
         self.done: set[str] = set()
         """Nodes already converted: an op's spatial inputs are among them."""
 
@@ -81,9 +90,21 @@ class NodeReader:
         return cls(nodes, inputs, channels_first, rank)
 
     def _axes(self) -> list[int]:
-        """Positions of the spatial axes in a tensor of the input's rank."""
-        n = self.rank - 2
-        return list(range(2, 2 + n)) if self.channels_first else list(range(1, 1 + n))
+        """Positions of the graph's spatial axes in the tensor being read."""
+        return list(self.positions)
+
+    def _extra_axes(self) -> list[int]:
+        """Spatial positions of the tensor that are not graph axes (ExpandDims' axis of size 1)."""
+        first = 2 if self.channels_first else 1
+        return [p for p in range(first, first + self.rank - 2) if p not in self.positions]
+
+    def _kernel(self, shape: list[int], *per_dim: list[int]) -> tuple[int, ...] | None:
+        """The kernel's sizes on the graph axes (kernel dims are spatial dims in tensor order), or
+        None when it is not 1 (or a stride / dilation not 1) on an extra axis."""
+        first = 2 if self.channels_first else 1
+        if any(shape[p - first] != 1 or any(v[p] != 1 for v in per_dim) for p in self._extra_axes()):
+            return None
+        return tuple(shape[p - first] for p in self.positions)
 
     def _data_inputs(self, node: Any) -> list[str]:
         return [ref for ref in node.input if not ref.startswith("^")]
@@ -98,10 +119,20 @@ class NodeReader:
         return node
 
     def _shape_of(self, ref: str) -> list[int] | None:
+        """A weight's shape: of the Const or variable behind it, through ExpandDims (Conv1D's
+        kernel), or from the `_output_shapes` TensorFlow adds on request."""
         node = self._producer(ref)
+        if node.op == "ExpandDims":
+            inner, axis = self._shape_of(node.input[0]), self._const(node.input[1])
+            if inner is None or not axis:
+                return None
+            at = axis[0] + len(inner) + 1 if axis[0] < 0 else axis[0]
+            return inner[:at] + [1] + inner[at:]
         if node.op == "Const":
             return [d.size for d in node.attr["value"].tensor.tensor_shape.dim]
         shape = _attr(node, "shape")
+        if shape is None and "_output_shapes" in node.attr:
+            shape = node.attr["_output_shapes"].list.shape[0]
         return None if shape is None or shape.unknown_rank else [d.size for d in shape.dim]
 
     def _const(self, ref: str) -> list[int] | None:
@@ -121,6 +152,8 @@ class NodeReader:
             count *= d.size
         if len(values) == 1 and count > 1:
             values *= count
+        if not values and count:
+            values = [0] * count  # TensorFlow stores an all-zero tensor without values
         return values
 
     # -- ops --------------------------------------------------------------------------------
@@ -144,9 +177,11 @@ class NodeReader:
             shape = self._shape_of(node.input[1])
             if shape is None:
                 return O.unknown(f"{op} (weight shape unknown)")
-            n = self.rank - 2
-            return O.Window(tuple(shape[:n]), self._pick(_attr(node, "strides")),
-                            self._pick(_attr(node, "dilations", [1] * self.rank)), self._padding(node))
+            strides, dilations = _attr(node, "strides"), _attr(node, "dilations", [1] * self.rank)
+            kernel = self._kernel(shape, strides, dilations)
+            if kernel is None:
+                return O.unknown(f"{op} (a window along an axis that is not the input's)")
+            return O.Window(kernel, self._pick(strides), self._pick(dilations), self._padding(node))
         if op in ("Conv2DBackpropInput", "Conv3DBackpropInputV2"):
             return self._transposed(node)
         if op in ("MaxPool", "AvgPool", "MaxPool3D", "AvgPool3D", "MaxPoolV2", "AvgPoolV2"):
@@ -156,6 +191,8 @@ class NodeReader:
                     return O.unknown(f"{op} (window not constant)")
             else:
                 ksize, strides = _attr(node, "ksize"), _attr(node, "strides")
+            if any(ksize[p] != 1 or strides[p] != 1 for p in self._extra_axes()):
+                return O.unknown(f"{op} (a window along an axis that is not the input's)")
             kind = "max_pool" if op.startswith("Max") else "avg_pool"
             return O.Window(self._pick(ksize), self._pick(strides), 1, self._padding(node), False, kind)
         if op in ("Pad", "PadV2", "MirrorPad"):
@@ -173,10 +210,12 @@ class NodeReader:
             return self._resize(node)
         if op in ("Slice", "StridedSlice"):
             return self._slice(node)
-        if op in UNARY or op == "IdentityN" or op in ("Squeeze", "ExpandDims") and self._keeps_spatial(node):
+        if op in UNARY or op == "IdentityN" or op == "ExpandDims" and self._const(node.input[1]) or \
+                op == "Squeeze" and self._keeps_spatial(node):
             return O.elementwise(op.lower())
-        if op == "Switch":  # both outputs carry the data; the predicate is not spatial
-            return O.elementwise("switch")
+        if op == "Switch":  # both outputs carry the data; a predicate computed from the image
+            # decides which, so then every output also reads what the predicate reads
+            return O.elementwise("switch") if self._spatial_inputs(node) < 2 else O.add()
         if op == "Merge":  # whichever branch ran: the union of the branches
             return O.Merge("choice") if self._spatial_inputs(node) > 1 else O.elementwise("merge")
         if op in BINARY or op in ("AddN", "Select", "SelectV2"):
@@ -197,9 +236,12 @@ class NodeReader:
                             keep_size=False)
         if op == "MatMul":
             return O.Global("dense")
-        if op == "Reshape":  # exact when it flattens (the usual Reshape + MatMul head)
-            return O.Global("reshape", bound="a Reshape is taken to flatten the spatial axes (its "
-                            "target shape is not read yet)")
+        if op == "Reshape":  # to [batch, features]: the flatten before a MatMul head
+            target = self._shape_of(node.input[1]) if self._const(node.input[1]) is not None else None
+            if target is not None and len(target) == 1 and target[0] <= 2:
+                return O.Global("flatten")
+            return O.Global("reshape", bound="a Reshape that keeps more than two axes is taken to "
+                            "mix all positions")
         return O.unknown(op)
 
     def _transposed(self, node: Any) -> O.Op:
@@ -208,9 +250,11 @@ class NodeReader:
         out, shape = self._const(node.input[0]), self._shape_of(node.input[1])
         if out is None or shape is None:
             return O.unknown(f"{node.op} (output size or weight shape not constant)")
-        n = self.rank - 2
-        kernel, strides = tuple(shape[:n]), self._pick(_attr(node, "strides"))
-        dilations = self._pick(_attr(node, "dilations", [1] * self.rank))
+        all_strides, all_dilations = _attr(node, "strides"), _attr(node, "dilations", [1] * self.rank)
+        found = self._kernel(shape, all_strides, all_dilations)
+        if found is None:
+            return O.unknown(f"{node.op} (a window along an axis that is not the input's)")
+        kernel, strides, dilations = found, self._pick(all_strides), self._pick(all_dilations)
         explicit = self._padding(node)
         pads, extras = [], []
         for axis, (size, k, s, d) in enumerate(zip(self._pick(out), kernel, strides, dilations)):
@@ -233,8 +277,9 @@ class NodeReader:
         """TF's resize rules: legacy (asymmetric, nearest floors), align_corners (nearest rounds
         half up), half_pixel_centers (nearest reads floor((o + 1/2) * in / out))."""
         size = self._const(node.input[1])
-        if size is None or len(size) != self.rank - 2:
+        if size is None or len(size) != self.rank - 2 or self.channels_first:
             return O.unknown(f"{node.op} (output size not constant)")
+        size = [size[p - 1] for p in self.positions]
         method = RESIZES[node.op]
         if _attr(node, "align_corners", False):
             coordinate, rounding = "align_corners", "round_prefer_ceil"
@@ -273,9 +318,23 @@ class NodeReader:
             steps_out.append(step)
         return O.crop(tuple(starts), tuple(stops), tuple(steps_out))
 
+    def _layout_after(self, node: Any) -> tuple[int, tuple[int, ...]]:
+        """(rank, positions of the graph axes) of the node's output: ExpandDims inserts an axis,
+        Squeeze removes its axes; every other op keeps the layout."""
+        if node.op == "ExpandDims":
+            axis = self._const(node.input[1])
+            if axis:
+                at = axis[0] + self.rank + 1 if axis[0] < 0 else axis[0]
+                return self.rank + 1, tuple(p + (p >= at) for p in self.positions)
+        if node.op == "Squeeze":
+            dims = sorted({d % self.rank for d in _attr(node, "squeeze_dims") or []})
+            if dims:
+                return self.rank - len(dims), tuple(p - sum(d < p for d in dims) for p in self.positions)
+        return self.rank, self.positions
+
     def _keeps_spatial(self, node: Any) -> bool:
-        dims = _attr(node, "squeeze_dims") or []
-        return not any(d % self.rank in self._axes() for d in dims)
+        dims = _attr(node, "squeeze_dims") or []  # none: every axis of size 1, perhaps a spatial one
+        return bool(dims) and not any(d % self.rank in self._axes() for d in dims)
 
     def _spatial_inputs(self, node: Any) -> int:
         return sum(_source(r) in self.done for r in self._data_inputs(node))
@@ -328,7 +387,9 @@ class Converter(NodeReader):
         return order
 
     def graph(self) -> Graph:
-        g = Graph(self.rank - 2, name="graphdef")
+        g = Graph(len(self.positions), name="graphdef")
+        base = self.rank, self.positions
+        layouts: dict[str, tuple[int, tuple[int, ...]]] = {}
         self.done = set()
         rates: dict[str, tuple[int, ...]] = {}
         """Atrous rate per node: SpaceToBatchND interleaves the image into r x r sub-images, so a
@@ -339,7 +400,9 @@ class Converter(NodeReader):
             sources = list(dict.fromkeys(r for r in refs if r in self.done))
             found = {rates[s] for s in sources if s in rates}
             rate = found.pop() if len(found) == 1 else None
+            self.rank, self.positions = layouts[sources[0]] if sources else base
             op = self.op_for(node)
+            layouts[name] = self._layout_after(node)
             if found:
                 op = O.unknown(f"{node.op} (inputs at different atrous rates)")
             elif node.op == "SpaceToBatchND":
@@ -359,8 +422,11 @@ class Converter(NodeReader):
     def _space_to_batch(self, node: Any, rate: Any) -> tuple[O.Op, Any]:
         block, pads = self._const(node.input[1]), self._const(node.input[2])
         n = self.rank - 2
-        if rate is not None or block is None or pads is None or len(block) != n or self.channels_first:
-            return O.unknown("SpaceToBatchND (nested, not constant, or not NHWC)"), None
+        if pads is None:
+            return O.unknown("SpaceToBatchND (paddings computed from the input's shape: give the "
+                             "input placeholder or signature a static spatial shape)"), None
+        if rate is not None or block is None or len(block) != n or self.channels_first or self._extra_axes():
+            return O.unknown("SpaceToBatchND (nested, block not constant, or not NHWC)"), None
         return O.pad(tuple(pads[0::2]), tuple(pads[1::2])), tuple(block)
 
     def _batch_to_space(self, node: Any, rate: Any) -> tuple[O.Op, Any]:

@@ -1,6 +1,10 @@
-"""Read a GraphDef from anything a user has: a message, bytes, a .pb or .pbtxt file, a tf.Graph.
+"""Read a GraphDef from anything a user has: a message, bytes, a .pb or .pbtxt file (gzipped or
+not), a tf.Graph, a tf.function or concrete function, a SavedModel directory.
 
-Only the `protobuf` runtime is needed (foveal[tensorflow]). Bad input gets one clear line: a
+Files and messages need only the `protobuf` runtime (foveal[tensorflow]). Functions and SavedModels
+are TensorFlow objects, so TensorFlow freezes them: its own converter inlines the function library
+(Keras layers are calls into it), lowers functional If/While to Switch/Merge, and turns the
+captured variables into constants, whose shapes give the kernels. Bad input gets one clear line: a
 truncated or random binary file, a text file with a syntax error (with its line and column), a
 graph whose nodes have no name or op, or repeated names.
 """
@@ -30,6 +34,8 @@ def load_graph_def(source: Any) -> Any:
     cls = _graph_def_class()
     if isinstance(source, cls):
         return _checked(source, "the GraphDef")
+    if is_tf_function(source) or is_saved_model(source):
+        source = _frozen_function(source)
     if hasattr(source, "as_graph_def"):  # a tf.Graph
         source = source.as_graph_def()
     if hasattr(source, "SerializeToString"):  # TensorFlow's GraphDef, or another protobuf message
@@ -44,11 +50,55 @@ def load_graph_def(source: Any) -> Any:
                            f"a tf.Graph, bytes, or a path to a .pb or .pbtxt file")
 
 
+def is_tf_function(source: Any) -> bool:
+    """A tf.function or a concrete function (checked by type name: no TensorFlow import)."""
+    return type(source).__name__ in ("Function", "ConcreteFunction", "AtomicFunction") and (
+        hasattr(source, "get_concrete_function") or hasattr(source, "graph"))
+
+
+def is_saved_model(source: Any) -> bool:
+    return isinstance(source, (str, os.PathLike)) and (Path(source) / "saved_model.pb").is_file()
+
+
+def _frozen_function(source: Any) -> Any:
+    """The concrete function's graph with the library inlined and variables as constants."""
+    try:
+        import tensorflow as tf
+        from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+    except ImportError as exc:
+        raise GraphFormatError(f"reading a SavedModel needs TensorFlow ({exc}); or freeze it to a .pb "
+                               f"where TensorFlow is installed") from None
+    loaded = None  # holds the SavedModel's variables alive while the function is frozen
+    if is_saved_model(source):
+        loaded = tf.saved_model.load(str(source))
+        signatures = dict(loaded.signatures)
+        if not signatures:
+            raise GraphFormatError(f"the SavedModel {str(source)!r} has no signature to analyse")
+        source = signatures.get("serving_default") or signatures[sorted(signatures)[0]]
+    if hasattr(source, "get_concrete_function"):
+        if getattr(source, "input_signature", None) is None:
+            raise GraphFormatError("this tf.function has no input_signature: pass "
+                                   "f.get_concrete_function(tf.TensorSpec(shape, dtype)) instead")
+        source = source.get_concrete_function()
+    graph = convert_variables_to_constants_v2(source).graph
+    del loaded
+    return graph
+
+
 def _load_file(cls: Any, path: Path) -> Any:
     if not path.is_file():
         raise GraphFormatError(f"graph file {str(path)!r} does not exist")
     data = path.read_bytes()
     where = repr(str(path))
+    if path.suffix.lower() == ".gz":
+        import gzip
+        import zlib
+
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise GraphFormatError(f"{where} is not a gzip file ({exc})") from None
+        path = path.with_suffix("")
     if path.suffix.lower() in TEXT_SUFFIXES:
         return _checked(_parse_text(cls, data, where), where)
     try:
