@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
+from . import benchmark
 from .api import receptive_field
 from .compat.receptive_field import compute_rf
 from .errors import FovealError
@@ -74,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="also write a self-contained HTML report (.html)")
     commands.add_parser("examples", help="list the built-in example models")
     compute_rf.add_parser(commands)
+    benchmark.add_parser(commands)
     return parser
 
 
@@ -86,6 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "examples":
             print("\n".join(sorted(EXAMPLES)))
             return 0
+        if args.command == "benchmark":
+            return benchmark.main(args)
         if args.command == "compute-rf":
             sys.stdout.write(compute_rf.main(args))
             return 0
