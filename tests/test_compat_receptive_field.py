@@ -323,3 +323,10 @@ def test_where_the_reference_is_wrong_foveal_is_right() -> None:
         x = v1.placeholder(tf.float32, (1, 1, 16, 16), name="input_image")
         tf.nn.conv2d(x, tf.ones((3, 5, 1, 1)), [1, 1, 2, 1], "VALID", data_format="NCHW", name="output")
     assert values(nchw) == (5, 3, 1, 2, 0, 0)
+
+
+def test_readme_receptive_field_block() -> None:
+    from test_readme import python_blocks, run_block
+
+    block = next(b for b in python_blocks() if "compat.receptive_field" in b)
+    assert run_block(block) == 3

@@ -27,16 +27,23 @@ def test_readme_python_example() -> None:
 
 
 def run_block(block: str, namespace: dict | None = None) -> int:
-    """Run the block; lines with a literal in their comment are checked. Returns how many."""
+    """Run the block statement by statement (indented lines continue the one before); top-level
+    lines with a literal in their comment are checked. Returns how many were checked."""
     namespace = {} if namespace is None else namespace
-    checked = 0
+    statements: list[str] = []
     for line in block.splitlines():
-        code, _, comment = line.partition("  # ")
-        if comment and "=" not in code.split("(")[0]:
+        if line[:1].isspace() and statements:
+            statements[-1] += "\n" + line
+        else:
+            statements.append(line)
+    checked = 0
+    for statement in statements:
+        code, _, comment = statement.partition("  # ")
+        if comment and "\n" not in statement and "=" not in code.split("(")[0]:
             ok, expected = _literal(comment)
             if ok:
-                assert eval(code, namespace) == expected, line
+                assert eval(code, namespace) == expected, statement
                 checked += 1
                 continue
-        exec(code, namespace)
+        exec(statement, namespace)
     return checked

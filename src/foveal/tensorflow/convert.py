@@ -119,8 +119,8 @@ class NodeReader:
         return node
 
     def _shape_of(self, ref: str) -> list[int] | None:
-        """A weight's shape: of the Const or variable behind it, through ExpandDims (Conv1D's
-        kernel), or from the `_output_shapes` TensorFlow adds on request."""
+        """A weight's shape: of the Const, Fill or variable behind it, through ExpandDims
+        (Conv1D's kernel), or from the `_output_shapes` TensorFlow adds on request."""
         node = self._producer(ref)
         if node.op == "ExpandDims":
             inner, axis = self._shape_of(node.input[0]), self._const(node.input[1])
@@ -130,6 +130,8 @@ class NodeReader:
             return inner[:at] + [1] + inner[at:]
         if node.op == "Const":
             return [d.size for d in node.attr["value"].tensor.tensor_shape.dim]
+        if node.op == "Fill":  # tf.ones / tf.zeros of a larger shape
+            return self._const(node.input[0])
         shape = _attr(node, "shape")
         if shape is None and "_output_shapes" in node.attr:
             shape = node.attr["_output_shapes"].list.shape[0]
