@@ -14,6 +14,7 @@ from .engine import Options
 from .errors import FovealError, UnsupportedOpError
 from .examples import EXAMPLES
 from .graph import Graph
+from .keras import is_keras_model
 
 
 def _is_torch_module(model: Any) -> bool:
@@ -64,12 +65,18 @@ def receptive_field(model: Any, input_shape: int | Iterable[int] | Mapping[str, 
     input_signature, a concrete function or a SavedModel directory is frozen by TensorFlow first.
     input_shape is the spatial size (the placeholder's recorded shape is not used, as in the
     receptive_field library), and `input` names the input node (default: every Placeholder of
-    rank 3 or more).
+    rank 3 or more). A Keras 3 model (any backend) takes spatial sizes or its full input shape in
+    its own layout; without input_shape its declared sizes are used when they are fixed.
     """
     if _is_graph_def(model):
         from .tensorflow.convert import graph_from_graph_def
 
         model = graph_from_graph_def(model, [input] if input else None)
+    elif is_keras_model(model):
+        from .keras import analyse
+
+        return analyse(model, input_shape, input=input, output=output, stop_propagation=stop_propagation,
+                       unknown_policy=unknown_policy, handlers=handlers)
     elif _is_torch_module(model) or _is_pt2(model):
         return _analyse_torch(model, input_shape, input=input, output=output,
                               stop_propagation=stop_propagation, unknown_policy=unknown_policy,

@@ -24,6 +24,18 @@ def split_ref(ref: str) -> tuple[str, int]:
     return ref, 0
 
 
+def fresh_name(base: str, taken: Any, uses: dict[str, int]) -> str:
+    """`base`, or `base@k` for its k-th use (a module or layer called several times); `uses`
+    remembers the last k per base, `taken` is the set (or dict) of names already in use."""
+    k = uses.get(base, 0) + 1
+    while True:
+        name = base if k == 1 else f"{base}@{k}"
+        if name not in taken:
+            uses[base] = k
+            return name
+        k += 1
+
+
 @dataclass(frozen=True)
 class Node:
     name: str

@@ -16,7 +16,7 @@ from torch import fx
 
 from .. import ops as O
 from ..errors import FovealError
-from ..graph import Graph
+from ..graph import Graph, fresh_name
 from .capture import Captured
 from .layout import Layout, LayoutError, size_of, standard
 
@@ -71,13 +71,7 @@ class Builder:
 
     def fresh(self, base: str) -> str:
         """`base`, or `base@k` for its k-th use (a module called several times)."""
-        k = self._uses.get(base, 0) + 1
-        while True:
-            name = base if k == 1 else f"{base}@{k}"
-            if name not in self.graph.nodes:
-                self._uses[base] = k
-                return name
-            k += 1
+        return fresh_name(base, self.graph.nodes, self._uses)
 
     # -- values ----------------------------------------------------------------------------
     def value_of(self, n: fx.Node) -> Any:
