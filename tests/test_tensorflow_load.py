@@ -122,3 +122,28 @@ def test_a_keras_model_graph_reserializes_byte_for_byte() -> None:
     ours = load_graph_def(theirs)
     assert len(ours.node) > 1000
     assert ours.SerializeToString(deterministic=True) == theirs.SerializeToString(deterministic=True)
+
+
+def test_a_cycle_and_an_unknown_output_are_one_line_each(tmp_path, capsys) -> None:
+    import foveal
+    from foveal.cli import main
+
+    cycle = tmp_path / "cycle.pbtxt"
+    cycle.write_text('node { name: "image" op: "Placeholder" } '
+                     'node { name: "a" op: "AddV2" input: "image" input: "b" } '
+                     'node { name: "b" op: "Relu" input: "a" }')
+    with pytest.raises(GraphFormatError, match="cycle through 'a', 'b'"):
+        foveal.receptive_field(cycle, input="image")
+    assert main(["analyze", str(cycle), "--input-node", "image"]) == 2
+    assert "cycle" in capsys.readouterr().err
+    rf = pytest.importorskip("foveal.compat.receptive_field")
+    pytest.importorskip("numpy")
+    with pytest.raises(GraphFormatError, match="cycle"):
+        rf.compute_receptive_field_from_graph_def(cycle, "image", "b")
+    good = _text_graph(tmp_path)
+    names = [n.name for n in load_graph_def(good).node]
+    with pytest.raises(foveal.FovealError, match="did you mean"):
+        foveal.receptive_field(good, output=names[-1] + "x")
+    assert main(["analyze", str(good), "--output-node", names[-1] + "x"]) == 2
+    err = capsys.readouterr().err
+    assert "did you mean" in err and len(err.strip().splitlines()) == 1
