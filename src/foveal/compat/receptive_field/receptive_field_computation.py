@@ -99,8 +99,8 @@ def compute_receptive_field_from_graph_def(graph_def: Any, input_node: Any, outp
     for name in relevant:
         op = graph.nodes[name].op
         if isinstance(op, O.Unknown):
-            tf_op = graph.nodes[name].label
-            detail = f" ({op.name})" if op.name != tf_op else ""
+            tf_op = graph.nodes[name].label or ""
+            detail = op.name[len(tf_op):] if op.name.startswith(tf_op) else f" ({op.name})"
             raise ValueError(f"Unknown layer for operation '{name}': {tf_op}{detail}")
     if input_resolution is not None:
         input_resolution = tuple(input_resolution)
