@@ -257,28 +257,28 @@ def _rows(entry: ZooModel, resolution: int | None, analysis: Analysis,
 Runner = Callable[[int | None], "tuple[Graph, Analysis, dict[str, int] | None]"]
 
 
+def _importable(module: str, why: str) -> None:
+    """Import `module`, or raise a FovealError with `why` and the first line of the failure
+    (a broken wheel fails with RuntimeError, not ImportError)."""
+    try:
+        importlib.import_module(module)
+    except Exception as exc:  # noqa: BLE001
+        first = (str(exc).strip().splitlines() or [""])[0]
+        raise FovealError(f"{why} ({type(exc).__name__}: {first})") from None
+
+
 def require(framework: str) -> None:
     """Raise a FovealError saying what is missing when `framework`'s models cannot run."""
     if framework == TORCHVISION:
-        try:
-            importlib.import_module("foveal.pytorch")
-        except ImportError as exc:
-            raise FovealError(f"the torchvision models need PyTorch, which is not importable ({exc}); "
-                              f"install foveal[torch] and torchvision") from None
-        try:
-            importlib.import_module("torchvision")
-        except Exception as exc:  # noqa: BLE001 - a broken wheel fails with RuntimeError, not ImportError
-            first = (str(exc).strip().splitlines() or [""])[0]
-            raise FovealError(f"the torchvision models need torchvision, which failed to import "
-                              f"({type(exc).__name__}: {first}); install a torchvision build that "
-                              f"matches torch {_version('torch')}, or leave out the torchvision "
-                              f"models") from None
+        _importable("foveal.pytorch", "the torchvision models need PyTorch, which is not importable; "
+                    "install foveal[torch] and torchvision")
+        _importable("torchvision", f"the torchvision models need torchvision, which failed to import; "
+                    f"install a torchvision build that matches torch {_version('torch')}, or leave out "
+                    f"the torchvision models")
     elif framework == KERAS:
-        try:
-            importlib.import_module("foveal.keras")
-        except ImportError as exc:
-            raise FovealError(f"Keras front-end not available ({type(exc).__name__}: {exc}); the "
-                              f"keras.* models need foveal.keras and Keras 3") from None
+        _importable("foveal.keras", "Keras front-end not available")
+        _importable("keras", "Keras front-end not available: the keras.* models need Keras 3 "
+                    "(pip install keras)")
     else:
         raise FovealError(f"unknown framework {framework!r} (expected {TORCHVISION!r} or {KERAS!r})")
 
