@@ -15,6 +15,7 @@ from .errors import FovealError, UnsupportedOpError
 from .examples import EXAMPLES
 from .graph import Graph
 from .keras import is_keras_model
+from .onnx import is_onnx_model
 
 
 def _is_torch_module(model: Any) -> bool:
@@ -66,8 +67,16 @@ def receptive_field(model: Any, input_shape: int | Iterable[int] | Mapping[str, 
     input_shape is the spatial size (the placeholder's recorded shape is not used, as in the
     receptive_field library), and `input` names the input node (default: every Placeholder of
     rank 3 or more). A Keras 3 model (any backend) takes spatial sizes or its full input shape in
-    its own layout; without input_shape its declared sizes are used when they are fixed.
+    its own layout; without input_shape its declared sizes are used when they are fixed. An ONNX
+    model (ModelProto or `.onnx` path) is read without running it, structure only; input_shape
+    is the spatial size or the full input shape, by default the declared size when fixed, and
+    `input` / `output` take node or tensor names.
     """
+    if is_onnx_model(model):
+        from .onnx import analyse as analyse_onnx
+
+        return analyse_onnx(model, input_shape, input=input, output=output, stop_propagation=stop_propagation,
+                            unknown_policy=unknown_policy, handlers=handlers)
     if _is_graph_def(model):
         from .tensorflow.convert import graph_from_graph_def
 

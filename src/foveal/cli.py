@@ -46,11 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
     analyze = commands.add_parser("analyze", help="receptive field of every layer of a model")
     analyze.add_argument("model", help=f"a foveal JSON graph, a built-in example ({', '.join(EXAMPLES)}), "
                          f"a PyTorch factory (pkg.module:factory or torchvision:<name>), a saved "
-                         f"torch.export program (.pt2) or a TensorFlow GraphDef (.pb, .pbtxt)")
+                         f"torch.export program (.pt2), a TensorFlow GraphDef (.pb, .pbtxt) or an ONNX model "
+                         f"(.onnx)")
     analyze.add_argument("--input-size", type=_sizes, default=None, metavar="N[,N..]",
                          help="spatial input size (one number for every axis, or one per axis)")
     analyze.add_argument("--input-shape", type=_sizes, default=None, metavar="N,C,H[,W..]",
-                         help="full input shape for a PyTorch model, e.g. 1,3,224,224")
+                         help="full input shape for a PyTorch or ONNX model, e.g. 1,3,224,224")
     analyze.add_argument("--kwargs", default=None, metavar="JSON",
                          help="keyword arguments for a PyTorch factory, as a JSON object")
     analyze.add_argument("--capture", choices=("auto", "fx", "export"), default="auto",

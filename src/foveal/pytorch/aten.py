@@ -13,6 +13,7 @@ import torch
 from torch import fx
 
 from .. import ops as O
+from ..layout import LayoutError, spatial_axes
 from .builder import Builder, Handler, Value
 from .handlers import (
     _data_dependent,
@@ -46,7 +47,6 @@ from .handlers import (
     reshaped,
     resize_op,
 )
-from .layout import LayoutError, spatial_axes
 
 
 def params(n: fx.Node, args: tuple) -> dict[str, Any]:

@@ -17,8 +17,8 @@ from torch import fx
 from .. import ops as O
 from ..errors import FovealError
 from ..graph import Graph, fresh_name
+from ..layout import Layout, LayoutError, size_of, standard
 from .capture import Captured
-from .layout import Layout, LayoutError, size_of, standard
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,9 @@ import torch.nn.functional as F
 from torch import fx, nn
 
 from .. import ops as O
+from ..layout import Layout, LayoutError, Merged, axes_in, broadcast, reshape, spatial_axes
 from .builder import Builder, Handler, Value, op_name, tensors
 from .capture import qualified_name
-from .layout import Layout, LayoutError, Merged, axes_in, broadcast, reshape, spatial_axes
 
 # -- arguments ---------------------------------------------------------------------------------
 

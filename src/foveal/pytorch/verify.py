@@ -23,9 +23,9 @@ from torch import fx
 from torch.func import functional_call
 
 from ..errors import UnknownNodeError
+from ..layout import Merged
 from .builder import Value
 from .capture import check_input_shape
-from .layout import Merged
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""Which network spatial axis each dimension of a tensor holds, through reshapes and permutes.
+"""Which network spatial axis each dimension of a tensor holds, through reshapes and permutes
+(shared by the PyTorch and ONNX front-ends).
 
 A layout has one entry per tensor dimension: None (batch, channels, features), an int (that
 spatial axis of the input, position by position) or `Merged` (several axes flattened into one
@@ -11,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import FovealError
+from .errors import FovealError
 
 
 class LayoutError(FovealError):

@@ -1,0 +1,49 @@
+"""ONNX front-end: a model file or ModelProto as a foveal Graph, read per the ONNX specification
+without running it (docs/onnx.md). Needs the `onnx` package (foveal[onnx]) only when used."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .load import is_onnx_model
+
+if TYPE_CHECKING:
+    from ..analysis import Analysis
+    from ..graph import Graph
+
+__all__ = ["analyse", "graph_from_onnx", "is_onnx_model"]
+
+
+def graph_from_onnx(model: Any, input_shape: Any = None, input: str | None = None) -> Graph:
+    """The spatial part of `model` (a path, bytes or a ModelProto) as a foveal Graph. Node names
+    are the ONNX nodes' names (a node without one is named by its first output tensor).
+
+    input_shape: spatial sizes, or the full input shape in the model's layout; by default the
+    model's declared sizes when they are fixed. It sets the sizes shape inference works with,
+    which some ops need (Reshape, Resize to computed sizes, ConvTranspose with output_shape).
+    """
+    from .convert import Converter
+    from .load import read_model
+
+    return Converter(read_model(model), input, input_shape).graph()
+
+
+def analyse(model: Any, input_shape: Any = None, *, input: str | None = None, output: str | None = None,
+            **options: Any) -> Analysis:
+    """foveal.receptive_field for an ONNX model. `input` and `output` take node names or tensor
+    names; `options` are receptive_field's (stop_propagation, unknown_policy)."""
+    from ..api import receptive_field
+    from ..errors import FovealError
+    from ..graph import split_ref
+    from .convert import Converter
+    from .load import read_model
+
+    if options.pop("handlers", None):
+        raise FovealError("handlers= applies to PyTorch modules only")
+    options.pop("capture", None)
+    converter = Converter(read_model(model), input, input_shape)
+    graph = converter.graph()
+    if output is not None and output not in graph and output in converter.refs:
+        output = split_ref(converter.refs[output])[0]
+    return receptive_field(graph, converter.spatial_size, input=converter.refs[converter.input],
+                           output=output, **options)

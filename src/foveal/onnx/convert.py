@@ -1,0 +1,764 @@
+"""An ONNX graph as a foveal Graph, op by op per the ONNX specification.
+
+A tensor is spatial when the image input reaches it through node inputs; Shape and Size read
+only shapes, so what is computed from them (reshape targets, resize sizes) is folded as a
+constant instead. Each spatial tensor carries a layout (foveal.layout): which of its dimensions
+holds which image axis, followed through Transpose, Reshape, Flatten, Squeeze and Unsqueeze, so
+a Conv after an NHWC->NCHW Transpose reads the right axes. ONNX ops are NCHW: their spatial
+dimensions are 2, 3, ... of the tensor.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from .. import ops as O
+from ..errors import FovealError, GraphFormatError, UnknownNodeError
+from ..graph import Graph, fresh_name, split_ref
+from ..layout import Layout, LayoutError, Merged, broadcast, reshape, size_of, spatial_axes
+from .fold import Constants, attributes
+from .load import DEFAULT_DOMAINS, Dims, ai_onnx_opset, infer_shapes, value_dims
+
+UNARY = frozenset([
+    "Relu", "LeakyRelu", "PRelu", "Elu", "Selu", "Celu", "ThresholdedRelu", "Sigmoid", "HardSigmoid",
+    "HardSwish", "Mish", "Gelu", "Swish", "Softplus", "Softsign", "Tanh", "Erf", "Exp", "Log", "Sqrt",
+    "Abs", "Neg", "Reciprocal", "Floor", "Ceil", "Round", "Sign", "Sin", "Cos", "Tan", "Asin", "Acos",
+    "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh", "Not", "IsNaN", "IsInf", "BitwiseNot", "Shrink",
+    "Clip", "Cast", "CastLike", "Identity", "Dropout", "BatchNormalization", "LRN", "QuantizeLinear",
+    "DequantizeLinear", "DynamicQuantizeLinear", "Binarizer", "Scaler"
+])
+"""One spatial input, every output position reads the same position (constant inputs such as
+PRelu's slope or Clip's bounds aside)."""
+MERGING = frozenset([
+    "Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Mean", "Sum", "Where", "Equal", "Greater",
+    "GreaterOrEqual", "Less", "LessOrEqual", "And", "Or", "Xor", "Mod", "BitShift", "BitwiseAnd",
+    "BitwiseOr", "BitwiseXor"
+])
+"""Element-wise over broadcast inputs: a merge when several are spatial."""
+REDUCE = frozenset([
+    "ReduceMean", "ReduceMax", "ReduceMin", "ReduceSum", "ReduceProd", "ReduceL1", "ReduceL2",
+    "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare"
+])
+AXES_BECAME_INPUT = {"ReduceSum": 13}
+"""Reductions take `axes` as an input from opset 18 (ReduceSum from 13)."""
+SHAPE_ONLY = frozenset(["Shape", "Size"])
+DATA_DEPENDENT = frozenset(["GridSample", "RoiAlign", "MaxRoiPool", "DeformConv", "AffineGrid"])
+CONTROL_FLOW = frozenset(["If", "Loop", "Scan"])
+WINDOW_KINDS = {"Conv": "conv", "ConvInteger": "conv", "QLinearConv": "conv", "MaxPool": "max_pool",
+                "AveragePool": "avg_pool", "LpPool": "lp_pool"}
+WEIGHT_INPUT = {"Conv": 1, "ConvInteger": 1, "QLinearConv": 3, "ConvTranspose": 1}
+NO_END = 2**62
+"""Slice ends at or past this (INT64_MAX, INT32_MAX...) mean 'to the end'."""
+
+
+class Converter:
+    """Builds the foveal Graph in topological order; `spatial_size` is the size to analyse at."""
+
+    def __init__(self, model: Any, input_name: str | None = None, input_shape: Any = None) -> None:
+        g = model.graph
+        self.onnx_graph, self.opset = g, ai_onnx_opset(model)
+        self.producers = {out: node for node in g.node for out in node.output if out}
+        initializers = {t.name for t in g.initializer}
+        candidates = [i for i in g.input if i.name not in initializers]
+        if input_name is not None:
+            picked = [i for i in candidates if i.name == input_name]
+            if not picked:
+                raise UnknownNodeError(input_name, [i.name for i in candidates], what="input")
+        else:
+            picked = [i for i in candidates if (value_dims(i) or (0, 0, 0))[2:]] or candidates[:1]
+        if not picked:
+            raise GraphFormatError("the ONNX graph has no input that is not an initializer")
+        self.input = picked[0].name
+        declared = value_dims(picked[0])
+        rank = len(declared) if declared is not None else _rank_of(input_shape, 4)
+        if rank < 3:
+            raise FovealError(f"input {self.input!r} has rank {rank}; foveal needs a batch, a channel "
+                              f"and at least one spatial dimension")
+        self.n_axes = rank - 2
+        self.input_layout = self._input_layout(rank)
+        self.spatial_size, dims = self._sizes(declared, rank, input_shape)
+        self.shapes = infer_shapes(model, self.input, dims)
+        self.shapes.setdefault(self.input, dims)
+        self.order = self._spatial_nodes()
+        spatial = {out for node in self.order for out in node.output} | {self.input}
+        self.consts = Constants(g, self.producers, self.shapes, spatial)
+        if self._shapes_missing(dims):
+            folded = self._folded_parameters(spatial)
+            if folded:  # a second inference, with the shape arithmetic foveal folded
+                self.shapes = infer_shapes(model, self.input, dims, folded)
+                self.shapes.setdefault(self.input, dims)
+                self.consts = Constants(g, self.producers, self.shapes, spatial)
+
+    def _shapes_missing(self, dims: Dims) -> bool:
+        """ONNX's inference left a spatial tensor without a concrete shape, though the input has one."""
+        if not all(isinstance(d, int) for d in dims):
+            return False
+        return any(out and not all(isinstance(d, int) for d in self.shapes.get(out, (None,)))
+                   for node in self.order for out in node.output)
+
+    def _folded_parameters(self, spatial: set[str]) -> dict[str, Any]:
+        """Computed, non-spatial inputs of spatial nodes that fold to a value."""
+        out = {}
+        for node in self.order:
+            for name in node.input:
+                if name and name not in spatial and name in self.producers \
+                        and self.producers[name].op_type not in ("Constant", "Identity"):
+                    value = self.consts.value(name)
+                    if value is not None:
+                        out[name] = value
+        return out
+
+    # -- input ----------------------------------------------------------------------------------
+    def _input_layout(self, rank: int) -> Layout:
+        """NCHW, unless the input's first layout-changing consumer is a Transpose: then whatever
+        that Transpose moves to NCHW (tf2onnx's NHWC models)."""
+        seen, todo = set(), deque([self.input])
+        consumers = self._consumers()
+        while todo:
+            tensor = todo.popleft()
+            for node in consumers.get(tensor, ()):
+                if node.op_type == "Transpose":
+                    perm = attributes(node).get("perm", list(range(rank))[::-1])
+                    layout: list[int | None] = [None] * rank
+                    for d in range(2, rank):
+                        layout[perm[d]] = d - 2
+                    return tuple(layout)
+                if node.op_type in UNARY or node.op_type in MERGING:
+                    for out in node.output:
+                        if out not in seen:
+                            seen.add(out)
+                            todo.append(out)
+        return (None, None, *range(rank - 2))
+
+    def _sizes(self, declared: Dims | None, rank: int, given: Any) -> tuple[Any, Dims]:
+        """The spatial size to analyse at, and the full input shape for shape inference (an unknown
+        batch becomes 1, so batch arithmetic folds)."""
+        full: list[int | str | None] = list(declared) if declared is not None else [None] * rank
+        if full and not isinstance(full[0], int):
+            full[0] = 1
+        dims = [d for d in range(rank) if isinstance(self.input_layout[d], int)]
+        if isinstance(given, Mapping):
+            given = given.get(self.input)
+        if given is None:
+            spatial = tuple(full[d] for d in dims)
+            return (spatial if all(isinstance(s, int) for s in spatial) else None), tuple(full)
+        values = (int(given),) * self.n_axes if isinstance(given, int) else tuple(int(v) for v in given)
+        if len(values) == rank:
+            full = list(values)
+            values = tuple(values[d] for d in dims)
+        elif len(values) != self.n_axes:
+            raise FovealError(f"input_shape {tuple(values)} has {len(values)} entries; input "
+                              f"{self.input!r} has {self.n_axes} spatial axes (give those) or rank {rank}")
+        for d, v in zip(dims, values):
+            full[d] = v
+        return values, tuple(full)
+
+    # -- graph walk -----------------------------------------------------------------------------
+    def _consumers(self) -> dict[str, list[Any]]:
+        out: dict[str, list[Any]] = {}
+        for node in self.onnx_graph.node:
+            for name in dict.fromkeys(node.input):
+                if name:
+                    out.setdefault(name, []).append(node)
+        return out
+
+    def _spatial_nodes(self) -> list[Any]:
+        """Nodes the input reaches, in topological order (Kahn, ties in file order)."""
+        consumers = self._consumers()
+        reached: dict[int, Any] = {}
+        stack = [self.input]
+        while stack:
+            for node in consumers.get(stack.pop(), ()):
+                if id(node) not in reached and node.op_type not in SHAPE_ONLY:
+                    reached[id(node)] = node
+                    stack.extend(o for o in node.output if o)
+        position = {id(n): i for i, n in enumerate(self.onnx_graph.node)}
+        made = {out: n for n in reached.values() for out in n.output if out}
+        indegree = {k: sum(1 for i in dict.fromkeys(n.input) if i in made) for k, n in reached.items()}
+        ready = sorted((k for k, d in indegree.items() if d == 0), key=position.__getitem__)
+        queue, order = deque(ready), []
+        while queue:
+            node = reached[queue.popleft()]
+            order.append(node)
+            fresh = []
+            for out in node.output:
+                for c in consumers.get(out, ()) if out else ():
+                    if id(c) in indegree:
+                        indegree[id(c)] -= 1
+                        if indegree[id(c)] == 0:
+                            fresh.append(id(c))
+            queue.extend(sorted(fresh, key=position.__getitem__))
+        if len(order) != len(reached):
+            stuck = [_label(n) for k, n in reached.items() if indegree[k] > 0][:5]
+            raise GraphFormatError(f"the ONNX graph has a cycle through {', '.join(map(repr, stuck))}")
+        return order
+
+    def graph(self) -> Graph:
+        g = Graph(self.n_axes, name=self.onnx_graph.name or "onnx")
+        self.refs: dict[str, str] = {self.input: g.input(_safe(self.input))}
+        self.layouts: dict[str, Layout] = {self.input: self.input_layout}
+        self.axis_sizes: dict[str, dict[int, int]] = {self.input: self._held_sizes(self.input, {})}
+        uses: dict[str, int] = {}
+        for node in self.order:
+            spatial = [i for i in dict.fromkeys(node.input) if i in self.refs]
+            if not spatial:
+                continue
+            self.x = spatial[0]
+            try:
+                op, layouts = self._convert(node, spatial)
+            except LayoutError as err:
+                op, layouts = O.unknown(f"{node.op_type} ({err})"), None
+            except (KeyError, IndexError, TypeError, ValueError, ZeroDivisionError) as err:
+                # parameters that contradict the spec: unsupported, named, never a traceback
+                op, layouts = O.unknown(f"{node.op_type} (parameters foveal cannot read: {err!r})"), None
+            name = self._name(node, g, uses)
+            sources = list(dict.fromkeys(self.refs[i] for i in spatial))
+            if len(sources) > 1 and not isinstance(op, O.Merge | O.Unknown):
+                op = O.unknown(f"{node.op_type} (several spatial inputs)")
+            if isinstance(op, list):  # several nodes (a Split along a spatial axis)
+                self._add_parts(g, node, op, sources, uses)
+                continue
+            outputs = [o for o in node.output]
+            g.add(name, op, sources, outputs=max(len(outputs), 1), label=_op_label(node))
+            for k, out in enumerate(outputs):
+                if not out:
+                    continue
+                self.refs[out] = name if k == 0 else f"{name}:{k}"
+                layout = layouts[k] if isinstance(layouts, list) else layouts
+                self.layouts[out] = layout if layout is not None else self._kept_layout(out)
+                self.axis_sizes[out] = self._held_sizes(out, self.axis_sizes[self.x])
+        outputs = [split_ref(self.refs[o.name])[0] for o in self.onnx_graph.output if o.name in self.refs]
+        if outputs:
+            g.set_outputs(*dict.fromkeys(outputs))
+        return g
+
+    def _add_parts(self, g: Graph, node: Any, parts: list[O.Op], sources: list[str],
+                   uses: dict[str, int]) -> None:
+        for out, op in zip(node.output, parts):
+            if not out:
+                continue
+            name = fresh_name(_safe(out), g.nodes, uses)
+            g.add(name, op, sources, label=_op_label(node))
+            self.refs[out] = name
+            self.layouts[out] = self.layouts[self.x]
+            self.axis_sizes[out] = self._held_sizes(out, self.axis_sizes[self.x])
+
+    def _kept_layout(self, tensor: str) -> Layout:
+        """The input's layout, for an op that keeps it; when the output's rank differs (an
+        unsupported reshape), no dimension is known to hold an axis."""
+        dims = self.shapes.get(tensor)
+        if dims is not None and len(dims) != len(self.layout):
+            return (None,) * len(dims)
+        return self.layout
+
+    def _name(self, node: Any, g: Graph, uses: dict[str, int]) -> str:
+        """The node's name; its first output's when it has none or the name is taken."""
+        for candidate in (node.name, node.output[0] if node.output else ""):
+            if candidate and _safe(candidate) not in g.nodes:
+                return _safe(candidate)
+        return fresh_name(_safe(node.name or node.output[0] or node.op_type), g.nodes, uses)
+
+    def _held_sizes(self, tensor: str, inherited: dict[int, int]) -> dict[int, int]:
+        """Each axis's length, from the tensor's shape where a dimension holds it alone."""
+        dims = self.shapes.get(tensor)
+        layout = self.layouts.get(tensor)
+        out = dict(inherited)
+        if dims is not None and layout is not None and len(dims) == len(layout):
+            for axis, n in enumerate(size_of(layout, tuple(d if isinstance(d, int) else 0 for d in dims),
+                                              self.n_axes)):
+                if n:
+                    out[axis] = n
+        return out
+
+    # -- reading parameters ------------------------------------------------------------------------
+    @property
+    def layout(self) -> Layout:
+        return self.layouts[self.x]
+
+    def _dims(self, tensor: str) -> Dims | None:
+        return self.consts.dims(tensor)
+
+    def _int_dims(self, tensor: str) -> tuple[int, ...] | None:
+        dims = self.shapes.get(tensor)
+        if dims is None or not all(isinstance(d, int) for d in dims):
+            return None
+        return tuple(dims)  # type: ignore[arg-type]
+
+    def _input(self, node: Any, index: int) -> str:
+        return node.input[index] if len(node.input) > index else ""
+
+    def _param(self, node: Any, index: int, attr: str, since: int, kind: str = "ints") -> Any:
+        """A parameter that became an input at opset `since` (attribute before)."""
+        if self.opset < since:
+            return attributes(node).get(attr)
+        name = self._input(node, index)
+        if not name:
+            return None
+        return self.consts.ints(name) if kind == "ints" else self.consts.floats(name)
+
+    def _given(self, node: Any, index: int) -> bool:
+        """The optional input is present and not an empty tensor."""
+        name = self._input(node, index)
+        if not name:
+            return False
+        dims = self._dims(name)
+        return not (dims is not None and 0 in dims)
+
+    def _window_dims(self) -> list[int] | None:
+        """For each graph axis, its index among the op's spatial dims (tensor dim - 2); None when
+        the batch or channel dim holds an axis, or a spatial dim holds several."""
+        index: list[int | None] = [None] * self.n_axes
+        for d, entry in enumerate(self.layout):
+            if entry is None:
+                continue
+            if d < 2 or isinstance(entry, Merged):
+                return None
+            index[entry] = d - 2
+        if any(i is None for i in index):
+            return None
+        return index  # type: ignore[return-value]
+
+    def _dim_of(self, axis: int) -> int | None:
+        for d, entry in enumerate(self.layout):
+            if entry == axis:
+                return d
+        return None
+
+    def _rank(self) -> int:
+        return len(self.layout)
+
+    def _axes_mask(self, dims: list[int] | range) -> tuple[bool, ...]:
+        held = set(spatial_axes(self.layout, [d for d in dims if 0 <= d < self._rank()]))
+        return tuple(a in held for a in range(self.n_axes))
+
+    # -- dispatch ---------------------------------------------------------------------------------
+    def _convert(self, node: Any, spatial: list[str]) -> tuple[Any, Any]:
+        op = node.op_type
+        if node.domain not in DEFAULT_DOMAINS:
+            return O.unknown(f"{node.domain}.{op}"), None
+        if op in CONTROL_FLOW:
+            return O.unknown(f"{op} (control flow: subgraphs are not followed)"), None
+        if op in DATA_DEPENDENT:
+            return O.unknown(op, data_dependent=True), None
+        if op in WINDOW_KINDS:
+            return self._window(node), None
+        if op == "ConvTranspose":
+            return self._transposed(node), None
+        handler = self.HANDLERS.get(op)
+        if handler is not None:
+            return handler(self, node)
+        if op in UNARY:
+            return O.elementwise(op.lower()), None
+        if op in MERGING:
+            return self._merging(node, spatial)
+        if op in REDUCE:
+            return self._reduce(node)
+        return O.unknown(op), None
+
+    # -- windows ----------------------------------------------------------------------------------
+    def _window(self, node: Any) -> O.Op:
+        a, m = attributes(node), self._rank() - 2
+        index = self._window_dims()
+        kernel = a.get("kernel_shape")
+        if kernel is None and node.op_type in WEIGHT_INPUT:
+            dims = self._dims(self._input(node, WEIGHT_INPUT[node.op_type]))
+            kernel = list(dims[2:]) if dims is not None and all(isinstance(d, int) for d in dims) else None
+        if kernel is None or len(kernel) != m:
+            return O.unknown(f"{node.op_type} (kernel shape unknown)")
+        strides, dilations = a.get("strides", [1] * m), a.get("dilations", [1] * m)
+        pads, auto_pad = a.get("pads", [0] * 2 * m), a.get("auto_pad", "NOTSET")
+        if index is None or not self._trivial(index, m, kernel, strides, dilations, pads):
+            return O.unknown(f"{node.op_type} (over dimensions that are not the input's spatial axes)")
+        if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+            padding: Any = auto_pad.lower()
+        elif auto_pad == "VALID":
+            padding = 0
+        else:
+            padding = tuple((pads[j], pads[j + m]) for j in index)
+        ceil = bool(a.get("ceil_mode", 0)) and auto_pad in ("NOTSET", "")
+        pick = lambda values: tuple(values[j] for j in index)  # noqa: E731
+        return O.Window(pick(kernel), pick(strides), pick(dilations), padding, ceil,
+                        WINDOW_KINDS[node.op_type])
+
+    def _trivial(self, index: list[int], m: int, *per_dim: list[int]) -> bool:
+        """Spatial dims of the op that hold no graph axis (a 2-D conv on a 1-D signal with an axis
+        of size 1) must have a 1-tap window, stride 1 and no padding there."""
+        kernel, strides, dilations, pads = per_dim
+        for j in set(range(m)) - set(index):
+            if kernel[j] != 1 or strides[j] != 1 or pads[j] or pads[j + m]:
+                return False
+        return True
+
+    def _transposed(self, node: Any) -> O.Op:
+        """ConvTranspose: pads, or pads derived from output_shape or auto_pad per the spec
+        (output_shape wins over pads; the odd pixel goes after for SAME_UPPER)."""
+        a, m = attributes(node), self._rank() - 2
+        index = self._window_dims()
+        dims = self._dims(self._input(node, 1))
+        kernel = a.get("kernel_shape") or (list(dims[2:]) if dims is not None else None)
+        if kernel is None or len(kernel) != m or not all(isinstance(k, int) for k in kernel):
+            return O.unknown("ConvTranspose (kernel shape unknown)")
+        strides, dilations = a.get("strides", [1] * m), a.get("dilations", [1] * m)
+        out_pad, auto_pad = a.get("output_padding", [0] * m), a.get("auto_pad", "NOTSET")
+        pads = a.get("pads", [0] * 2 * m)
+        if index is None or not self._trivial(index, m, kernel, strides, dilations, pads) or any(
+                out_pad[j] for j in set(range(m)) - set(index)):
+            return O.unknown("ConvTranspose (over dimensions that are not the input's spatial axes)")
+        shape = a.get("output_shape")
+        sizes = self._int_dims(self.x)
+        if shape is not None and sizes is None:
+            return O.unknown("ConvTranspose (output_shape at an unknown input size: give input_shape)")
+        padding, extra = [], []
+        for j in index:
+            k_eff = dilations[j] * (kernel[j] - 1) + 1
+            if shape is not None or auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+                # the spec's total padding; with SAME and no output_shape it is the same at any size
+                n, target = (sizes[j + 2], list(shape)[-m:][j]) if shape and sizes else (1, strides[j])
+                total = strides[j] * (n - 1) + out_pad[j] + k_eff - target
+                if total < 0:
+                    return O.unknown("ConvTranspose (output_shape larger than the transposed "
+                                     "convolution's output)")
+                small, large = total // 2, total - total // 2
+                padding.append((small, large) if auto_pad == "SAME_UPPER" else (large, small))
+            elif auto_pad == "VALID":
+                padding.append((0, 0))
+            else:
+                padding.append((pads[j], pads[j + m]))
+            extra.append(out_pad[j])
+            if out_pad[j] >= max(strides[j], dilations[j]):
+                return O.unknown("ConvTranspose (output_padding as large as the stride: outputs that "
+                                 "read nothing)")
+        pick = lambda values: tuple(values[j] for j in index)  # noqa: E731
+        return O.TransposedWindow(pick(kernel), pick(strides), pick(dilations), tuple(padding), tuple(extra))
+
+    def _global_pool(self, node: Any) -> tuple[Any, Any]:
+        kind = node.op_type[len("Global"):].lower().replace("pool", "_pool")
+        return O.Global(kind, self._axes_mask(range(2, self._rank())), False), None
+
+    # -- reductions and normalisation -------------------------------------------------------------
+    def _reduce(self, node: Any) -> tuple[Any, Any]:
+        a, rank = attributes(node), self._rank()
+        if self.opset >= AXES_BECAME_INPUT.get(node.op_type, 18):
+            axes = self.consts.ints(self._input(node, 1)) if self._input(node, 1) else []
+            if axes is None:
+                return O.unknown(f"{node.op_type} (axes not constant)"), None
+        else:
+            axes = a.get("axes", [])
+        if not axes:
+            axes = [] if a.get("noop_with_empty_axes", 0) else list(range(rank))
+        return self._reduced(node, sorted({x % rank for x in axes}), bool(a.get("keepdims", 1)))
+
+    def _reduced(self, node: Any, dims: list[int], keep: bool) -> tuple[Any, Any]:
+        mask = self._axes_mask(dims)
+        op = O.Global(node.op_type.lower(), mask, False) if any(mask) else O.elementwise(node.op_type.lower())
+        return op, self.layout if keep else tuple(e for d, e in enumerate(self.layout) if d not in dims)
+
+    def _arg_reduce(self, node: Any) -> tuple[Any, Any]:
+        a = attributes(node)
+        return self._reduced(node, [a.get("axis", 0) % self._rank()], bool(a.get("keepdims", 1)))
+
+    def _normalisation(self, dims: list[int], kind: str) -> tuple[Any, Any]:
+        """Statistics over `dims`: every output reads those axes whole (the size is kept)."""
+        mask = self._axes_mask(dims)
+        return (O.Global(kind, mask, True) if any(mask) else O.elementwise(kind)), None
+
+    def _instance_norm(self, node: Any) -> tuple[Any, Any]:
+        return self._normalisation(list(range(2, self._rank())), node.op_type.lower())
+
+    def _layer_norm(self, node: Any) -> tuple[Any, Any]:
+        axis = attributes(node).get("axis", -1) % self._rank()
+        return self._normalisation(list(range(axis, self._rank())), "layer_norm")
+
+    def _mvn(self, node: Any) -> tuple[Any, Any]:
+        axes = attributes(node).get("axes", [0, 2, 3])
+        return self._normalisation([x % self._rank() for x in axes], "mean_variance_norm")
+
+    def _softmax(self, node: Any) -> tuple[Any, Any]:
+        """Softmax-like ops: over one axis from opset 13, over every axis from `axis` before."""
+        rank = self._rank()
+        if node.op_type == "LpNormalization" or self.opset >= 13:
+            axis = attributes(node).get("axis", -1) % rank
+            dims = [axis]
+        else:
+            dims = list(range(attributes(node).get("axis", 1) % rank, rank))
+        return self._normalisation(dims, node.op_type.lower())
+
+    def _cumsum(self, node: Any) -> tuple[Any, Any]:
+        axis = self.consts.ints(self._input(node, 1))
+        if axis is None:
+            return O.unknown("CumSum (axis not constant)"), None
+        mask = self._axes_mask([axis[0] % self._rank()])
+        if not any(mask):
+            return O.elementwise("cumsum"), None
+        return O.Global("cumsum", mask, True, "a cumulative sum reads a prefix of the axis, not all "
+                        "of it"), None
+
+    # -- element-wise with broadcasting -------------------------------------------------------------
+    def _merging(self, node: Any, spatial: list[str]) -> tuple[Any, Any]:
+        layout = self._broadcast(node, spatial)
+        return (O.add() if len(spatial) > 1 else O.elementwise(node.op_type.lower())), layout
+
+    def _broadcast(self, node: Any, spatial: list[str]) -> Layout:
+        out = self.shapes.get(node.output[0])
+        ranks = [len(self.layouts[s]) for s in spatial]
+        for name in node.input:
+            dims = self._dims(name) if name and name not in self.refs else None
+            if dims is not None:
+                ranks.append(len(dims))
+        rank = len(out) if out is not None else max(ranks)
+        return broadcast([(self.layouts[s], ()) for s in spatial], rank)
+
+    def _expand(self, node: Any) -> tuple[Any, Any]:
+        shape = self.consts.ints(self._input(node, 1))
+        if shape is None:
+            return O.unknown("Expand (shape not constant)"), None
+        return O.elementwise("expand"), broadcast([(self.layout, ())], max(len(shape), self._rank()))
+
+    def _tile(self, node: Any) -> tuple[Any, Any]:
+        repeats = self.consts.ints(self._input(node, 1))
+        if repeats is None or any(r != 1 for d, r in enumerate(repeats) if self.layout[d] is not None):
+            return O.unknown("Tile (along a spatial axis, or repeats not constant)"), None
+        return O.elementwise("tile"), None
+
+    # -- products ---------------------------------------------------------------------------------
+    def _gemm(self, node: Any) -> tuple[Any, Any]:
+        """Gemm contracts A's dim 1 (0 when transposed); only A may be spatial."""
+        if node.input[0] != self.x:
+            return O.unknown("Gemm (a spatial B or C operand)"), None
+        contracted = 0 if attributes(node).get("transA", 0) else 1
+        kept = self.layout[1 - contracted]
+        mask = self._axes_mask([contracted])
+        op = O.Global("dense", mask, False) if any(mask) else O.elementwise("gemm")
+        return op, (kept, None)
+
+    def _matmul(self, node: Any, spatial: list[str]) -> tuple[Any, Any]:
+        b_name = node.input[1]
+        if len(spatial) > 1:
+            return O.attention(True), self._broadcast(node, spatial[:1])
+        if b_name == self.x:
+            return O.unknown("MatMul (the image is the right-hand operand)"), None
+        rank = self._rank()
+        if rank < 2:
+            return O.unknown("MatMul (a vector operand)"), None
+        mask = self._axes_mask([rank - 1])
+        op = O.Global("matmul", mask, False) if any(mask) else O.elementwise("matmul")
+        return op, self.layout[:-1] + (None,)
+
+    # -- layout changes -----------------------------------------------------------------------------
+    def _transpose(self, node: Any) -> tuple[Any, Any]:
+        perm = attributes(node).get("perm", list(range(self._rank()))[::-1])
+        return O.elementwise("transpose"), tuple(self.layout[p] for p in perm)
+
+    def _reshape(self, node: Any) -> tuple[Any, Any]:
+        before = self._int_dims(self.x)
+        after = self._int_dims(node.output[0])
+        if after is None and before is not None:
+            target = (self.consts.ints(self._input(node, 1)) if self.opset >= 5
+                      else attributes(node).get("shape"))
+            after = _resolve_target(before, target, bool(attributes(node).get("allowzero", 0)))
+        if before is None or after is None:
+            return O.unknown("Reshape (shapes unknown: give input_shape)"), None
+        return O.elementwise("reshape"), reshape(self.layout, before, after, self.axis_sizes[self.x])
+
+    def _flatten(self, node: Any) -> tuple[Any, Any]:
+        axis = attributes(node).get("axis", 1) % (self._rank() + 1)
+        before = self._int_dims(self.x)
+        if before is not None:
+            after = (_product(before[:axis]), _product(before[axis:]))
+            return O.elementwise("flatten"), reshape(self.layout, before, after, self.axis_sizes[self.x])
+        parts = (self.layout[:axis], self.layout[axis:])
+        return O.elementwise("flatten"), tuple(_merged(p) for p in parts)
+
+    def _squeeze(self, node: Any) -> tuple[Any, Any]:
+        axes = self._param(node, 1, "axes", 13)
+        rank = self._rank()
+        if axes is None:
+            dims = self._int_dims(self.x)
+            if dims is None:
+                return O.unknown("Squeeze (which dims have size 1 is unknown: give input_shape)"), None
+            axes = [d for d, n in enumerate(dims) if n == 1]
+        drop = {x % rank for x in axes}
+        return O.elementwise("squeeze"), tuple(e for d, e in enumerate(self.layout) if d not in drop)
+
+    def _unsqueeze(self, node: Any) -> tuple[Any, Any]:
+        axes = self._param(node, 1, "axes", 13)
+        if axes is None:
+            return O.unknown("Unsqueeze (axes not constant)"), None
+        rank = self._rank() + len(axes)
+        new = {x % rank for x in axes}
+        rest = iter(self.layout)
+        return O.elementwise("unsqueeze"), tuple(None if d in new else next(rest) for d in range(rank))
+
+    def _gather(self, node: Any) -> tuple[Any, Any]:
+        axis = attributes(node).get("axis", 0) % self._rank()
+        if node.input[0] != self.x or self.layout[axis] is not None:
+            return O.unknown("Gather (along a spatial axis, or with spatial indices)"), None
+        indices = self._dims(self._input(node, 1))
+        if indices is None:
+            return O.unknown("Gather (indices of unknown rank)"), None
+        layout = self.layout[:axis] + (None,) * len(indices) + self.layout[axis + 1:]
+        return O.elementwise("gather"), layout
+
+    # -- crops, pads, shuffles ------------------------------------------------------------------------
+    def _pad(self, node: Any) -> tuple[Any, Any]:
+        a, rank = attributes(node), self._rank()
+        pads = a.get("pads", a.get("paddings")) if self.opset < 11 else self.consts.ints(self._input(node, 1))
+        if pads is None:
+            return O.unknown("Pad (pads not constant)"), None
+        axes = self.consts.ints(self._input(node, 3)) if self.opset >= 18 and self._input(node, 3) else None
+        axes = [x % rank for x in axes] if axes is not None else list(range(rank))
+        k = len(axes)
+        before, after = [0] * self.n_axes, [0] * self.n_axes
+        for i, d in enumerate(axes):
+            entry = self.layout[d]
+            if entry is None:
+                continue
+            if not isinstance(entry, int):
+                return O.unknown("Pad (of a dimension holding several spatial axes)"), None
+            before[entry], after[entry] = pads[i], pads[i + k]
+        mode = {"constant": "constant", "reflect": "reflect", "edge": "replicate", "wrap": "circular"}.get(
+            a.get("mode", "constant"))
+        if mode is None:
+            return O.unknown(f"Pad (mode {a.get('mode')!r})"), None
+        return O.pad(tuple(before), tuple(after), mode), None
+
+    def _slice(self, node: Any) -> tuple[Any, Any]:
+        a, rank = attributes(node), self._rank()
+        if self.opset < 10:
+            starts, ends, axes, steps = a.get("starts"), a.get("ends"), a.get("axes"), None
+        else:
+            starts, ends = self.consts.ints(self._input(node, 1)), self.consts.ints(self._input(node, 2))
+            axes = self.consts.ints(self._input(node, 3)) if self._input(node, 3) else None
+            steps = self.consts.ints(self._input(node, 4)) if self._input(node, 4) else None
+            if (self._input(node, 3) and axes is None) or (self._input(node, 4) and steps is None):
+                starts = None
+        if starts is None or ends is None:
+            return O.unknown("Slice (bounds not constant)"), None
+        axes = axes if axes is not None else list(range(len(starts)))
+        steps = steps if steps is not None else [1] * len(starts)
+        start, stop, step = [0] * self.n_axes, [None] * self.n_axes, [1] * self.n_axes
+        for axis, b, e, s in zip(axes, starts, ends, steps):
+            entry = self.layout[axis % rank]
+            if entry is None:
+                continue
+            if not isinstance(entry, int):
+                return O.unknown("Slice (of a dimension holding several spatial axes)"), None
+            if s < 1:
+                return O.unknown("Slice (a negative step along a spatial axis: a flip)"), None
+            start[entry], step[entry] = b, s
+            stop[entry] = None if e >= NO_END else e
+        return O.crop(tuple(start), tuple(stop), tuple(step)), None
+
+    def _split(self, node: Any) -> tuple[Any, Any]:
+        a, rank = attributes(node), self._rank()
+        axis = a.get("axis", 0) % rank
+        entry = self.layout[axis]
+        if entry is None:
+            return O.elementwise("split"), None
+        if not isinstance(entry, int):
+            return O.unknown("Split (of a dimension holding several spatial axes)"), None
+        parts = self._param(node, 1, "split", 13)
+        dims = self._int_dims(self.x)
+        if parts is None:
+            count = a.get("num_outputs", len(node.output))
+            if dims is None:
+                return O.unknown("Split (along a spatial axis at an unknown size: give input_shape)"), None
+            size = -(-dims[axis] // count)
+            parts = [min(size, dims[axis] - i * size) for i in range(count)]
+        crops, at = [], 0
+        for n in parts:
+            start, stop = [0] * self.n_axes, [None] * self.n_axes
+            start[entry], stop[entry] = at, at + n
+            crops.append(O.crop(tuple(start), tuple(stop)))
+            at += n
+        return crops, None
+
+    def _concat(self, node: Any, spatial: list[str]) -> tuple[Any, Any]:
+        axis = attributes(node).get("axis", 1) % self._rank()
+        if self.layout[axis] is not None:
+            return O.unknown("Concat (along a spatial axis)"), None
+        return (O.concat() if len(spatial) > 1 else O.elementwise("concat")), None
+
+    def _space_depth(self, node: Any) -> tuple[Any, Any]:
+        index = self._window_dims()
+        if index is None or len(index) != self._rank() - 2:
+            return O.unknown(f"{node.op_type} (on dimensions that are not the input's spatial axes)"), None
+        block = attributes(node)["blocksize"]
+        return (O.pixel_shuffle(block) if node.op_type == "DepthToSpace" else O.pixel_unshuffle(block)), None
+
+    # -- resizing ---------------------------------------------------------------------------------
+    def _resize(self, node: Any) -> tuple[Any, Any]:
+        from .resize import resize_op
+
+        return resize_op(self, node), None
+
+    HANDLERS: dict[str, Callable[..., tuple[Any, Any]]] = {}
+
+
+Converter.HANDLERS.update({
+    "GlobalAveragePool": Converter._global_pool, "GlobalMaxPool": Converter._global_pool,
+    "GlobalLpPool": Converter._global_pool, "ArgMax": Converter._arg_reduce, "ArgMin": Converter._arg_reduce,
+    "InstanceNormalization": Converter._instance_norm, "GroupNormalization": Converter._instance_norm,
+    "LayerNormalization": Converter._layer_norm, "MeanVarianceNormalization": Converter._mvn,
+    "Softmax": Converter._softmax, "LogSoftmax": Converter._softmax, "Hardmax": Converter._softmax,
+    "LpNormalization": Converter._softmax, "CumSum": Converter._cumsum, "Expand": Converter._expand,
+    "Tile": Converter._tile, "Gemm": Converter._gemm, "Transpose": Converter._transpose,
+    "Reshape": Converter._reshape, "Flatten": Converter._flatten, "Squeeze": Converter._squeeze,
+    "Unsqueeze": Converter._unsqueeze, "Gather": Converter._gather, "Pad": Converter._pad,
+    "Slice": Converter._slice, "Split": Converter._split, "DepthToSpace": Converter._space_depth,
+    "SpaceToDepth": Converter._space_depth, "Resize": Converter._resize, "Upsample": Converter._resize,
+    "MatMul": lambda c, n: c._matmul(n, [i for i in dict.fromkeys(n.input) if i in c.refs]),
+    "MatMulInteger": lambda c, n: c._matmul(n, [i for i in dict.fromkeys(n.input) if i in c.refs]),
+    "Concat": lambda c, n: c._concat(n, [i for i in dict.fromkeys(n.input) if i in c.refs]),
+})
+
+
+def _merged(entries: Layout) -> Any:
+    axes = spatial_axes(entries)
+    if not axes:
+        return None
+    if len(entries) == 1:
+        return entries[0]
+    return Merged(axes, 0, False)
+
+
+def _resolve_target(before: tuple[int, ...], target: list[int] | None,
+                    allowzero: bool) -> tuple[int, ...] | None:
+    """Reshape's output shape from its target: 0 copies the input dim, -1 takes the rest."""
+    if target is None:
+        return None
+    out = [before[i] if t == 0 and not allowzero and i < len(before) else t for i, t in enumerate(target)]
+    if out.count(-1) == 1:
+        known = _product([t for t in out if t != -1])
+        out[out.index(-1)] = _product(before) // known if known else 0
+    return tuple(out)
+
+
+def _product(values: Any) -> int:
+    n = 1
+    for v in values:
+        n *= v
+    return n
+
+
+def _rank_of(shape: Any, default: int) -> int:
+    if shape is None or isinstance(shape, (int, Mapping)):
+        return default
+    n = len(tuple(shape))
+    return n if n >= 3 else n + 2
+
+
+def _safe(name: str) -> str:
+    """foveal reads 'name:k' as output k of a node: TensorFlow-style tensor names ('x:0') get '_k'."""
+    base, slot = split_ref(name)
+    return name if base == name else f"{base}_{slot}"
+
+
+def _label(node: Any) -> str:
+    return node.name or (node.output[0] if node.output else node.op_type)
+
+
+def _op_label(node: Any) -> str:
+    return node.op_type if node.domain in DEFAULT_DOMAINS else f"{node.domain}.{node.op_type}"
