@@ -111,6 +111,8 @@ def crop_indices(op, axis, n):
 
 
 def resize_ratio(op, axis, n, m):
+    if op.ratio[axis] is not None:
+        return Fraction(op.ratio[axis])
     if op.coordinate == "align_corners":
         return Fraction(n - 1, m - 1) if m > 1 else Fraction(0)
     if op.scale[axis] is not None:

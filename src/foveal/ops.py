@@ -88,6 +88,9 @@ class Resize:
     ratio = 1/scale when a scale is given, else in/out (align_corners: (in-1)/(out-1)).
     Nearest reads round(x) by `rounding`; linear reads floor(x) and floor(x)+1; cubic reads
     floor(x)-1 .. floor(x)+2. Taps whose weight is exactly zero (x an integer) are not read.
+    `ratio` (per axis, None: as above) replaces the ratio and `offset` is added to x: ONNX's
+    coordinate rules that depend on the input size (half_pixel_symmetric, tf_crop_and_resize,
+    align_corners with a scale) are written with them for one input size.
     """
 
     method: str = "nearest"
@@ -95,6 +98,8 @@ class Resize:
     size: Any = None
     coordinate: str = "asymmetric"
     rounding: str = "floor"
+    ratio: Any = None
+    offset: Any = 0
     op = "resize"
 
 
@@ -245,6 +250,16 @@ def _fractions(value: Any, n: int, field: str, node: str, op: str) -> tuple[Frac
     return tuple(out)
 
 
+def _fraction(value: Any, field: str, node: str, op: str, minimum: int | None) -> Fraction:
+    try:
+        f = Fraction(value) if not isinstance(value, float) else Fraction(value).limit_denominator(10**6)
+    except (TypeError, ValueError, ZeroDivisionError):
+        raise _fail(node, op, f"{field} must be a number, got {value!r}") from None
+    if minimum is not None and f < minimum:
+        raise _fail(node, op, f"{field} must be >= {minimum}, got {value!r}")
+    return f
+
+
 def _choice(value: str, allowed: tuple[str, ...], field: str, node: str, op: str) -> str:
     if value not in allowed:
         raise _fail(node, op, f"{field} {value!r} is not one of {', '.join(allowed)}")
@@ -295,9 +310,14 @@ def normalize(op: Op, n: int, node: str) -> Op:
             if sz is not None and (not isinstance(sz, int) or isinstance(sz, bool) or sz < 1):
                 raise _fail(node, name, f"size must be a positive int, got {sz!r}")
         coordinate = _choice(op.coordinate, RESIZE_COORDINATES, "coordinate", node, name)
+        ratio = tuple(None if r is None else _fraction(r, "ratio", node, name, 0)
+                      for r in _per_axis(op.ratio, n, "ratio", node, name))
+        offset = tuple(_fraction(v, "offset", node, name, None)
+                       for v in _per_axis(op.offset, n, "offset", node, name))
         return rep(op, method=_choice(op.method, RESIZE_METHODS, "method", node, name),
                    scale=scale, size=size, coordinate=coordinate,
-                   rounding=_choice(op.rounding, NEAREST_ROUNDINGS, "rounding", node, name))
+                   rounding=_choice(op.rounding, NEAREST_ROUNDINGS, "rounding", node, name),
+                   ratio=ratio, offset=offset)
     if isinstance(op, (PixelShuffle, PixelUnshuffle)):
         return rep(op, factor=_ints(op.factor, n, "factor", node, name, 1))
     if isinstance(op, AdaptivePool):

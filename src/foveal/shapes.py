@@ -75,6 +75,8 @@ def crop_range(n: int, start: int, stop: int | None, step: int) -> range:
 
 def resize_ratio(op: O.Resize, axis: int, n: int | None, n_out: int | None) -> Fraction | None:
     """Input pixels per output pixel in source coordinates; None if sizes are needed but unknown."""
+    if op.ratio[axis] is not None:
+        return op.ratio[axis]
     if op.coordinate == "align_corners":
         if n is None or n_out is None:
             return None

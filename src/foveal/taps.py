@@ -56,10 +56,10 @@ def _progression(indices: list[int]) -> Tap | None:
     return (indices[0], step, len(indices))
 
 
-def resize_source(op: O.Resize, ratio: Fraction, o: int) -> list[int]:
+def resize_source(op: O.Resize, ratio: Fraction, o: int, axis: int) -> list[int]:
     """Source indices with non-zero weight for output o, on an unbounded axis."""
     half = Fraction(1, 2) if op.coordinate == "half_pixel" else Fraction(0)
-    x = (o + half) * ratio - half
+    x = (o + half) * ratio - half + op.offset[axis]
     if op.method == "nearest":
         rounding = op.rounding
         if rounding == "floor":
@@ -106,7 +106,7 @@ def lattice_taps(op: O.Op, axis: int, n_in: int | None, n_out: int | None) -> La
         if ratio is None:
             raise NeedsSize("a resize to a fixed size (or with align_corners) needs the input size")
         period, shift = ratio.denominator, ratio.numerator
-        table = tuple(_progression(resize_source(op, ratio, t)) for t in range(period))
+        table = tuple(_progression(resize_source(op, ratio, t, axis)) for t in range(period))
         return LatticeTaps(period, shift, table)
     if isinstance(op, O.PixelShuffle):
         r = op.factor[axis]
@@ -153,7 +153,7 @@ def concrete_taps(op: O.Op, axis: int, o: int, n_in: int, n_out: int) -> list[in
     if isinstance(op, O.Resize):
         ratio = resize_ratio(op, axis, n_in, n_out)
         assert ratio is not None
-        return sorted({min(max(i, 0), n_in - 1) for i in resize_source(op, ratio, o)})
+        return sorted({min(max(i, 0), n_in - 1) for i in resize_source(op, ratio, o, axis)})
     if isinstance(op, O.PixelShuffle):
         return [o // op.factor[axis]]
     if isinstance(op, O.PixelUnshuffle):

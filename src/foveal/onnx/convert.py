@@ -112,19 +112,21 @@ class Converter:
 
     # -- input ----------------------------------------------------------------------------------
     def _input_layout(self, rank: int) -> Layout:
-        """NCHW, unless the input's first layout-changing consumer is a Transpose: then whatever
-        that Transpose moves to NCHW (tf2onnx's NHWC models)."""
+        """NCHW, unless the input's first layout-changing consumer is a Transpose that moves the
+        channels: then whatever that Transpose moves to NCHW (tf2onnx's NHWC models)."""
         seen, todo = set(), deque([self.input])
         consumers = self._consumers()
         while todo:
             tensor = todo.popleft()
             for node in consumers.get(tensor, ()):
-                if node.op_type == "Transpose":
-                    perm = attributes(node).get("perm", list(range(rank))[::-1])
+                perm = attributes(node).get("perm", list(range(rank))[::-1])
+                if node.op_type == "Transpose" and perm[0] == 0 and perm[1] != 1:
                     layout: list[int | None] = [None] * rank
                     for d in range(2, rank):
                         layout[perm[d]] = d - 2
                     return tuple(layout)
+                if node.op_type == "Transpose":
+                    break  # it keeps the channels where NCHW has them: the input is NCHW
                 if node.op_type in UNARY or node.op_type in MERGING:
                     for out in node.output:
                         if out not in seen:
@@ -157,9 +159,11 @@ class Converter:
 
     # -- graph walk -----------------------------------------------------------------------------
     def _consumers(self) -> dict[str, list[Any]]:
+        """Who reads each tensor; a node with subgraphs (If, Loop, Scan) reads what they read from
+        the outer scope too."""
         out: dict[str, list[Any]] = {}
         for node in self.onnx_graph.node:
-            for name in dict.fromkeys(node.input):
+            for name in dict.fromkeys([*node.input, *_outer_reads(node)]):
                 if name:
                     out.setdefault(name, []).append(node)
         return out
@@ -176,7 +180,8 @@ class Converter:
                     stack.extend(o for o in node.output if o)
         position = {id(n): i for i, n in enumerate(self.onnx_graph.node)}
         made = {out: n for n in reached.values() for out in n.output if out}
-        indegree = {k: sum(1 for i in dict.fromkeys(n.input) if i in made) for k, n in reached.items()}
+        indegree = {k: sum(1 for i in dict.fromkeys([*n.input, *_outer_reads(n)]) if i in made)
+                    for k, n in reached.items()}
         ready = sorted((k for k, d in indegree.items() if d == 0), key=position.__getitem__)
         queue, order = deque(ready), []
         while queue:
@@ -202,7 +207,7 @@ class Converter:
         self.axis_sizes: dict[str, dict[int, int]] = {self.input: self._held_sizes(self.input, {})}
         uses: dict[str, int] = {}
         for node in self.order:
-            spatial = [i for i in dict.fromkeys(node.input) if i in self.refs]
+            spatial = [i for i in dict.fromkeys([*node.input, *_outer_reads(node)]) if i in self.refs]
             if not spatial:
                 continue
             self.x = spatial[0]
@@ -350,6 +355,8 @@ class Converter:
         if handler is not None:
             return handler(self, node)
         if op in UNARY:
+            if self.x in self.shapes:
+                self.shapes.setdefault(node.output[0], self.shapes[self.x])
             return O.elementwise(op.lower()), None
         if op in MERGING:
             return self._merging(node, spatial)
@@ -549,6 +556,9 @@ class Converter:
     # -- layout changes -----------------------------------------------------------------------------
     def _transpose(self, node: Any) -> tuple[Any, Any]:
         perm = attributes(node).get("perm", list(range(self._rank()))[::-1])
+        dims = self.shapes.get(self.x)
+        if dims is not None and node.output[0] not in self.shapes:  # an input ONNX could not infer
+            self.shapes[node.output[0]] = tuple(dims[p] for p in perm)
         return O.elementwise("transpose"), tuple(self.layout[p] for p in perm)
 
     def _reshape(self, node: Any) -> tuple[Any, Any]:
@@ -560,6 +570,7 @@ class Converter:
             after = _resolve_target(before, target, bool(attributes(node).get("allowzero", 0)))
         if before is None or after is None:
             return O.unknown("Reshape (shapes unknown: give input_shape)"), None
+        self.shapes[node.output[0]] = after  # where ONNX's inference did not find it (Reshape-1)
         return O.elementwise("reshape"), reshape(self.layout, before, after, self.axis_sizes[self.x])
 
     def _flatten(self, node: Any) -> tuple[Any, Any]:
@@ -713,6 +724,18 @@ Converter.HANDLERS.update({
     "MatMulInteger": lambda c, n: c._matmul(n, [i for i in dict.fromkeys(n.input) if i in c.refs]),
     "Concat": lambda c, n: c._concat(n, [i for i in dict.fromkeys(n.input) if i in c.refs]),
 })
+
+
+def _outer_reads(node: Any) -> list[str]:
+    """Tensors a node's subgraphs read without defining them."""
+    names: list[str] = []
+    for attr in node.attribute:
+        for sub in [attr.g] if attr.HasField("g") else list(attr.graphs):
+            defined = {i.name for i in sub.input} | {t.name for t in sub.initializer}
+            for inner in sub.node:
+                names.extend(i for i in [*inner.input, *_outer_reads(inner)] if i and i not in defined)
+                defined.update(inner.output)
+    return names
 
 
 def _merged(entries: Layout) -> Any:

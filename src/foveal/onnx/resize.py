@@ -1,10 +1,13 @@
 """ONNX Resize (opsets 10 to 19) and Upsample (7 to 9) as foveal Resize ops.
 
-Every coordinate transformation maps onto foveal's three where the pixels read are the same:
-pytorch_half_pixel is half_pixel except for an output of length 1 (it then reads pixel 0);
-half_pixel_symmetric is half_pixel when input size x scale is a whole number; tf_crop_and_resize
-over the whole image (roi 0 to 1) is align_corners except for an output of length 1. Where the
-sizes do not tell which case holds, the op is reported as unsupported with the reason.
+Every coordinate transformation is foveal's asymmetric, half_pixel or align_corners rule where
+they read the same pixels, which is most of the time: pytorch_half_pixel is half_pixel except
+for an output of length 1 (x = 0), half_pixel_symmetric is half_pixel and tf_crop_and_resize over
+the whole image is align_corners when input size x scale is whole, and so is align_corners with a
+scale. A part of the image (roi other than 0 to 1) is not supported: its float32 bounds give taps
+of weight 1e-8 where exact bounds give none. Elsewhere ONNX's source coordinate depends on the
+input size, and the op gets it as an explicit ratio and offset for that size (or is reported as
+unsupported without input_shape).
 Upsample and Resize-10 are asymmetric; their nearest pixel is floor(x) when enlarging and ceil(x)
 when shrinking, as onnxruntime computes them.
 """
@@ -38,54 +41,106 @@ def resize_op(c: Converter, node: Any) -> O.Op:
         return O.unknown(f"{name} ({found})")
     scales, sizes = found
     n_in = c._int_dims(c.x)
-    scale: list[Fraction | None] = []
-    size: list[int | None] = []
-    out: list[int | None] = []
-    ratio: list[Fraction | None] = []
     for dim in range(rank):
         entry = c.layout[dim]
         if entry is None:
             if (scales is not None and scales[dim] != 1) or (sizes is not None and n_in is not None
                                                               and sizes[dim] != n_in[dim]):
                 return O.unknown(f"{name} (of the batch or channel dims)")
-            continue
-        if not isinstance(entry, int):
+        elif not isinstance(entry, int):
             return O.unknown(f"{name} (of a dimension holding several spatial axes)")
+    mode = "asymmetric" if legacy else a.get("coordinate_transformation_mode", "half_pixel")
+    coordinate = COORDINATES.get(mode)
+    if coordinate is None:
+        return O.unknown(f"{name} (coordinate_transformation_mode {mode!r})")
+    roi = _roi(c, node, rank) if mode == "tf_crop_and_resize" else None
+    if isinstance(roi, str):
+        return O.unknown(f"{name} ({roi})")
+    scale: list[Fraction | None] = []
+    size: list[int | None] = []
+    factor: list[Fraction | None] = []
+    ratio: list[Fraction | None] = []
+    offset: list[Fraction] = []
     for axis in range(c.n_axes):
         d = c._dim_of(axis)
-        n = n_in[d] if n_in is not None and d is not None else None
-        if d is None:
-            return O.unknown(f"{name} (of a dimension holding several spatial axes)")
-        if scales is not None:
-            f = Fraction(scales[d]).limit_denominator(10**6)
-            scale.append(f)
-            size.append(None)
-            out.append(int(n * f) if n is not None else None)
-            ratio.append(f)
-        elif sizes is not None:
-            scale.append(None)
-            size.append(sizes[d])
-            out.append(sizes[d])
-            ratio.append(Fraction(sizes[d], n) if n else None)
-    coordinate_name = "asymmetric" if legacy else a.get("coordinate_transformation_mode", "half_pixel")
-    coordinate = COORDINATES.get(coordinate_name)
-    if coordinate is None:
-        return O.unknown(f"{name} (coordinate_transformation_mode {coordinate_name!r})")
-    why = _differs(c, node, coordinate_name, scale, out, n_in, rank)
-    if why:
-        return O.unknown(f"{name} ({why})")
-    if a.get("antialias", 0) and method != "nearest" and any(r is None or r < 1 for r in ratio):
+        assert d is not None  # every axis is held alone (checked above)
+        n = n_in[d] if n_in is not None else None
+        f = Fraction(scales[d]).limit_denominator(10**6) if scales is not None else None
+        m = sizes[d] if sizes is not None else (int(n * f) if n is not None and f is not None else None)
+        scale.append(f)
+        size.append(m if sizes is not None else None)
+        factor.append(f if f is not None else (Fraction(m, n) if n and m else None))
+        source = _source_map(mode, n, factor[-1], m, sizes is not None, roi[d] if roi else None)
+        if isinstance(source, str):
+            return O.unknown(f"{name} ({source})")
+        if source is None:
+            ratio.append(None)
+            offset.append(Fraction(0))
+        else:  # x = R*o + C, written as (o + a)*R - a + offset for the op's coordinate rule
+            half = Fraction(1, 2) if coordinate == "half_pixel" else Fraction(0)
+            ratio.append(source[0])
+            offset.append(source[1] - half * source[0] + half)
+    if a.get("antialias", 0) and method != "nearest" and any(f is None or f < 1 for f in factor):
         return O.unknown(f"{name} (antialias when shrinking, or at an unknown size: a wider filter)")
     rounding = a.get("nearest_mode", "round_prefer_floor")
     if legacy:
-        shrinking = {r is not None and r < 1 for r in ratio}
-        if any(r is None for r in ratio) or len(shrinking) > 1:
+        shrinking = {f < 1 for f in factor if f is not None and f != 1}  # 1: floor and ceil agree
+        if any(f is None for f in factor) or len(shrinking) > 1:
             return O.unknown(f"{name} (nearest pixel rule unknown: enlarging on one axis, shrinking "
                              f"on another, or sizes unknown)")
-        rounding = "ceil" if shrinking.pop() else "floor"
+        rounding = "ceil" if shrinking and shrinking.pop() else "floor"
     return O.Resize(method, tuple(scale) if scales is not None else None,
                     tuple(size) if sizes is not None else None, coordinate,
-                    rounding if method == "nearest" else "floor")
+                    rounding if method == "nearest" else "floor", tuple(ratio), tuple(offset))
+
+
+def _source_map(mode: str, n: int | None, factor: Fraction | None, m: int | None, sized: bool,
+                roi: tuple[Fraction, Fraction] | None) -> tuple[Fraction, Fraction] | str | None:
+    """The source coordinate x = R*o + C of ONNX's rule as (R, C) when foveal's own rule with the
+    same name differs (it depends on the input size here); None when it does not; a reason when
+    it depends on a size not known. `factor` is the scale ONNX uses: given, or output/input
+    (`sized`: the output size m was given)."""
+    if mode in ("asymmetric", "half_pixel"):
+        return None
+    if mode == "pytorch_half_pixel":
+        if m == 1:
+            return Fraction(0), Fraction(0)  # the spec: x = 0 for an output of length 1
+        if m is None and (factor is None or factor < 1):
+            return "pytorch_half_pixel to an output of unknown length: give input_shape"
+        return None
+    if mode == "tf_crop_and_resize" and roi != (0, 1):
+        return ("tf_crop_and_resize of a part of the image (its float32 roi bounds put taps of "
+                "weight 1e-8 where exact bounds would give none)")
+    # ONNX's output_width, unrounded: the size when one is given
+    width = m if sized else (None if n is None or factor is None else n * factor)
+    if width is not None and width == m:
+        return None  # align_corners, half_pixel_symmetric, tf_crop_and_resize: foveal's own rule
+    if mode == "half_pixel_symmetric" and factor is not None and factor.denominator == 1:
+        return None
+    if width is None or n is None or m is None or factor is None:
+        return f"{mode} at an unknown input size: give input_shape"
+    if mode == "align_corners":
+        return ((Fraction(n - 1) / (width - 1)) if width != 1 else Fraction(0)), Fraction(0)
+    if mode == "half_pixel_symmetric":
+        shift = Fraction(n, 2) * (1 - Fraction(m) / width)
+        return 1 / factor, shift + 1 / (2 * factor) - Fraction(1, 2)
+    # tf_crop_and_resize over the whole image: align_corners with the unrounded output width
+    if width == 1:
+        return Fraction(0), Fraction(n - 1, 2)
+    return Fraction(n - 1) / (width - 1), Fraction(0)
+
+
+def _roi(c: Converter, node: Any, rank: int) -> list[tuple[Fraction, Fraction]] | str:
+    """tf_crop_and_resize's region per tensor dim, as fractions of the image."""
+    roi = c.consts.floats(c._input(node, 1)) if c._given(node, 1) else None
+    axes = [x % rank for x in attributes(node).get("axes", range(rank))]
+    if roi is None or len(roi) != 2 * len(axes):
+        return "tf_crop_and_resize without a constant roi"
+    out = [(Fraction(0), Fraction(1))] * rank
+    k = len(axes)
+    for i, d in enumerate(axes):
+        out[d] = (Fraction(roi[i]).limit_denominator(10**6), Fraction(roi[i + k]).limit_denominator(10**6))
+    return out
 
 
 def _scales_sizes(c: Converter, node: Any, a: dict[str, Any], rank: int,
@@ -120,28 +175,3 @@ def _scales_sizes(c: Converter, node: Any, a: dict[str, Any], rank: int,
     if (scales is not None and len(scales) != rank) or (sizes is not None and len(sizes) != rank):
         return "scales or sizes do not have one entry per dimension"
     return scales, sizes
-
-
-def _differs(c: Converter, node: Any, mode: str, scale: list[Fraction | None], out: list[int | None],
-             n_in: tuple[int, ...] | None, rank: int) -> str:
-    """Why `mode` does not read what its foveal counterpart reads here ('' when it does)."""
-    sizes = [n_in[d] if n_in is not None and (d := c._dim_of(axis)) is not None else None
-             for axis in range(c.n_axes)]
-    if mode in ("pytorch_half_pixel", "tf_crop_and_resize"):
-        for n, m in zip(sizes, out):
-            if m is None or (m == 1 and n != 1):
-                return f"{mode} to an output of length 1, or of unknown length: give input_shape"
-    if mode == "half_pixel_symmetric":
-        for n, f in zip(sizes, scale):
-            if f is not None and (f.denominator != 1 if n is None else (n * f).denominator != 1):
-                return "half_pixel_symmetric with a scale that does not give a whole output size"
-    if mode == "tf_crop_and_resize":
-        roi = c.consts.floats(c._input(node, 1)) if c._given(node, 1) else None
-        axes = attributes(node).get("axes", list(range(rank)))
-        if roi is None or len(roi) != 2 * len(axes):
-            return "tf_crop_and_resize without a constant roi"
-        k = len(axes)
-        for i, d in enumerate(axes):
-            if c.layout[d % rank] is not None and (roi[i], roi[i + k]) != (0.0, 1.0):
-                return "tf_crop_and_resize of a part of the image (roi other than 0 to 1)"
-    return ""
