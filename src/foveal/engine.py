@@ -177,7 +177,7 @@ def _run(graph: Graph, options: Options) -> tuple[list[str], StateTable, str, li
             if done is not None:
                 states[index] = done
                 continue
-        sizes = _sizes(node, preds, graph.axes) if sizes_known else unknown_size
+        sizes = _sizes(node, preds, graph.axes, options.unknown_policy) if sizes_known else unknown_size
         if prefixes:
             live = [table[r] for r in live_inputs(graph, name, prefixes) if table[r].connected]
         else:
@@ -321,8 +321,12 @@ def _mark(state: NodeState, status: str, reason: str) -> None:
         state.reasons = (*state.reasons, reason)
 
 
-def _sizes(node, preds: list[NodeState], axes: tuple[str, ...]) -> tuple[int | None, ...]:
+def _sizes(node, preds: list[NodeState], axes: tuple[str, ...], policy: str) -> tuple[int | None, ...]:
+    """Output sizes per axis. An unsupported op's are unknown under the 'error' policy (the error
+    names it, rather than a size mismatch it causes downstream); a lenient policy keeps them."""
     op = node.op
+    if type(op) is O.Unknown and policy == "error":
+        return (None,) * len(axes)
     out: list[int | None] = []
     for axis, axis_name in enumerate(axes):
         known = [n for p in preds if (n := p.sizes[axis]) is not None]

@@ -49,6 +49,9 @@ CONTROL_FLOW = frozenset(["If", "Loop", "Scan"])
 WINDOW_KINDS = {"Conv": "conv", "ConvInteger": "conv", "QLinearConv": "conv", "MaxPool": "max_pool",
                 "AveragePool": "avg_pool", "LpPool": "lp_pool"}
 WEIGHT_INPUT = {"Conv": 1, "ConvInteger": 1, "QLinearConv": 3, "ConvTranspose": 1}
+MAX_ROUNDS = 32
+"""Rounds of folding and shape inference: each round lets one more level of shape arithmetic
+fold (a dynamic-size shufflenet needs 13)."""
 NO_END = 2**62
 """Slice ends at or past this (INT64_MAX, INT32_MAX...) mean 'to the end'."""
 
@@ -84,12 +87,19 @@ class Converter:
         self.order = self._spatial_nodes()
         spatial = {out for node in self.order for out in node.output} | {self.input}
         self.consts = Constants(g, self.producers, self.shapes, spatial)
-        if self._shapes_missing(dims):
+        for _ in range(MAX_ROUNDS):  # shape arithmetic ONNX's data propagation did not follow
+            if not self._shapes_missing(dims):
+                break
             folded = self._folded_parameters(spatial)
-            if folded:  # a second inference, with the shape arithmetic foveal folded
-                self.shapes = infer_shapes(model, self.input, dims, folded)
-                self.shapes.setdefault(self.input, dims)
-                self.consts = Constants(g, self.producers, self.shapes, spatial)
+            shapes = infer_shapes(model, self.input, dims, folded) if folded else {}
+            if self._known(shapes) <= self._known(self.shapes):
+                break  # nothing new: a shape stays unknown, and the op that needs it says so
+            self.shapes = shapes
+            self.shapes.setdefault(self.input, dims)
+            self.consts = Constants(g, self.producers, self.shapes, spatial)
+
+    def _known(self, shapes: dict[str, Dims]) -> int:
+        return sum(all(isinstance(d, int) for d in dims) for dims in shapes.values())
 
     def _shapes_missing(self, dims: Dims) -> bool:
         """ONNX's inference left a spatial tensor without a concrete shape, though the input has one."""
@@ -196,8 +206,9 @@ class Converter:
                             fresh.append(id(c))
             queue.extend(sorted(fresh, key=position.__getitem__))
         if len(order) != len(reached):
-            stuck = [_label(n) for k, n in reached.items() if indegree[k] > 0][:5]
-            raise GraphFormatError(f"the ONNX graph has a cycle through {', '.join(map(repr, stuck))}")
+            stuck = _on_cycles({k: n for k, n in reached.items() if indegree[k] > 0}, consumers)
+            raise GraphFormatError(f"the ONNX graph has a cycle through "
+                                   f"{', '.join(repr(_label(n)) for n in stuck[:5])}")
         return order
 
     def graph(self) -> Graph:
@@ -724,6 +735,19 @@ Converter.HANDLERS.update({
     "MatMulInteger": lambda c, n: c._matmul(n, [i for i in dict.fromkeys(n.input) if i in c.refs]),
     "Concat": lambda c, n: c._concat(n, [i for i in dict.fromkeys(n.input) if i in c.refs]),
 })
+
+
+def _on_cycles(stuck: dict[int, Any], consumers: dict[str, list[Any]]) -> list[Any]:
+    """The nodes Kahn's algorithm could not order, less those that only follow a cycle: drop,
+    until none is left, every node that feeds no other stuck node."""
+    left = dict(stuck)
+    while True:
+        ends = [k for k, n in left.items()
+                if not any(id(c) in left for out in n.output for c in consumers.get(out, ()))]
+        if not ends:
+            return list(left.values())
+        for k in ends:
+            del left[k]
 
 
 def _outer_reads(node: Any) -> list[str]:

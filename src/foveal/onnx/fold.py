@@ -1,6 +1,6 @@
 """Values of the tensors an op's parameters come from (pads, scales, sizes, axes, slice bounds,
 reshape targets), folded from initializers and Constant nodes through the shape arithmetic
-exporters write (Shape, Gather, Concat, Cast, Unsqueeze, arithmetic...). Shapes come from shape
+exporters write (Shape, Gather, Concat, Cast, Unsqueeze, Transpose, arithmetic...). Shapes come from shape
 inference, so `Shape(x)` folds once the input size is known. Nothing else is evaluated."""
 
 from __future__ import annotations
@@ -112,8 +112,12 @@ class Constants:
             if np.issubdtype(np.asarray(x).dtype, np.integer):
                 return np.trunc(np.true_divide(x, y)).astype(np.asarray(x).dtype)
             return np.true_divide(x, y)
+        if op == "Mod":
+            return (np.fmod if a.get("fmod", 0) else np.mod)(args[0], args[1])
         if op in ("Cast", "CastLike"):
             return args[0]
+        if op == "Transpose":
+            return np.transpose(args[0], a.get("perm"))
         if op == "Where":
             return np.where(*args)
         if op == "Gather":

@@ -56,6 +56,8 @@ def read_model(source: Any) -> Any:
         raise FovealError(f"cannot read an ONNX model from a {type(source).__name__}")
     _check(model, where)
     if model.functions:
+        import onnx.inliner  # a submodule `import onnx` does not load
+
         try:
             model = onnx.inliner.inline_local_functions(model)
         except Exception as exc:  # onnx reports malformed functions in its own words
