@@ -240,24 +240,19 @@ def _fractions(value: Any, n: int, field: str, node: str, op: str) -> tuple[Frac
         if v is None:
             out.append(None)
             continue
-        try:
-            f = Fraction(v) if not isinstance(v, float) else Fraction(v).limit_denominator(10**6)
-        except (TypeError, ValueError, ZeroDivisionError):
-            raise _fail(node, op, f"{field} must be a positive number, got {v!r}") from None
+        f = _fraction(v, field, node, op)
         if f <= 0:
             raise _fail(node, op, f"{field} must be positive, got {v!r}")
         out.append(f)
     return tuple(out)
 
 
-def _fraction(value: Any, field: str, node: str, op: str, minimum: int | None) -> Fraction:
+def _fraction(value: Any, field: str, node: str, op: str) -> Fraction:
+    """A number as an exact fraction (a float by its nearest fraction with denominator <= 10^6)."""
     try:
-        f = Fraction(value) if not isinstance(value, float) else Fraction(value).limit_denominator(10**6)
+        return Fraction(value) if not isinstance(value, float) else Fraction(value).limit_denominator(10**6)
     except (TypeError, ValueError, ZeroDivisionError):
         raise _fail(node, op, f"{field} must be a number, got {value!r}") from None
-    if minimum is not None and f < minimum:
-        raise _fail(node, op, f"{field} must be >= {minimum}, got {value!r}")
-    return f
 
 
 def _choice(value: str, allowed: tuple[str, ...], field: str, node: str, op: str) -> str:
@@ -310,9 +305,11 @@ def normalize(op: Op, n: int, node: str) -> Op:
             if sz is not None and (not isinstance(sz, int) or isinstance(sz, bool) or sz < 1):
                 raise _fail(node, name, f"size must be a positive int, got {sz!r}")
         coordinate = _choice(op.coordinate, RESIZE_COORDINATES, "coordinate", node, name)
-        ratio = tuple(None if r is None else _fraction(r, "ratio", node, name, 0)
+        ratio = tuple(None if r is None else _fraction(r, "ratio", node, name)
                       for r in _per_axis(op.ratio, n, "ratio", node, name))
-        offset = tuple(_fraction(v, "offset", node, name, None)
+        if any(r is not None and r < 0 for r in ratio):
+            raise _fail(node, name, f"ratio must be >= 0, got {op.ratio!r}")
+        offset = tuple(_fraction(v, "offset", node, name)
                        for v in _per_axis(op.offset, n, "offset", node, name))
         return rep(op, method=_choice(op.method, RESIZE_METHODS, "method", node, name),
                    scale=scale, size=size, coordinate=coordinate,

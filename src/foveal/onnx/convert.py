@@ -156,7 +156,10 @@ class Converter:
         if given is None:
             spatial = tuple(full[d] for d in dims)
             return (spatial if all(isinstance(s, int) for s in spatial) else None), tuple(full)
-        values = (int(given),) * self.n_axes if isinstance(given, int) else tuple(int(v) for v in given)
+        try:
+            values = (int(given),) * self.n_axes if isinstance(given, int) else tuple(int(v) for v in given)
+        except (TypeError, ValueError):
+            raise FovealError(f"input_shape must be an int or a sequence of ints, got {given!r}") from None
         if len(values) == rank:
             full = list(values)
             values = tuple(values[d] for d in dims)
@@ -236,7 +239,7 @@ class Converter:
             if isinstance(op, list):  # several nodes (a Split along a spatial axis)
                 self._add_parts(g, node, op, sources, uses)
                 continue
-            outputs = [o for o in node.output]
+            outputs = list(node.output)
             g.add(name, op, sources, outputs=max(len(outputs), 1), label=_op_label(node))
             for k, out in enumerate(outputs):
                 if not out:
@@ -305,14 +308,14 @@ class Converter:
     def _input(self, node: Any, index: int) -> str:
         return node.input[index] if len(node.input) > index else ""
 
-    def _param(self, node: Any, index: int, attr: str, since: int, kind: str = "ints") -> Any:
+    def _param(self, node: Any, index: int, attr: str, since: int) -> Any:
         """A parameter that became an input at opset `since` (attribute before)."""
         if self.opset < since:
             return attributes(node).get(attr)
         name = self._input(node, index)
         if not name:
             return None
-        return self.consts.ints(name) if kind == "ints" else self.consts.floats(name)
+        return self.consts.ints(name)
 
     def _given(self, node: Any, index: int) -> bool:
         """The optional input is present and not an empty tensor."""
