@@ -20,7 +20,7 @@ def run(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_table_shows_golden_values(capsys) -> None:
-    assert main(["analyze", "resnet18", "--input-size", "224"]) == 0
+    assert main(["analyze", "resnet18", "--input-size", "224", "--output-node", "layer4"]) == 0
     out = capsys.readouterr().out
     line = next(row for row in out.splitlines() if row.startswith("layer4 "))
     assert "435x435" in line and "32x32" in line and "7x7" in line
@@ -50,14 +50,14 @@ def test_json_marks_unknowns(capsys) -> None:
 def test_csv_and_markdown(capsys) -> None:
     assert main(["analyze", "resnet18", "--input-size", "64", "--format", "csv"]) == 0
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
-    assert rows[0]["node"] == "input" and {r["node"] for r in rows} >= {"layer4", "fc"}
+    assert rows[0]["node"] == "x" and {r["node"] for r in rows} >= {"layer4.1.conv2", "fc"}
     assert main(["analyze", "resnet18", "--format", "markdown"]) == 0
     assert capsys.readouterr().out.startswith("| node | op |")
 
 
 def test_graph_file(tmp_path, capsys) -> None:
     path = tmp_path / "vgg.json"
-    foveal.save_graph(foveal.examples.vgg16(), path)
+    foveal.save_graph(foveal.load_model("vgg16"), path)
     assert main(["analyze", str(path), "--input-size", "224", "--output-node", "features"]) == 0
     assert "212x212" in capsys.readouterr().out
 
@@ -77,9 +77,14 @@ def test_errors_are_one_line(args, message: str) -> None:
     assert result.stdout == ""
 
 
-def test_examples_listed(capsys) -> None:
-    assert main(["examples"]) == 0
-    assert capsys.readouterr().out.split() == ["resnet18", "vgg16"]
+def test_zoo_listed(capsys) -> None:
+    assert main(["zoo", "--names"]) == 0
+    names = capsys.readouterr().out.split()
+    assert names == sorted(names) and {"resnet50", "keras.ResNet50", "fcn_resnet50"} <= set(names)
+    assert main(["zoo"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == len(names) and any(line.startswith("resnet50 ") and "any input size" in line
+                                            for line in lines)
 
 
 # -- --verdicts, --graph, --report ------------------------------------------------------------
@@ -90,7 +95,7 @@ def test_verdicts_table(capsys) -> None:
     a = foveal.receptive_field("resnet18", 64)
     verdicts, (low, high) = a.verdicts(), a.input_resolution_range()
     table, _, section = out.partition("\nverdicts at 64x64: ")
-    assert table.startswith("resnet18: receptive fields") and "layer4 " in table
+    assert table.startswith("resnet18: receptive fields") and "layer4.1.conv2 " in table
     counts = verdicts.counts()
     assert section.splitlines()[0] == ", ".join(f"{c} {k}" for k, c in counts.items())
     assert counts["unproductive"] == 10 and counts["critical"] == 2
@@ -104,12 +109,14 @@ def test_verdicts_table(capsys) -> None:
 def test_verdicts_json_keeps_the_schema(capsys) -> None:
     assert main(["analyze", "resnet18", "--input-size", "64", "--verdicts", "--format", "json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert data["format"] == "foveal-analysis" and len(data["nodes"]) == 74
-    verdicts = foveal.receptive_field("resnet18", 64).verdicts()
+    a = foveal.receptive_field("resnet18", 64)
+    assert data["format"] == "foveal-analysis" and len(data["nodes"]) == len(a.ancestors(a.output_name))
+    verdicts = a.verdicts()
     assert data["verdicts"]["resolution"] == [64, 64]
     assert data["verdicts"]["counts"] == verdicts.counts()
+    shown = {r.name for r in a.ancestors(a.output_name)}
     assert {n: v["kind"] for n, v in data["verdicts"]["nodes"].items()} == {
-        n: v.kind for n, v in verdicts.items()}
+        n: v.kind for n, v in verdicts.items() if n in shown}
     assert data["input_resolution_range"] == {
         "minimum": [139, 139], "maximum": [435, 435], "minimum_from": ["layer4.1.conv2"] * 2,
         "maximum_from": ["layer4.1.conv2"] * 2, "notes": [], "unavailable": None}
@@ -120,7 +127,7 @@ def test_graph_and_report_files_with_the_normal_output(tmp_path, capsys) -> None
     assert main(["analyze", "resnet18", "--input-size", "32", "--graph", str(dot),
                  "--report", str(report)]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("resnet18: receptive fields") and "layer4 " in out
+    assert out.startswith("resnet18: receptive fields") and "layer4.1.conv2 " in out
     assert dot.read_text().startswith('digraph "resnet18 at 32x32"')
     text = report.read_text()
     assert text.startswith("<!DOCTYPE html>") and 'data-name="layer4.1.conv2"' in text

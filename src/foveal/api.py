@@ -8,11 +8,10 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from . import graph_json
+from . import graph_json, zoo
 from .analysis import Analysis
 from .engine import Options
 from .errors import FovealError, UnsupportedOpError
-from .examples import EXAMPLES
 from .graph import Graph
 from .keras import is_keras_model
 from .onnx import is_onnx_model
@@ -25,20 +24,19 @@ def _is_torch_module(model: Any) -> bool:
 
 
 def load_model(model: Any) -> Graph:
-    """A foveal Graph, a path to a foveal JSON graph, or a built-in example name."""
+    """A foveal Graph, a path to a foveal JSON graph, or the name of a zoo model (`foveal zoo`)."""
     if isinstance(model, Graph):
         return model
     if isinstance(model, (str, os.PathLike)):
         text = str(model)
-        if text in EXAMPLES:
-            return EXAMPLES[text]()
+        if zoo.is_zoo_name(text):
+            return zoo.load(text)
         path = Path(text)
         if path.suffix.lower() == ".json" or path.exists():
             return graph_json.load(path)
-        raise FovealError(f"{text!r} is neither a graph file nor a built-in example "
-                          f"({', '.join(sorted(EXAMPLES))})")
+        raise FovealError(f"{text!r} is neither a graph file nor a zoo model{zoo.suggest(text)}")
     raise FovealError(f"cannot analyse a {type(model).__name__}: pass a foveal Graph, a path to a "
-                      f"foveal JSON graph, or a built-in example name")
+                      f"foveal JSON graph, or the name of a zoo model")
 
 
 def receptive_field(model: Any, input_shape: int | Iterable[int] | Mapping[str, Any] | None = None,
@@ -92,6 +90,8 @@ def receptive_field(model: Any, input_shape: int | Iterable[int] | Mapping[str, 
                               handlers=handlers, capture=capture)
     if handlers:
         raise FovealError("handlers= applies to PyTorch modules only")
+    if zoo.is_zoo_name(model):
+        input_shape = zoo.input_size(model, input_shape)
     graph = load_model(model)
     if isinstance(stop_propagation, str):
         stop_propagation = [stop_propagation]

@@ -9,11 +9,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-from . import benchmark
+from . import benchmark, zoo
 from .api import receptive_field
 from .compat.receptive_field import compute_rf
 from .errors import FovealError
-from .examples import EXAMPLES
 from .report import with_verdicts
 
 if TYPE_CHECKING:
@@ -44,10 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="foveal", description="Exact receptive fields of neural networks.")
     commands = parser.add_subparsers(dest="command", required=True)
     analyze = commands.add_parser("analyze", help="receptive field of every layer of a model")
-    analyze.add_argument("model", help=f"a foveal JSON graph, a built-in example ({', '.join(EXAMPLES)}), "
-                         f"a PyTorch factory (pkg.module:factory or torchvision:<name>), a saved "
-                         f"torch.export program (.pt2), a TensorFlow GraphDef (.pb, .pbtxt) or an ONNX model "
-                         f"(.onnx)")
+    analyze.add_argument("model", help="a zoo model (see 'foveal zoo'), a foveal JSON graph, "
+                         "a PyTorch factory (pkg.module:factory or torchvision:<name>), a saved "
+                         "torch.export program (.pt2), a TensorFlow GraphDef (.pb, .pbtxt) or an ONNX model "
+                         "(.onnx)")
     analyze.add_argument("--input-size", type=_sizes, default=None, metavar="N[,N..]",
                          help="spatial input size (one number for every axis, or one per axis)")
     analyze.add_argument("--input-shape", type=_sizes, default=None, metavar="N,C,H[,W..]",
@@ -74,7 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
                               ".dot text)")
     analyze.add_argument("--report", default=None, metavar="PATH",
                          help="also write a self-contained HTML report (.html)")
-    commands.add_parser("examples", help="list the built-in example models")
+    listing = commands.add_parser("zoo", help="list the built-in models (graphs shipped with foveal)")
+    listing.add_argument("--names", action="store_true", help="names only, one per line")
     compute_rf.add_parser(commands)
     benchmark.add_parser(commands)
     return parser
@@ -86,8 +86,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as stop:  # a usage error (status 2) or --help (0): a status, not an exception
         return stop.code if isinstance(stop.code, int) else 2
     try:
-        if args.command == "examples":
-            print("\n".join(sorted(EXAMPLES)))
+        if args.command == "zoo":
+            print(_zoo_listing(args.names))
             return 0
         if args.command == "benchmark":
             return benchmark.main(args)
@@ -126,6 +126,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except BrokenPipeError:
         return 0
+
+
+def _zoo_listing(names_only: bool) -> str:
+    names = zoo.names()
+    if names_only:
+        return "\n".join(names)
+    width = max(map(len, names))
+    return "\n".join(f"{name:<{width}}  {zoo.entry(name).describe()}" for name in names)
 
 
 def _check_outputs(args: argparse.Namespace) -> None:
