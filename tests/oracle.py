@@ -150,10 +150,10 @@ def out_len(op, axis, n):
         k, s, d = op.kernel[axis], op.stride[axis], op.dilation[axis]
         b, a = window_padding(op, axis, n)
         span = n + b + a - d * (k - 1) - 1
-        if span < 0:
-            return 0
         if not op.ceil_mode:
-            return span // s + 1
+            return span // s + 1 if span >= 0 else 0
+        # PyTorch: floor((span + s - 1) / s) + 1, so one window that sticks out past the end is
+        # still an output when it starts inside the input
         out = ceil(Fraction(span, s)) + 1
         if (out - 1) * s >= n + b:  # the last window must start inside the input or left padding
             out -= 1

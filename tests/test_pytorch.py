@@ -356,3 +356,15 @@ def test_a_model_in_training_mode_is_captured_in_eval_mode_and_left_as_it_was() 
     a = foveal.receptive_field(model, (1, 3, 32, 32))
     assert a["layer4.1.bn2"].output_shape == (1, 1)
     assert model.training and model.layer1.training and not model.layer4.training
+
+
+@pytest.mark.parametrize("pool, length", [
+    (torch.nn.MaxPool1d(3, 3, ceil_mode=True), 2),  # the one window sticks out past the end
+    (torch.nn.AvgPool1d(5, 2, 1, ceil_mode=True), 3),
+    (torch.nn.MaxPool1d(4, 3, 1, dilation=1, ceil_mode=True), 2),
+])
+def test_ceil_mode_window_larger_than_the_input(pool, length: int) -> None:
+    model = torch.nn.Sequential(torch.nn.Conv1d(1, 1, 1), pool)
+    a = foveal.receptive_field(model, (1, 1, length))  # the capture checks every size against torch
+    assert a.output.output_shape == tuple(model(torch.zeros(1, 1, length)).shape[2:])
+    assert verify(model, (1, 1, length), per_axis=length).agrees

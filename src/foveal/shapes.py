@@ -58,14 +58,12 @@ def window_out(n: int, k_eff: int, stride: int, before: int, after: int, ceil_mo
     """PyTorch/ONNX output length; in ceil mode the last window must start inside the input or
     the left padding."""
     span = n + before + after - k_eff
-    if span < 0:
-        return 0
     if not ceil_mode:
-        return span // stride + 1
-    out = -(-span // stride) + 1
+        return span // stride + 1 if span >= 0 else 0
+    out = -(-span // stride) + 1  # may be 1 when the one window sticks out past the end
     if (out - 1) * stride >= n + before:
         out -= 1
-    return out
+    return max(out, 0)
 
 
 def crop_range(n: int, start: int, stop: int | None, step: int) -> range:
