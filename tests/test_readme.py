@@ -47,3 +47,18 @@ def run_block(block: str, namespace: dict | None = None) -> int:
                 continue
         exec(statement, namespace)
     return checked
+
+
+def test_readme_effective_receptive_field_example(tmp_path, monkeypatch) -> None:
+    import pytest
+
+    pytest.importorskip("torch")
+    pytest.importorskip("matplotlib")
+    block = next(b for b in python_blocks() if "effective_receptive_field" in b)
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    assert run_block(block, namespace) >= 1
+    erf = namespace["erf"]
+    sigma = erf.gaussian.sigma
+    assert all(3.0 < s < 4.2 for s in sigma), sigma  # the comment's "about (3.6, 3.6)"
+    assert (tmp_path / "erf.png").read_bytes().startswith(b"\x89PNG")

@@ -3,6 +3,7 @@
 from . import ops
 from .analysis import Analysis, NodeResult
 from .api import load_model, receptive_field
+from .erf import effective_receptive_field
 from .errors import (
     AlignmentError,
     CycleError,
@@ -42,6 +43,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Analysis", "NodeResult", "Graph", "Node", "sequential", "receptive_field", "load_model",
+    "effective_receptive_field",
     "load_graph", "save_graph", "ops", "FovealError", "GraphError", "UnknownNodeError",
     "CycleError", "InvalidParameterError", "ShapeError", "UnsupportedOpError", "AlignmentError",
     "GraphFormatError", "adaptive_pool", "add", "attention", "avg_pool", "concat", "conv",

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, NoReturn
 from . import benchmark, zoo
 from .api import receptive_field
 from .compat.receptive_field import compute_rf
+from .erf import cli as erf_cli
 from .errors import FovealError
 from .report import with_verdicts
 
@@ -77,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--names", action="store_true", help="names only, one per line")
     compute_rf.add_parser(commands)
     benchmark.add_parser(commands)
+    erf_cli.add_parser(commands)
     return parser
 
 
@@ -91,6 +93,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "benchmark":
             return benchmark.main(args)
+        if args.command == "erf":
+            return erf_cli.main(args)
         if args.command == "compute-rf":
             sys.stdout.write(compute_rf.main(args))
             return 0
