@@ -88,7 +88,7 @@ def test_wrong_input_shape(shape) -> None:
 def test_bad_policy_and_model() -> None:
     with pytest.raises(foveal.InvalidParameterError, match="unknown_policy"):
         foveal.receptive_field("vgg16", unknown_policy="ignore")
-    with pytest.raises(foveal.FovealError, match="neither a graph file nor a zoo model; did you mean resnet1"):
+    with pytest.raises(foveal.FovealError, match="neither a graph file nor a zoo model; did you mean"):
         foveal.receptive_field("resnet1000")
     with pytest.raises(foveal.FovealError, match="cannot analyse a int"):
         foveal.receptive_field(3)
