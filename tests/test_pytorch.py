@@ -368,3 +368,20 @@ def test_ceil_mode_window_larger_than_the_input(pool, length: int) -> None:
     a = foveal.receptive_field(model, (1, 1, length))  # the capture checks every size against torch
     assert a.output.output_shape == tuple(model(torch.zeros(1, 1, length)).shape[2:])
     assert verify(model, (1, 1, length), per_axis=length).agrees
+
+
+class _Halving(torch.nn.ReLU):
+    """A ReLU subclass whose forward changes the shape: it must run, not be assumed elementwise."""
+
+    def forward(self, x):
+        return torch.relu(x[..., ::2])
+
+
+def test_modules_assumed_elementwise_are_only_the_stock_ones() -> None:
+    model = torch.nn.Sequential(torch.nn.Conv1d(1, 2, 3), _Halving(), torch.nn.BatchNorm1d(2),
+                                torch.nn.ReLU6())
+    a = foveal.receptive_field(model, (1, 1, 21), handlers={_Halving: foveal.crop(step=2)})
+    assert a.output.output_shape == tuple(model(torch.zeros(1, 1, 21)).shape[2:]) == (10,)
+    wrong = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.BatchNorm2d(3))
+    with pytest.raises(CaptureError, match="running the model on a meta tensor"):
+        foveal.receptive_field(wrong, (1, 1, 8, 8))
