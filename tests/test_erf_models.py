@@ -16,15 +16,7 @@ from torch import nn  # noqa: E402
 
 from foveal.erf import effective_receptive_field  # noqa: E402
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One intra-op thread: on these tiny tensors, waking a second thread costs more than the work
-    (up to 50 times more on a busy 2-core machine). The results do not change."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def inside(inner, outer) -> bool:
