@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 from . import benchmark, zoo
 from .api import receptive_field
+from .cli_args import json_kwargs, sizes
 from .compat.receptive_field import compute_rf
 from .erf import cli as erf_cli
 from .errors import FovealError
@@ -30,16 +30,6 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"foveal: error: {message} (see '{self.prog} --help')\n")
 
 
-def _sizes(text: str) -> tuple[int, ...]:
-    try:
-        sizes = tuple(int(part) for part in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected N or N,N,... (integers), got {text!r}") from None
-    if any(s < 1 for s in sizes):
-        raise argparse.ArgumentTypeError(f"input sizes must be >= 1, got {text!r}")
-    return sizes
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="foveal", description="Exact receptive fields of neural networks.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -48,9 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "a PyTorch factory (pkg.module:factory or torchvision:<name>), a saved "
                          "torch.export program (.pt2), a TensorFlow GraphDef (.pb, .pbtxt) or an ONNX model "
                          "(.onnx)")
-    analyze.add_argument("--input-size", type=_sizes, default=None, metavar="N[,N..]",
+    analyze.add_argument("--input-size", type=sizes, default=None, metavar="N[,N..]",
                          help="spatial input size (one number for every axis, or one per axis)")
-    analyze.add_argument("--input-shape", type=_sizes, default=None, metavar="N,C,H[,W..]",
+    analyze.add_argument("--input-shape", type=sizes, default=None, metavar="N,C,H[,W..]",
                          help="full input shape for a PyTorch or ONNX model, e.g. 1,3,224,224")
     analyze.add_argument("--kwargs", default=None, metavar="JSON",
                          help="keyword arguments for a PyTorch factory, as a JSON object")
@@ -186,14 +176,7 @@ def _torch_model(spec: str, kwargs_text: str | None, shape: tuple[int, ...] | No
     except ImportError as exc:
         raise FovealError(f"{spec} names a PyTorch model, but torch is not importable ({exc}); "
                           f"install foveal[torch]") from None
-    kwargs = {}
-    if kwargs_text:
-        try:
-            kwargs = json.loads(kwargs_text)
-        except json.JSONDecodeError as exc:
-            raise FovealError(f"--kwargs is not valid JSON: {exc}") from None
-        if not isinstance(kwargs, dict):
-            raise FovealError("--kwargs must be a JSON object, e.g. '{\"num_classes\": 10}'")
+    kwargs = json_kwargs(kwargs_text)
     if shape is None:
         if size is None:
             raise FovealError("a PyTorch model needs --input-shape, e.g. 1,3,224,224")

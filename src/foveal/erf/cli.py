@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
+from ..cli_args import json_kwargs, sizes
 from ..errors import FovealError
 
 PLOT_SUFFIXES = (".png", ".svg", ".pdf")
@@ -34,9 +35,9 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     parser.add_argument("--layer", required=True, help="module path (named_modules()) or Keras layer name")
     parser.add_argument("--images", default=None, metavar="DIR",
                         help="average over the images in DIR (subfolders too) instead of noise")
-    parser.add_argument("--input-size", type=_sizes, default=None, metavar="N[,N..]",
+    parser.add_argument("--input-size", type=sizes, default=None, metavar="N[,N..]",
                         help="spatial input size (one number for H and W, or one per axis); default 224")
-    parser.add_argument("--input-shape", type=_sizes, default=None, metavar="N,C,H[,W..]",
+    parser.add_argument("--input-shape", type=sizes, default=None, metavar="N,C,H[,W..]",
                         help="full input shape (a Keras model: in its own layout)")
     parser.add_argument("--protocol", choices=("luo", "replknet"), default="luo",
                         help="luo: random weights, mean |gradient| (default); replknet: the model's "
@@ -72,7 +73,7 @@ def main(args: argparse.Namespace) -> int:
 
 def _main(args: argparse.Namespace) -> int:
     _check_paths(args)
-    kwargs = _kwargs(args.kwargs)
+    kwargs = json_kwargs(args.kwargs)
     model = build_model(args.model, kwargs)
     from ..keras import is_keras_model
     from . import effective_receptive_field
@@ -191,28 +192,6 @@ class ProgressBar:
             self._out().write("\n")
             self._out().flush()
             self._drawn = False
-
-
-def _kwargs(text: str | None) -> dict[str, Any]:
-    if not text:
-        return {}
-    try:
-        kwargs = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise FovealError(f"--kwargs is not valid JSON: {error}") from None
-    if not isinstance(kwargs, dict):
-        raise FovealError("--kwargs must be a JSON object, e.g. '{\"num_classes\": 10}'")
-    return kwargs
-
-
-def _sizes(text: str) -> tuple[int, ...]:
-    try:
-        sizes = tuple(int(part) for part in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected N or N,N,... (integers), got {text!r}") from None
-    if any(s < 1 for s in sizes):
-        raise argparse.ArgumentTypeError(f"sizes must be >= 1, got {text!r}")
-    return sizes
 
 
 def _positive(text: str) -> int:
