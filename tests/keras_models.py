@@ -10,9 +10,38 @@
 from __future__ import annotations
 
 import itertools
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import torch
+
+
+def _keras_modules() -> dict:
+    return {k: v for k, v in sys.modules.items() if k == "keras" or k.startswith("keras.")}
+
+
+@contextmanager
+def keras_on(backend: str) -> Iterator:
+    saved_env, saved = os.environ.get("KERAS_BACKEND"), _keras_modules()
+    for name in saved:
+        del sys.modules[name]
+    os.environ["KERAS_BACKEND"] = backend
+    try:
+        import keras
+
+        assert keras.backend.backend() == backend
+        yield keras
+    finally:
+        for name in _keras_modules():
+            del sys.modules[name]
+        sys.modules.update(saved)
+        if saved_env is None:
+            os.environ.pop("KERAS_BACKEND", None)
+        else:
+            os.environ["KERAS_BACKEND"] = saved_env
 
 
 def positive_weights(model, seed: int = 0) -> None:

@@ -2,8 +2,8 @@
 both layouts, and the clear error on another backend.
 
 Keras picks its backend when first imported and other test files import it with TensorFlow, so
-`keras_on(backend)` imports it afresh with KERAS_BACKEND set and puts the previous modules and
-environment back afterwards (as tests/test_keras.py does).
+`keras_models.keras_on(backend)` imports it afresh with KERAS_BACKEND set and puts the previous
+modules and environment back afterwards.
 """
 
 from __future__ import annotations
@@ -12,8 +12,6 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -21,35 +19,12 @@ import pytest
 pytest.importorskip("keras")
 torch = pytest.importorskip("torch")
 
+from keras_models import keras_on  # noqa: E402
+
 from foveal.erf import effective_receptive_field  # noqa: E402
 from foveal.errors import FovealError, UnknownNodeError  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
-def _keras_modules() -> dict:
-    return {k: v for k, v in sys.modules.items() if k == "keras" or k.startswith("keras.")}
-
-
-@contextmanager
-def keras_on(backend: str) -> Iterator:
-    saved_env, saved = os.environ.get("KERAS_BACKEND"), _keras_modules()
-    for name in saved:
-        del sys.modules[name]
-    os.environ["KERAS_BACKEND"] = backend
-    try:
-        import keras
-
-        assert keras.backend.backend() == backend
-        yield keras
-    finally:
-        for name in _keras_modules():
-            del sys.modules[name]
-        sys.modules.update(saved)
-        if saved_env is None:
-            os.environ.pop("KERAS_BACKEND", None)
-        else:
-            os.environ["KERAS_BACKEND"] = saved_env
 
 
 @pytest.fixture(scope="module")

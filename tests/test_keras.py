@@ -22,32 +22,17 @@ import pytest
 pytest.importorskip("keras")
 torch = pytest.importorskip("torch")
 
+from keras_models import keras_on  # noqa: E402
+
 import foveal  # noqa: E402
 from foveal.errors import FovealError, UnsupportedOpError  # noqa: E402
 from foveal.keras import analyse, flops_by_layer, graph_from_model, is_keras_model  # noqa: E402
 
 
-def _keras_modules() -> dict:
-    return {k: v for k, v in sys.modules.items() if k == "keras" or k.startswith("keras.")}
-
-
 @pytest.fixture(scope="module")
 def keras():
-    saved_env, saved = os.environ.get("KERAS_BACKEND"), _keras_modules()
-    for name in saved:
-        del sys.modules[name]
-    os.environ["KERAS_BACKEND"] = "torch"
-    import keras
-
-    assert keras.backend.backend() == "torch"
-    yield keras
-    for name in _keras_modules():
-        del sys.modules[name]
-    sys.modules.update(saved)
-    if saved_env is None:
-        os.environ.pop("KERAS_BACKEND", None)
-    else:
-        os.environ["KERAS_BACKEND"] = saved_env
+    with keras_on("torch") as keras:
+        yield keras
 
 
 @pytest.fixture(scope="module")
