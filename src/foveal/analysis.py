@@ -7,10 +7,9 @@ graph's axis order. A value of None means unavailable; `reasons` says why.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from fractions import Fraction
-from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from . import paths
 from .axis_map import Piece
@@ -18,11 +17,35 @@ from .clipped import ClippedRegions
 from .engine import NodeState, Options, check_supported, run
 from .errors import InvalidParameterError, UnknownNodeError
 from .graph import Graph, Node
+from .limits import MAX_PERIOD, check
 
 if TYPE_CHECKING:
     from .productivity import ResolutionRange, Verdicts
 
 Number = Any  # int, Fraction, math.inf or None
+
+
+T = TypeVar("T")
+
+
+class cached_property(Generic[T]):  # noqa: N801 - used as functools' decorator of the same name
+    """functools.cached_property without the lock that Python 3.11 takes on every first access:
+    the value is computed once and stored in the instance, where later reads find it directly.
+    (A million-node JSON output reads a dozen of these per node.)"""
+
+    def __init__(self, compute: Callable[[Any], T]) -> None:
+        self.compute = compute
+        self.name = compute.__name__
+        self.__doc__ = compute.__doc__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, instance: Any, owner: type | None = None) -> T:
+        if instance is None:
+            return self  # type: ignore[return-value]
+        value = instance.__dict__[self.name] = self.compute(instance)
+        return value
 
 
 def _plain(value: Fraction) -> int | Fraction:
@@ -70,6 +93,8 @@ class NodeResult:
 
     @property
     def is_global(self) -> tuple[bool, ...]:
+        if self._state.simple:
+            return (self._state.axes[0].is_global,) * len(self._state.axes)
         return tuple(a.is_global for a in self._state.axes)
 
     @property
@@ -78,6 +103,8 @@ class NodeResult:
 
     @cached_property
     def reasons(self) -> tuple[str, ...]:
+        if self._state.simple:
+            return self._state.reasons
         notes = list(self._state.reasons)
         if not self._state.connected:
             notes.append(f"does not depend on input {self._analysis.input!r}")
@@ -99,8 +126,20 @@ class NodeResult:
         return self._analysis.input_shape[axis] if self._analysis.input_shape else None
 
     @cached_property
+    def _affine(self) -> tuple[int, int, int, int] | None:
+        """(lo, hi, stride, axes) when one period-1 map is shared by every axis, exact and aligned
+        (the common case, which the properties below read without a loop)."""
+        state = self._state
+        if not state.simple:
+            return None
+        lo, hi = state.axes[0].pieces[0].table[0]  # type: ignore[misc]  # simple: never None
+        return lo, hi, state.axes[0].pieces[0].shift, len(state.axes)
+
+    @cached_property
     def size(self) -> tuple[Number, ...]:
         """Largest region size over the features (the RF size); inf if global with no input size."""
+        if (affine := self._affine) is not None:
+            return (affine[1] - affine[0] + 1,) * affine[3]
         out: list[Number] = []
         for axis, a in enumerate(self._state.axes):
             if a.is_global and self.status != "unavailable":
@@ -116,7 +155,13 @@ class NodeResult:
         n_out = self._state.sizes[axis]
         if self._input_size(axis) is None or n_out is None:
             return math.inf
-        sizes = [iv[1] - iv[0] + 1 for o in range(n_out) if (iv := self._hull_at(axis, o))]
+        # Each path's bounds are linear in o plus a part periodic in o; so, for every residue of
+        # o modulo the joint period, the hull's size is largest at the first or the last such o.
+        period = 1
+        for q in self._state.axes[axis].pieces:
+            period = check(math.lcm(period, q.period), MAX_PERIOD, "the joint period of the paths")
+        ends = range(n_out) if n_out <= 2 * period else (*range(period), *range(n_out - period, n_out))
+        sizes = [iv[1] - iv[0] + 1 for o in ends if (iv := self._hull_at(axis, o))]
         return max(sizes, default=0)
 
     def _hull_at(self, axis: int, o: int) -> tuple[int, int] | None:
@@ -126,23 +171,31 @@ class NodeResult:
     @cached_property
     def phase_sizes(self) -> tuple[tuple[int, ...] | None, ...]:
         """Per axis, the region size of each phase o mod period (one entry without upsampling)."""
+        if (affine := self._affine) is not None:
+            return ((affine[1] - affine[0] + 1,),) * affine[3]
         return tuple(None if (p := self._single(axis)) is None or a.is_global else p.sizes()
                      for axis, a in enumerate(self._state.axes))
 
     @cached_property
     def period(self) -> tuple[int | None, ...]:
+        if (affine := self._affine) is not None:
+            return (1,) * affine[3]
         return tuple(None if (p := self._single(axis)) is None or a.is_global else p.period
                      for axis, a in enumerate(self._state.axes))
 
     @cached_property
     def stride(self) -> tuple[Number, ...]:
         """Effective stride: input pixels per feature step (a Fraction after upsampling)."""
+        if (affine := self._affine) is not None:
+            return (affine[2],) * affine[3]
         return tuple(None if (p := self._single(axis)) is None or a.is_global else _plain(p.stride)
                      for axis, a in enumerate(self._state.axes))
 
     @cached_property
     def padding(self) -> tuple[int | None, ...]:
         """Effective padding P: the region of feature 0 starts at input coordinate -P."""
+        if (affine := self._affine) is not None:
+            return (-affine[0],) * affine[3]
         out: list[int | None] = []
         for axis, a in enumerate(self._state.axes):
             p = self._single(axis)
@@ -153,12 +206,18 @@ class NodeResult:
     @cached_property
     def size_min(self) -> tuple[Number, ...]:
         """Smallest receptive field over all input->node paths (rfa_toolbox semantics)."""
+        if self._state.simple:
+            r = paths.size_range(self._state.axes[0].paths)
+            return (None if r is None else r[0],) * len(self._state.axes)
         return tuple(None if (r := paths.size_range(a.paths)) is None else r[0]
                      for a in self._state.axes)
 
     @cached_property
     def size_max(self) -> tuple[Number, ...]:
         """Largest receptive field over all input->node paths."""
+        if self._state.simple:
+            r = paths.size_range(self._state.axes[0].paths)
+            return (None if r is None else r[1],) * len(self._state.axes)
         return tuple(None if (r := paths.size_range(a.paths)) is None else r[1]
                      for a in self._state.axes)
 
@@ -305,12 +364,24 @@ class Analysis:
 
     def ancestors(self, name: str) -> list[NodeResult]:
         """The node and everything it depends on, in topological order."""
+        return [self[n] for n in self.ancestor_names(name)]
+
+    def ancestor_names(self, name: str) -> list[str]:
+        """The names of `ancestors(name)`."""
         self[name]
         keep = {name}
         for n in reversed(self.order):
             if n in keep:
                 keep.update(self.graph.nodes[n].sources)
-        return [self[n] for n in self.order if n in keep]
+        return [n for n in self.order if n in keep]
+
+    def results(self, names: Iterable[str] | None = None) -> Iterator[NodeResult]:
+        """NodeResults of `names` (default: every node in order), made as they are read and not
+        kept: writing the output of a graph of a million nodes never holds a million of them."""
+        nodes, states, kept = self.graph.nodes, self._states, self._results
+        for name in self.order if names is None else names:
+            found = kept.get(name)
+            yield found if found is not None else NodeResult(self, nodes[name], states[name])
 
     # -- productivity at the input resolution (rfa_toolbox's questions) -------------------
     def verdicts(self, *, filter_kernel_size_1: bool = False) -> Verdicts:

@@ -12,8 +12,9 @@ paddings that depend on an unknown input size (TF SAME). Sizes and strides never
 from __future__ import annotations
 
 from fractions import Fraction
-from math import gcd
+from math import gcd, lcm
 
+from .limits import MAX_PERIOD, MAX_TAP_WORK, check
 from .taps import LatticeTaps
 
 Interval = tuple[int, int]
@@ -98,20 +99,41 @@ def compose(piece: Piece, taps: LatticeTaps, delta: int = 0) -> Piece:
             return Piece(1, t_shift * s, (out[0],), piece.offset)
         return _reduced(t_period, t_shift * s, out, piece.offset)
     repeat = p_period // gcd(t_shift, p_period)
-    period = t_period * repeat
+    period = check(t_period * repeat, MAX_PERIOD, "the period of the feature-to-input map here "
+                   "(each upsampling multiplies it)")
     shift = (repeat * t_shift // p_period) * p_shift
+    # The hull over taps i = first + m*step: piece.at(i + p_period) = piece.at(i) + p_shift with
+    # p_shift >= 0, so each phase of `piece` reaches its lowest start at its first visit and its
+    # highest end at its last. Phases recur every p_period / gcd(step, p_period) taps, so the first
+    # and the last `cycle` taps decide the hull, however large the kernel.
+    work = 0
+    visits: list[range | tuple[range, range] | None] = []
+    for entry in t_table:
+        if entry is None:
+            visits.append(None)
+            continue
+        first, step, count = entry
+        cycle = p_period // gcd(step, p_period)
+        if count <= 2 * cycle:
+            visits.append(range(count))
+            work += count
+        else:
+            visits.append((range(cycle), range(count - cycle, count)))
+            work += 2 * cycle
+    check(work * repeat, MAX_TAP_WORK, "the steps needed to compose this map")
     table: list[Interval | None] = []
     for t in range(period):
         q, phase = divmod(t, t_period)
         entry = t_table[phase]
-        if entry is None:
+        taps = visits[phase]
+        if entry is None or taps is None:
             table.append(None)
             continue
-        first, step, count = entry
+        first, step, _ = entry
         first += q * t_shift + delta
         lo = hi = None
-        for i in range(first, first + step * count, step):
-            qq, tt = divmod(i, p_period)
+        for m in (taps if isinstance(taps, range) else (*taps[0], *taps[1])):
+            qq, tt = divmod(first + m * step, p_period)
             e = p_table[tt]
             if e is None:
                 continue
@@ -161,7 +183,7 @@ def hull(a: Piece, b: Piece, offset: Offset | None = None) -> Piece:
     if a.period == b.period and a.shift == b.shift:
         period, shift, ta, tb = a.period, a.shift, a.table, b.table
     else:
-        period = a.period * b.period // gcd(a.period, b.period)
+        period = check(lcm(a.period, b.period), MAX_PERIOD, "the joint period of two paths")
         shift = a.shift * (period // a.period)
         ta, tb = expand(a, period), expand(b, period)
     table: list[Interval | None] = []

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from .cli_args import print_error
 from .errors import FovealError
 
 if TYPE_CHECKING:
@@ -482,8 +483,7 @@ def main(args: argparse.Namespace) -> int:
     try:
         return _main(args)
     except FovealError as error:
-        print(f"foveal: error: {error}", file=sys.stderr)
-        return 2
+        return print_error(error)
 
 
 def _main(args: argparse.Namespace) -> int:

@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from . import benchmark, zoo
 from .api import receptive_field
-from .cli_args import json_kwargs, sizes
+from .cli_args import json_kwargs, print_error, sizes
 from .compat.receptive_field import compute_rf
 from .erf import cli as erf_cli
 from .errors import FovealError
-from .report import with_verdicts
 
 if TYPE_CHECKING:
-    from .analysis import Analysis, NodeResult
+    from .analysis import Analysis
 
 FORMATS = ("table", "json", "csv", "markdown")
 REPORT_SUFFIXES = (".html", ".htm")
@@ -103,21 +102,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                                    input=args.input_node, output=args.output_node,
                                    stop_propagation=args.stop_propagation,
                                    unknown_policy=args.unknown_policy, **torch_options)
-        nodes = None if args.all else analysis.ancestors(analysis.output_name)
-        text = _render(analysis, nodes, args.format, args.verdicts)
-        if args.graph:
-            from .drawing import draw
-
-            _write("graph", args.graph, lambda path: draw(analysis, path))
-        if args.report:
-            from .html_report import write_report
-
-            _write("report", args.report, lambda path: write_report(analysis, path))
-        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        names = None if args.all else analysis.ancestor_names(analysis.output_name)
+        chunks = _render(analysis, names, args.format, args.verdicts)
+        files = _files(analysis, args)  # every file made before any is written
+        for what, path, data in files:
+            _write(what, path, data)
+        for chunk in chunks:
+            sys.stdout.write(chunk)
         return 0
     except FovealError as error:
-        print(f"foveal: error: {error}", file=sys.stderr)
-        return 2
+        return print_error(error)
     except BrokenPipeError:
         return 0
 
@@ -148,20 +142,44 @@ def _check_outputs(args: argparse.Namespace) -> None:
             raise FovealError(f"cannot write {flag} {path!r}: folder {str(folder)!r} does not exist")
 
 
-def _write(what: str, path: str, write: Callable[[str], object]) -> None:
-    """Run write(path), turning an OS error (permissions, full disk) into one line."""
+def _files(analysis: Analysis, args: argparse.Namespace) -> list[tuple[str, str, bytes]]:
+    """(what, path, bytes) of the --graph and --report files, rendered in memory, so that a
+    failure in either leaves no file behind."""
+    files = []
+    if args.graph:
+        from .drawing import drawn
+
+        files.append(("graph", args.graph, drawn(analysis, args.graph)))
+    if args.report:
+        from .html_report import report_html
+
+        files.append(("report", args.report, report_html(analysis).encode("utf-8")))
+    return files
+
+
+def _write(what: str, path: str, data: bytes) -> None:
+    """Write a file whole (through a temporary file), an OS error (permissions, full disk) in
+    one line."""
+    from .drawing import atomic_write
+
     try:
-        write(path)
+        atomic_write(Path(path), data)
     except OSError as error:
         raise FovealError(f"cannot write the {what} to {path!r}: {error.strerror or error}") from None
 
 
-def _render(analysis: Analysis, nodes: list[NodeResult] | None, format: str, verdicts: bool) -> str:
-    """The analysis in `format`; with `verdicts`, the verdicts and input-resolution range added."""
+def _render(analysis: Analysis, names: list[str] | None, format: str, verdicts: bool) -> Iterator[str]:
+    """The analysis in `format`, piece by piece; with `verdicts`, the verdicts and the
+    input-resolution range added. The verdicts are judged before the first piece is made."""
+    from . import report
+
+    nodes = None if names is None else analysis.results(names)
     if verdicts:
-        return with_verdicts(analysis, nodes, format)
-    return {"table": analysis.to_table, "json": analysis.to_json, "csv": analysis.to_csv,
-            "markdown": analysis.to_markdown}[format](nodes)
+        return iter([*report.iter_with_verdicts(analysis, nodes, format), "\n"])
+    if format == "table":
+        return (line + "\n" for line in report.iter_table(analysis, nodes))
+    return {"json": report.iter_json, "csv": report.iter_csv,
+            "markdown": report.iter_markdown}[format](analysis, nodes)
 
 
 def _is_factory(model: str) -> bool:

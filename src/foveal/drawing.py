@@ -94,13 +94,17 @@ def dot_available() -> bool:
 def render(source: str, path: str | os.PathLike, format: str | None = None) -> Path:
     """Write `source` to `path` as DOT text or through `dot`; the file appears whole or not at all."""
     path = Path(path)
-    fmt_name = (format or path.suffix.lstrip(".")).lower()
+    atomic_write(path, rendered(source, path, format))
+    return path
+
+
+def rendered(source: str, path: str | os.PathLike, format: str | None = None) -> bytes:
+    """`source` as the bytes of the format named by `format` or by the suffix of `path`."""
+    fmt_name = (format or Path(path).suffix.lstrip(".")).lower()
     if fmt_name not in FORMATS:
         raise FovealError(f"cannot draw to {str(path)!r}: the format is taken from the suffix, one of "
                           f".{', .'.join(FORMATS)}")
-    data = source.encode() if fmt_name in ("dot", "gv") else pipe(source, fmt_name)
-    atomic_write(path, data)
-    return path
+    return source.encode() if fmt_name in ("dot", "gv") else pipe(source, fmt_name)
 
 
 def pipe(source: str, format: str) -> bytes:
@@ -232,3 +236,8 @@ def analysis_dot(analysis: Analysis, verdicts: Verdicts | None = None, *, title:
 def draw(analysis: Analysis, path: str | os.PathLike, verdicts: Verdicts | None = None, **options) -> Path:
     """Draw the analysis to `path` (.svg, .png, .pdf through Graphviz; .dot/.gv as text)."""
     return render(analysis_dot(analysis, verdicts, **options), path)
+
+
+def drawn(analysis: Analysis, path: str | os.PathLike, verdicts: Verdicts | None = None, **options) -> bytes:
+    """What draw() would write to `path`, as bytes."""
+    return rendered(analysis_dot(analysis, verdicts, **options), path)

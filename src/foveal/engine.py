@@ -6,7 +6,6 @@ per node is bounded by its number of distinct path strides, usually one).
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
@@ -15,7 +14,9 @@ from . import ops as O
 from . import paths
 from .axis_map import Piece, add_offsets, compose, hull, shift_between
 from .errors import InvalidParameterError, ShapeError, UnknownNodeError, UnsupportedOpError
+from .gc_pause import paused_gc
 from .graph import Graph, Node
+from .limits import MAX_AXIS_LENGTH, MAX_PHASES, LimitError, check
 from .merge import Symbols, aligned, union
 from .shapes import output_size
 from .taps import BROADCAST, GLOBAL, IDENTITY, GlobalTaps, LatticeTaps, NeedsSize, lattice_taps
@@ -88,6 +89,8 @@ def spatial_shape(graph: Graph, shape: object) -> tuple[int, ...] | None:
         raise InvalidParameterError(
             f"input_shape {shape} does not fit a graph with axes {graph.axes}: give {n} positive "
             f"sizes (or N, C and {n} sizes)")
+    for s in shape:
+        check(s, MAX_AXIS_LENGTH, "an input size")
     return shape
 
 
@@ -116,18 +119,8 @@ def run(graph: Graph, options: Options) -> tuple[list[str], StateTable, str, lis
 
     The pass allocates millions of small acyclic objects on big graphs; the cyclic collector
     would re-scan the whole heap over and over, so it is paused for the pass."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with paused_gc():
         return _run(graph, options)
-    finally:
-        if enabled:
-            if not gc.get_freeze_count():
-                # move the pass's objects to the oldest generation in O(1), so the next young
-                # collection does not have to traverse all of them at once
-                gc.freeze()
-                gc.unfreeze()
-            gc.enable()
 
 
 def _run(graph: Graph, options: Options) -> tuple[list[str], StateTable, str, list[str]]:
@@ -157,68 +150,72 @@ def _run(graph: Graph, options: Options) -> tuple[list[str], StateTable, str, li
     # in insertion order the node records are read in memory order, without a lookup by name
     # (a cache miss per node on graphs of millions of nodes)
     sequence = nodes.values() if graph.in_insertion_order else (nodes[n] for n in order)
-    for node in sequence:
-        name = node.name
-        op = node.op
-        index = node.index
-        if index == input_index or type(op) is O.Input:
-            sizes: tuple[int | None, ...] = given.get(name) or unknown_size
-            if index == input_index:
-                seed = AxisState((Piece(1, 1, ((0, 0),)),), False, paths.SEED)
-                states[index] = st = NodeState(name, [seed] * n_axes, sizes, True)
-                st.simple = st.iso
+    name, op = "", None
+    try:
+        for node in sequence:
+            name = node.name
+            op = node.op
+            index = node.index
+            if index == input_index or type(op) is O.Input:
+                sizes: tuple[int | None, ...] = given.get(name) or unknown_size
+                if index == input_index:
+                    seed = AxisState((Piece(1, 1, ((0, 0),)),), False, paths.SEED)
+                    states[index] = st = NodeState(name, [seed] * n_axes, sizes, True)
+                    st.simple = st.iso
+                else:
+                    states[index] = NodeState(name, [EMPTY_AXIS] * n_axes, sizes, False)
+                continue
+            ids = node.source_ids
+            preds = [states[i] for i in (graph.source_ids(node) if ids is None else ids)]
+            if fast_ok:
+                done = _fast(name, op, preds, cache, n_axes, sizes_known)
+                if done is not None:
+                    states[index] = done
+                    continue
+            sizes = _sizes(node, preds, graph.axes, options.unknown_policy) if sizes_known else unknown_size
+            if prefixes:
+                live = [table[r] for r in live_inputs(graph, name, prefixes) if table[r].connected]
             else:
-                states[index] = NodeState(name, [EMPTY_AXIS] * n_axes, sizes, False)
-            continue
-        ids = node.source_ids
-        preds = [states[i] for i in (graph.source_ids(node) if ids is None else ids)]
-        if fast_ok:
-            done = _fast(name, op, preds, cache, n_axes, sizes_known)
-            if done is not None:
-                states[index] = done
+                live = [p for p in preds if p.connected]
+            state = NodeState(name, [EMPTY_AXIS] * n_axes, sizes, bool(live))
+            states[index] = state
+            if not live:
                 continue
-        sizes = _sizes(node, preds, graph.axes, options.unknown_policy) if sizes_known else unknown_size
-        if prefixes:
-            live = [table[r] for r in live_inputs(graph, name, prefixes) if table[r].connected]
-        else:
-            live = [p for p in preds if p.connected]
-        state = NodeState(name, [EMPTY_AXIS] * n_axes, sizes, bool(live))
-        states[index] = state
-        if not live:
-            continue
-        for p in live:
-            if p.status != "exact":
-                _mark(state, p.status, f"depends on {p.name!r}, which is "
-                      f"{'unavailable' if p.status == 'unavailable' else 'a bound'}")
-        if type(op) is O.Unknown and op.data_dependent and options.unknown_policy == "error":
-            _mark(state, "unavailable", f"op {op.name!r} reads positions that depend on the data "
-                  f"(a sampling grid or offsets), so no fixed receptive field exists")
-            continue
-        if type(op) is O.Unknown:
-            if not op.data_dependent:
-                unknown_ops.append(name)
-            if options.unknown_policy == "error":
-                _mark(state, "unavailable", f"op {op.name!r} is not supported")
+            for p in live:
+                if p.status != "exact":
+                    _mark(state, p.status, f"depends on {p.name!r}, which is "
+                          f"{'unavailable' if p.status == 'unavailable' else 'a bound'}")
+            if type(op) is O.Unknown and op.data_dependent and options.unknown_policy == "error":
+                _mark(state, "unavailable", f"op {op.name!r} reads positions that depend on the data "
+                      f"(a sampling grid or offsets), so no fixed receptive field exists")
                 continue
-            _mark(state, "bound", f"op {op.name!r} treated as {options.unknown_policy} by policy")
-        if state.status == "unavailable":
-            continue
-        _propagate(op, state, live, symbols, options.unknown_policy, cache)
-        if type(op) is O.Global and op.bound:
-            _mark(state, "bound", op.bound)
-        if type(op) is O.Merge and op.kind == "choice" and _branches_differ(live):
-            _mark(state, "bound", "a choice takes one input at a time (TensorFlow's Merge); its inputs "
-                  "read different pixels, so their union is an upper bound")
-        if len(live) > 1:
-            _check_alignment(state, live, symbols, graph.axes)
-        else:
-            state.aligned = live[0].aligned
-            state.misalignment = live[0].misalignment
-        if state.iso and state.status == "exact" and state.aligned is True:
-            a0 = state.axes[0]
-            if not a0.is_global and len(a0.pieces) == 1:
-                q = a0.pieces[0]
-                state.simple = q.period == 1 and not q.offset and q.table[0] is not None
+            if type(op) is O.Unknown:
+                if not op.data_dependent:
+                    unknown_ops.append(name)
+                if options.unknown_policy == "error":
+                    _mark(state, "unavailable", f"op {op.name!r} is not supported")
+                    continue
+                _mark(state, "bound", f"op {op.name!r} treated as {options.unknown_policy} by policy")
+            if state.status == "unavailable":
+                continue
+            _propagate(op, state, live, symbols, options.unknown_policy, cache)
+            if type(op) is O.Global and op.bound:
+                _mark(state, "bound", op.bound)
+            if type(op) is O.Merge and op.kind == "choice" and _branches_differ(live):
+                _mark(state, "bound", "a choice takes one input at a time (TensorFlow's Merge); its inputs "
+                      "read different pixels, so their union is an upper bound")
+            if len(live) > 1:
+                _check_alignment(state, live, symbols, graph.axes)
+            else:
+                state.aligned = live[0].aligned
+                state.misalignment = live[0].misalignment
+            if state.iso and state.status == "exact" and state.aligned is True:
+                a0 = state.axes[0]
+                if not a0.is_global and len(a0.pieces) == 1:
+                    q = a0.pieces[0]
+                    state.simple = q.period == 1 and not q.offset and q.table[0] is not None
+    except LimitError as err:  # said for the node at hand, which the maps' arithmetic does not know
+        raise LimitError(f"node {name!r} ({getattr(op, 'op', '?')}): {err}") from None
     return order, table, input_name, unknown_ops
 
 
@@ -348,7 +345,7 @@ def _sizes(node, preds: list[NodeState], axes: tuple[str, ...], policy: str) -> 
         if n_out < 1:
             raise ShapeError(f"input too small at node {node.name!r} ({op.op}): axis {axis_name} has "
                              f"length {n_in} there, which gives an empty output; use a larger input")
-        out.append(n_out)
+        out.append(check(n_out, MAX_AXIS_LENGTH, f"the length of axis {axis_name}"))
     return tuple(out)
 
 
@@ -360,6 +357,8 @@ class RunCache:
         self.taps: dict[tuple[int, int, int | None, int | None], LatticeTaps | GlobalTaps] = {}
         self.isotropic: dict[int, bool] = {}
         self.windows: dict[tuple[int, int | None], tuple[int, int, int, int | None] | None] = {}
+        self.phases = 0
+        """Table entries of the maps with a period above 1 so far (bounded by MAX_PHASES)."""
 
     def lattice_taps(self, op: O.Op, axis: int, n_in: int | None, n_out: int | None
                      ) -> LatticeTaps | GlobalTaps:
@@ -498,6 +497,10 @@ def _propagate_axis(op, axis: int, state: NodeState, live: list[NodeState], symb
             _mark(state, "bound", "the union of paths depends on the input size (give input_shape)")
     else:
         result.pieces = tuple(pieces)
+    for piece in result.pieces:
+        if piece.period > 1:
+            cache.phases += piece.period
+            check(cache.phases, MAX_PHASES, "the number of phases of all maps so far")
     return result
 
 

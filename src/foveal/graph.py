@@ -19,7 +19,7 @@ DEFAULT_AXES = {1: ("T",), 2: ("H", "W"), 3: ("D", "H", "W")}
 def split_ref(ref: str) -> tuple[str, int]:
     """'conv1:2' -> ('conv1', 2); 'conv1' -> ('conv1', 0)."""
     name, sep, index = ref.rpartition(":")
-    if sep and index.isdigit() and name:
+    if sep and index.isascii() and index.isdigit() and len(index) < 10 and name:
         return name, int(index)
     return ref, 0
 
@@ -53,14 +53,34 @@ class Node:
     """The producers' indices; None if a producer was added later (see Graph.source_ids)."""
 
 
+_INPUT, _MULTI_INPUT = O.Input, (O.Merge, O.Unknown)
+
+MAX_AXES = 8
+"""More spatial axes than any network has (1-D to 3-D, some 4-D): a guard against absurd files."""
+
+
+def _new_node(name: str, op: O.Op, inputs: tuple[str, ...], outputs: int, label: str | None,
+              sources: tuple[str, ...], index: int, source_ids: tuple[int, ...] | None) -> Node:
+    """Node(...) without the frozen dataclass's field-by-field __init__: three times faster,
+    which is a second per million nodes."""
+    node = object.__new__(Node)
+    node.__dict__.update(name=name, op=op, inputs=inputs, outputs=outputs, label=label, sources=sources,
+                         index=index, source_ids=source_ids)
+    return node
+
+
 def _axes(axes: int | Sequence[str]) -> tuple[str, ...]:
-    if isinstance(axes, int):
-        if axes < 1:
-            raise GraphError(f"a graph needs at least one spatial axis, got {axes}")
+    if isinstance(axes, int) and not isinstance(axes, bool):
+        if not 1 <= axes <= MAX_AXES:
+            raise GraphError(f"a graph needs at least one spatial axis and at most {MAX_AXES}, got {axes}")
         return DEFAULT_AXES.get(axes, tuple(f"X{i}" for i in range(axes)))
+    if isinstance(axes, str) or not isinstance(axes, Iterable):
+        raise GraphError(f"axes must be a number or a list of axis names, got {axes!r}")
     names = tuple(axes)
-    if not names or len(set(names)) != len(names):
-        raise GraphError(f"axis names must be distinct and non-empty, got {names}")
+    if not all(isinstance(a, str) and a and O.printable(a) for a in names):
+        raise GraphError(f"axis names must be non-empty strings, got {names!r}")
+    if not names or len(names) > MAX_AXES or len(set(names)) != len(names):
+        raise GraphError(f"a graph has 1 to {MAX_AXES} distinct axis names, got {names!r}")
     return names
 
 
@@ -68,6 +88,8 @@ class Graph:
     """A DAG of named nodes over `axes` spatial axes (names in input order, e.g. ('H', 'W'))."""
 
     def __init__(self, axes: int | Sequence[str] = 2, name: str = "graph") -> None:
+        if not isinstance(name, str) or not O.printable(name):
+            raise GraphError(f"a graph's name must be a string of text, got {name!r}")
         self.axes = _axes(axes)
         self.nodes: dict[str, Node] = {}
         self.declared_outputs: list[str] = []
@@ -80,34 +102,55 @@ class Graph:
 
     # -- building ------------------------------------------------------------------------
     def add(self, name: str, op: O.Op, inputs: Iterable[str] | str = (), outputs: int = 1,
-            label: str | None = None) -> str:
-        """Add a node and return its name, so calls chain: x = g.add('c1', conv(3), [x])."""
-        if not isinstance(name, str) or not name:
-            raise GraphError(f"node names must be non-empty strings, got {name!r}")
-        if name in self.nodes:
+            label: str | None = None, *, normalized: bool = False) -> str:
+        """Add a node and return its name, so calls chain: x = g.add('c1', conv(3), [x]).
+
+        normalized: `op` is already `ops.normalize(op, len(graph.axes), ...)`'s result (a reader
+        that meets the same op many times normalises it once)."""
+        nodes = self.nodes
+        if (type(name) is not str or not name or not name.isascii()) and (
+                not isinstance(name, str) or not name or not O.printable(name)):
+            raise GraphError(f"node names must be non-empty strings of text, got {name!r}")
+        if name in nodes:
             raise GraphError(f"node {name!r} is defined twice; node names must be unique")
         refs = (inputs,) if isinstance(inputs, str) else tuple(inputs)
-        if isinstance(op, O.Input) and refs:
-            raise GraphError(f"input node {name!r} cannot have inputs")
-        if not isinstance(op, O.Input) and not refs:
+        if len(refs) == 1:  # the common case, in a few steps
+            ref = refs[0]
+            if type(ref) is not str:
+                raise GraphError(f"node {name!r}: inputs must be node names, got {list(refs)!r}")
+            if ":" in ref:
+                sources: tuple[str, ...] = (split_ref(ref)[0],)
+                self._slotted = self._slotted or sources != refs
+            else:
+                sources = refs
+        else:
+            if not all(isinstance(r, str) for r in refs):
+                raise GraphError(f"node {name!r}: inputs must be node names, got {list(refs)!r}")
+            sources = tuple([split_ref(r)[0] for r in refs])
+            self._slotted = self._slotted or sources != refs
+        if label is not None and (not isinstance(label, str) or not O.printable(label)):
+            raise GraphError(f"node {name!r}: label must be a string of text, got {label!r}")
+        if type(outputs) is not int or outputs < 1:
+            raise GraphError(f"node {name!r}: outputs must be a number >= 1, got {outputs!r}")
+        if isinstance(op, _INPUT):
+            if refs:
+                raise GraphError(f"input node {name!r} cannot have inputs")
+        elif not refs:
             raise GraphError(f"node {name!r} ({op.op}) has no inputs; only input nodes may have none")
-        if not isinstance(op, O.Merge) and len(refs) > 1 and not isinstance(op, O.Unknown):
+        elif len(refs) > 1 and not isinstance(op, _MULTI_INPUT):
             raise GraphError(f"node {name!r} ({op.op}) takes one input, got {len(refs)}; "
                              f"use a merge op (add, multiply, concat) to combine paths")
-        if outputs < 1:
-            raise GraphError(f"node {name!r} must have at least one output")
-        normalized = O.normalize(op, len(self.axes), name)
-        normalized = self._ops.setdefault(normalized, normalized)
-        sources = tuple(split_ref(r)[0] for r in refs)
-        nodes = self.nodes
-        ids: tuple[int, ...] | None = None
+        if not normalized:  # (a reader passing normalized ops shares equal ones itself)
+            op = O.normalize(op, len(self.axes), name)
+            op = self._ops.setdefault(op, op)
+        ids: tuple[int, ...] | None
         try:
-            ids = tuple([nodes[src].index for src in sources])
+            ids = ((nodes[sources[0]].index,) if len(sources) == 1
+                   else tuple([nodes[s].index for s in sources]))
         except KeyError:
+            ids = None
             self._in_order = False
-        if sources != refs:
-            self._slotted = True
-        nodes[name] = Node(name, normalized, refs, outputs, label, sources, len(nodes), ids)
+        nodes[name] = _new_node(name, op, refs, outputs, label, sources, len(nodes), ids)
         return name
 
     @property
@@ -120,6 +163,8 @@ class Graph:
 
     def set_outputs(self, *names: str) -> None:
         for n in names:
+            if not isinstance(n, str):
+                raise GraphError(f"outputs must be node names, got {n!r}")
             self.node(n)
         self.declared_outputs = list(names)
 
@@ -171,6 +216,8 @@ class Graph:
 
     def validate(self) -> None:
         """Every edge names an existing node and output slot."""
+        if self._in_order and not self._slotted:
+            return  # every producer existed when its consumer was added, and no slot is named
         for node in self.nodes.values():
             for ref, src in zip(node.inputs, node.sources):
                 if src not in self.nodes:

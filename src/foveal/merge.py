@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Sequence
-from math import gcd
+from math import lcm
 
 from .axis_map import Offset, Piece, add_offsets, expand, hull, same_stride, shift_between
+from .limits import MAX_PERIOD, check
 
 MAX_ASSIGNMENTS = 4096
 
@@ -91,7 +92,7 @@ def _aligned_pair(a: Piece, b: Piece) -> bool:
         return False
     if a.period == b.period:
         return _centres_of(a.table) == _centres_of(b.table)
-    period = a.period * b.period // gcd(a.period, b.period)
+    period = check(lcm(a.period, b.period), MAX_PERIOD, "the joint period of two paths")
     return _centres_of(expand(a, period)) == _centres_of(expand(b, period))
 
 

@@ -13,6 +13,7 @@ from fractions import Fraction
 from typing import Any
 
 from .errors import InvalidParameterError
+from .limits import MAX_PARAMETER
 
 PAD_MODES = ("same_upper", "same_lower", "torch_same", "causal", "valid")
 """Padding given by rule instead of numbers. same_upper/same_lower: TF/ONNX SAME (the odd pixel goes
@@ -207,7 +208,40 @@ def _ints(value: Any, n: int, field: str, node: str, op: str, minimum: int | Non
             raise _fail(node, op, f"{field} must be integers, got {v!r}")
         if minimum is not None and v < minimum:
             raise _fail(node, op, f"{field} must be >= {minimum}, got {v}")
+        _bounded(v, field, node, op)
     return tuple(out)
+
+
+def _bounded(value: int, field: str, node: str, op: str) -> int:
+    if abs(value) > MAX_PARAMETER:
+        raise _fail(node, op, f"{field} {value} is beyond foveal's limit of {MAX_PARAMETER:,} "
+                              f"(see docs/security.md)")
+    return value
+
+
+def _flag(value: Any, field: str, node: str, op: str) -> bool:
+    """A boolean (or 0 / 1): a string such as "abc" is an error, not True."""
+    if isinstance(value, bool) or (isinstance(value, int) and value in (0, 1)):
+        return bool(value)
+    raise _fail(node, op, f"{field} must be true or false, got {value!r}")
+
+
+def printable(text: str) -> bool:
+    """Whether `text` can be written out as UTF-8 (a lone surrogate, which JSON's \\udc80 and
+    some protobuf strings can hold, cannot)."""
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _text(value: Any, field: str, node: str, op: str) -> str:
+    if not isinstance(value, str) or not printable(value):
+        raise _fail(node, op, f"{field} must be a string of text, got {value!r}")
+    return value
 
 
 def _padding(value: Any, n: int, node: str, op: str) -> tuple[Any, ...]:
@@ -230,7 +264,7 @@ def _padding(value: Any, n: int, node: str, op: str) -> tuple[Any, ...]:
             raise _fail(node, op, f"padding must be an int, a (before, after) pair or a mode, got {item!r}")
         if min(pair) < 0:
             raise _fail(node, op, f"padding must be >= 0, got {pair}; use a crop or pad op to cut")
-        out.append(pair)
+        out.append((_bounded(pair[0], "padding", node, op), _bounded(pair[1], "padding", node, op)))
     return tuple(out)
 
 
@@ -249,10 +283,16 @@ def _fractions(value: Any, n: int, field: str, node: str, op: str) -> tuple[Frac
 
 def _fraction(value: Any, field: str, node: str, op: str) -> Fraction:
     """A number as an exact fraction (a float by its nearest fraction with denominator <= 10^6)."""
+    if isinstance(value, bool):
+        raise _fail(node, op, f"{field} must be a number, got {value!r}")
     try:
-        return Fraction(value) if not isinstance(value, float) else Fraction(value).limit_denominator(10**6)
-    except (TypeError, ValueError, ZeroDivisionError):
+        f = Fraction(value) if not isinstance(value, float) else Fraction(value).limit_denominator(10**6)
+    except (TypeError, ValueError, ZeroDivisionError, OverflowError):
         raise _fail(node, op, f"{field} must be a number, got {value!r}") from None
+    if max(abs(f.numerator), f.denominator) > MAX_PARAMETER:
+        raise _fail(node, op, f"{field} {value!r} has a numerator or denominator beyond foveal's "
+                              f"limit of {MAX_PARAMETER:,} (see docs/security.md)")
+    return f
 
 
 def _choice(value: str, allowed: tuple[str, ...], field: str, node: str, op: str) -> str:
@@ -265,13 +305,22 @@ def normalize(op: Op, n: int, node: str) -> Op:
     """Return `op` with every field expanded to `n` axes and validated."""
     name = op.op
     rep = dataclasses.replace
-    if isinstance(op, (Input, Elementwise, Merge, Unknown)):
+    if isinstance(op, Input):
         return op
+    if isinstance(op, (Elementwise, Merge)):
+        _text(op.kind, "kind", node, name)
+        return op
+    if isinstance(op, Unknown):
+        _text(op.name, "name", node, name)
+        return rep(op, data_dependent=_flag(op.data_dependent, "data_dependent", node, name))
+    if hasattr(op, "kind"):
+        _text(op.kind, "kind", node, name)
     if isinstance(op, Window):
         return rep(op, kernel=_ints(op.kernel, n, "kernel", node, name, 1),
                    stride=_ints(op.stride, n, "stride", node, name, 1),
                    dilation=_ints(op.dilation, n, "dilation", node, name, 1),
-                   padding=_padding(op.padding, n, node, name), ceil_mode=bool(op.ceil_mode))
+                   padding=_padding(op.padding, n, node, name),
+                   ceil_mode=_flag(op.ceil_mode, "ceil_mode", node, name))
     if isinstance(op, TransposedWindow):
         padding = _padding(op.padding, n, node, name)
         if any(isinstance(p, str) for p in padding):
@@ -294,6 +343,8 @@ def normalize(op: Op, n: int, node: str) -> Op:
         for s in stop:
             if s is not None and (isinstance(s, bool) or not isinstance(s, int)):
                 raise _fail(node, name, f"stop must be an int or None, got {s!r}")
+            if s is not None:
+                _bounded(s, "stop", node, name)
         return rep(op, start=_ints(op.start, n, "start", node, name, None), stop=stop,
                    step=_ints(op.step, n, "step", node, name, 1))
     if isinstance(op, Resize):
@@ -304,6 +355,8 @@ def normalize(op: Op, n: int, node: str) -> Op:
                 raise _fail(node, name, "give exactly one of scale and size per axis")
             if sz is not None and (not isinstance(sz, int) or isinstance(sz, bool) or sz < 1):
                 raise _fail(node, name, f"size must be a positive int, got {sz!r}")
+            if sz is not None:
+                _bounded(sz, "size", node, name)
         coordinate = _choice(op.coordinate, RESIZE_COORDINATES, "coordinate", node, name)
         ratio = tuple(None if r is None else _fraction(r, "ratio", node, name)
                       for r in _per_axis(op.ratio, n, "ratio", node, name))
@@ -322,12 +375,16 @@ def normalize(op: Op, n: int, node: str) -> Op:
         for s in size:
             if s is not None and (isinstance(s, bool) or not isinstance(s, int) or s < 1):
                 raise _fail(node, name, f"size must be a positive int or None (keep), got {s!r}")
+            if s is not None:
+                _bounded(s, "size", node, name)
         return rep(op, size=size)
     if isinstance(op, Global):
         axes = _per_axis(op.axes, n, "axes", node, name)
         if not isinstance(op.bound, str):
             raise _fail(node, name, f"bound must be a string (a reason, or empty), got {op.bound!r}")
-        return rep(op, axes=tuple(bool(a) for a in axes), keep_size=bool(op.keep_size))
+        _text(op.bound, "bound", node, name)
+        return rep(op, axes=tuple(_flag(a, "axes", node, name) for a in axes),
+                   keep_size=_flag(op.keep_size, "keep_size", node, name))
     raise InvalidParameterError(f"node {node!r}: {op!r} is not a foveal op")
 
 

@@ -120,6 +120,8 @@ def size_range(stats: PathStats) -> tuple[float, float] | None:
     """(min, max) over paths of the path's largest region size; None if no path reads input."""
     if not stats:
         return None
+    if type(stats) is tuple:  # one period-1 shape: no phase is larger than another
+        return stats[1], stats[2]
     low = min(rmin + _extra(s) for s, (rmin, _) in entries(stats))
     high = max(rmax + _extra(s) for s, (_, rmax) in entries(stats))
     return low, high

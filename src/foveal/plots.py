@@ -50,6 +50,12 @@ def _axes(ax: Axes | None, figsize: tuple[float, float]) -> Axes:
     return Figure(figsize=figsize, layout="constrained").add_subplot()
 
 
+def _literal(text: str) -> str:
+    """Text shown as written: matplotlib reads $...$ as math (a node named `$\\foo$` would fail
+    to render); an escaped dollar is a plain one."""
+    return text.replace("$", r"\$")
+
+
 def _input_shape(analysis: Analysis) -> tuple[int, ...] | None:
     """The analysed input size: None as a whole when unknown, so it holds no None."""
     return cast("tuple[int, ...] | None", analysis.input_shape)
@@ -89,9 +95,9 @@ def plot_rf_sizes(analysis: Analysis, *, nodes: Iterable[str] | None = None,
     for axis, axis_name in enumerate(analysis.axes):
         color = f"C{axis}"
         ax.plot(xs, [_value(analysis[n].size_min[axis]) for n in names], "--", marker=".",
-                color=color, label=f"{axis_name} min")
+                color=color, label=_literal(f"{axis_name} min"))
         ax.plot(xs, [_value(analysis[n].size_max[axis]) for n in names], "-", marker=".",
-                color=color, label=f"{axis_name} max")
+                color=color, label=_literal(f"{axis_name} max"))
     infinite = [depth[n] for n in names if math.inf in analysis[n].size_max]
     if infinite:  # x in data, y in axes coordinates: the top edge of the plot
         ax.plot(infinite, [1.0] * len(infinite), "^", color="black", clip_on=False,
@@ -101,7 +107,7 @@ def plot_rf_sizes(analysis: Analysis, *, nodes: Iterable[str] | None = None,
         verdicts = analysis.verdicts()
     resolution = verdicts.resolution if verdicts is not None else _input_shape(analysis)
     for axis, (axis_name, size) in enumerate(zip(analysis.axes, resolution or ())):
-        ax.axhline(size, color=f"C{axis}", linestyle=":", label=f"input {axis_name} = {size}")
+        ax.axhline(size, color=f"C{axis}", linestyle=":", label=_literal(f"input {axis_name} = {size}"))
     seen: set[str] = set()
     for n, x in zip(names, xs):
         verdict = verdicts.get(n) if verdicts is not None else None
@@ -113,11 +119,11 @@ def plot_rf_sizes(analysis: Analysis, *, nodes: Iterable[str] | None = None,
     if log:
         ax.set_yscale("log")
     if len(names) <= MAX_NAMED_TICKS:
-        ax.set_xticks(xs, names, rotation=90, fontsize=7)
+        ax.set_xticks(xs, [_literal(n) for n in names], rotation=90, fontsize=7)
     ax.set_xlabel("depth (nodes that depend on the input, in topological order)")
     ax.set_ylabel("receptive field (input positions)")
     if title is not None:
-        ax.set_title(title)
+        ax.set_title(_literal(title))
     ax.legend(loc="upper left", fontsize=7)
     return ax.figure
 
@@ -196,9 +202,9 @@ def plot_regions(analysis: Analysis, node: str, features: Sequence[Sequence[int]
         if (row is not None and col is not None and -0.5 <= row <= height - 0.5
                 and -0.5 <= col <= width - 0.5):
             ax.plot(col, row, "+", color=color, markersize=10)
-    ax.set_xlabel(f"{analysis.axes[1]} (column)")
-    ax.set_ylabel(f"{analysis.axes[0]} (row)")
-    ax.set_title(title if title is not None else f"input regions of {node}")
+    ax.set_xlabel(_literal(f"{analysis.axes[1]} (column)"))
+    ax.set_ylabel(_literal(f"{analysis.axes[0]} (row)"))
+    ax.set_title(_literal(title if title is not None else f"input regions of {node}"))
     return ax.figure
 
 

@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import math
+from collections.abc import Iterable, Iterator
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,11 @@ SCHEMA_VERSION = 1
 
 def json_value(v: Any) -> Any:
     """ints stay ints; Fractions become "p/q"; inf becomes "inf"; None stays null."""
+    kind = type(v)
+    if kind is int or v is None:
+        return v
+    if kind is tuple and all(type(x) is int for x in v):
+        return list(v)
     if isinstance(v, Fraction):
         return str(v.numerator) if v.denominator == 1 else f"{v.numerator}/{v.denominator}"
     if isinstance(v, float) and math.isinf(v):
@@ -57,7 +63,7 @@ def node_dict(r: NodeResult) -> dict[str, Any]:
     }
 
 
-def analysis_dict(a: Analysis, nodes: list[NodeResult] | None = None) -> dict[str, Any]:
+def _header(a: Analysis) -> dict[str, Any]:
     return {
         "format": "foveal-analysis",
         "version": SCHEMA_VERSION,
@@ -66,12 +72,44 @@ def analysis_dict(a: Analysis, nodes: list[NodeResult] | None = None) -> dict[st
         "input": a.input,
         "input_shape": None if a.input_shape is None else list(a.input_shape),
         "output": a.output_name,
-        "nodes": [node_dict(r) for r in (list(a) if nodes is None else nodes)],
     }
 
 
-def to_json(a: Analysis, nodes: list[NodeResult] | None = None, indent: int | None = 2) -> str:
+def analysis_dict(a: Analysis, nodes: Iterable[NodeResult] | None = None) -> dict[str, Any]:
+    return {**_header(a), "nodes": [node_dict(r) for r in (a.results() if nodes is None else nodes)]}
+
+
+def to_json(a: Analysis, nodes: Iterable[NodeResult] | None = None, indent: int | None = 2) -> str:
     return json.dumps(analysis_dict(a, nodes), indent=indent)
+
+
+def iter_json(a: Analysis, nodes: Iterable[NodeResult] | None = None,
+              extra: dict[str, Any] | None = None) -> Iterator[str]:
+    """The same JSON object as to_json, made piece by piece with one node per line: a graph of a
+    million nodes is written in seconds and never held in memory as a whole. `extra` adds keys;
+    a dict value with a "nodes" object is written one node per line too."""
+    yield "{\n"
+    for key, value in _header(a).items():
+        yield f" {json.dumps(key)}: {json.dumps(value)},\n"
+    yield ' "nodes": ['
+    separator = "\n  "
+    for r in (a.results() if nodes is None else nodes):
+        yield separator + json.dumps(node_dict(r))
+        separator = ",\n  "
+    yield "\n ]" if separator != "\n  " else "]"
+    for key, value in (extra or {}).items():
+        yield f",\n {json.dumps(key)}: "
+        if isinstance(value, dict) and isinstance(value.get("nodes"), dict):
+            rest = {k: v for k, v in value.items() if k != "nodes"}
+            yield json.dumps(rest)[:-1] + ', "nodes": {' if rest else '{"nodes": {'
+            separator = "\n  "
+            for name, entry in value["nodes"].items():
+                yield f"{separator}{json.dumps(name)}: {json.dumps(entry)}"
+                separator = ",\n  "
+            yield "\n }}" if separator != "\n  " else "}}"
+        else:
+            yield json.dumps(value)
+    yield "\n}\n"
 
 
 def _cell(v: Any) -> str:
@@ -86,6 +124,14 @@ def _cell(v: Any) -> str:
     return str(v)
 
 
+def shown(text: str) -> str:
+    """Text as a terminal may show it: control characters (a newline in a name, or an escape
+    sequence a hostile model file could use to rewrite the screen) written as \\x.. escapes."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
+
+
 def _axes(v: tuple[Any, ...]) -> str:
     """Per-axis values joined with 'x' (427x427); 'inf' when infinite on every axis; '-' when
     unavailable on every axis."""
@@ -97,80 +143,114 @@ def _axes(v: tuple[Any, ...]) -> str:
 
 
 COLUMNS = ("node", "op", "output", "rf", "stride", "padding", "rf min", "rf max", "aligned", "status")
+NUMERIC = frozenset(range(2, 8))
 
 
-def rows(a: Analysis, nodes: list[NodeResult] | None = None) -> list[list[str]]:
-    out = []
-    for r in (list(a) if nodes is None else nodes):
+def rows(a: Analysis, nodes: Iterable[NodeResult] | None = None) -> Iterator[list[str]]:
+    """The table's cells, node by node (names and kinds with control characters escaped)."""
+    for r in (a.results() if nodes is None else nodes):
         aligned = {True: "yes", False: "no", None: "?"}[r.aligned]
-        out.append([r.name, r.kind, _axes(r.output_shape), _axes(r.size), _axes(r.stride),
-                    _axes(r.padding), _axes(r.size_min), _axes(r.size_max), aligned, r.status])
-    return out
+        yield [shown(r.name), shown(r.kind), _axes(r.output_shape), _axes(r.size), _axes(r.stride),
+               _axes(r.padding), _axes(r.size_min), _axes(r.size_max), aligned, r.status]
 
 
-def to_table(a: Analysis, nodes: list[NodeResult] | None = None) -> str:
-    body = rows(a, nodes)
-    widths = [max(len(h), *(len(row[i]) for row in body)) if body else len(h)
-              for i, h in enumerate(COLUMNS)]
-    numeric = set(range(2, 8))
+def iter_table(a: Analysis, nodes: Iterable[NodeResult] | None = None) -> Iterator[str]:
+    """The table's lines. The column widths need every row first: rows are kept as one string each
+    (cells joined by a character `shown` never leaves in a cell), a tenth of a list of cells."""
+    widths = [len(h) for h in COLUMNS]
+    kept = []
+    for cells in rows(a, nodes):
+        for i, c in enumerate(cells):
+            if len(c) > widths[i]:
+                widths[i] = len(c)
+        kept.append("\x1f".join(cells))
 
     def line(cells: list[str] | tuple[str, ...]) -> str:
-        return "  ".join(c.rjust(w) if i in numeric else c.ljust(w)
+        return "  ".join(c.rjust(w) if i in NUMERIC else c.ljust(w)
                          for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
 
     shape = "x".join(str(s) for s in a.input_shape) if a.input_shape else "unknown size"
-    title = f"{a.graph.name}: receptive fields w.r.t. {a.input!r} ({shape}, axes {'x'.join(a.axes)})"
-    return "\n".join([title, line(COLUMNS), line(["-" * w for w in widths])] + [line(r) for r in body])
+    yield (f"{shown(a.graph.name)}: receptive fields w.r.t. {shown(repr(a.input))} ({shape}, axes "
+           f"{shown('x'.join(a.axes))})")
+    yield line(COLUMNS)
+    yield line(["-" * w for w in widths])
+    for row in kept:
+        yield line(row.split("\x1f"))
 
 
-def to_csv(a: Analysis, nodes: list[NodeResult] | None = None) -> str:
+def to_table(a: Analysis, nodes: Iterable[NodeResult] | None = None) -> str:
+    return "\n".join(iter_table(a, nodes))
+
+
+def iter_csv(a: Analysis, nodes: Iterable[NodeResult] | None = None) -> Iterator[str]:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow([c.replace(" ", "_") for c in COLUMNS])
-    writer.writerows(rows(a, nodes))
-    return buffer.getvalue()
+    for cells in rows(a, nodes):
+        writer.writerow(cells)
+        if buffer.tell() > 1 << 16:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
 
 
-def to_markdown(a: Analysis, nodes: list[NodeResult] | None = None) -> str:
+def to_csv(a: Analysis, nodes: Iterable[NodeResult] | None = None) -> str:
+    return "".join(iter_csv(a, nodes))
+
+
+def iter_markdown(a: Analysis, nodes: Iterable[NodeResult] | None = None) -> Iterator[str]:
     def esc(c: str) -> str:
         return c.replace("|", "\\|")
 
-    lines = ["| " + " | ".join(COLUMNS) + " |",
-             "|" + "|".join("---:" if i in range(2, 8) else "---" for i in range(len(COLUMNS))) + "|"]
-    lines += ["| " + " | ".join(esc(c) for c in r) + " |" for r in rows(a, nodes)]
-    return "\n".join(lines) + "\n"
+    yield "| " + " | ".join(COLUMNS) + " |\n"
+    yield "|" + "|".join("---:" if i in NUMERIC else "---" for i in range(len(COLUMNS))) + "|\n"
+    for cells in rows(a, nodes):
+        yield "| " + " | ".join(esc(c) for c in cells) + " |\n"
+
+
+def to_markdown(a: Analysis, nodes: Iterable[NodeResult] | None = None) -> str:
+    return "".join(iter_markdown(a, nodes))
 
 
 FLAGGED = ("unproductive", "critical", "partially critical", "unknown")
 """Verdicts listed layer by layer (productive and unrelated are only counted)."""
 
 
-def with_verdicts(analysis: Analysis, nodes: list[NodeResult] | None, format: str) -> str:
+def with_verdicts(analysis: Analysis, nodes: Iterable[NodeResult] | None, format: str) -> str:
     """The table or JSON of the analysis with its verdicts and input-resolution range added."""
+    return "".join(iter_with_verdicts(analysis, nodes, format))
+
+
+def iter_with_verdicts(analysis: Analysis, nodes: Iterable[NodeResult] | None, format: str) -> Iterator[str]:
+    """with_verdicts, piece by piece (see iter_json)."""
     if analysis.input_shape is None:
         raise FovealError("--verdicts needs an input resolution: give --input-size N (or --input-shape)")
+    results = list(analysis.results()) if nodes is None else list(nodes)
     judged = analysis.verdicts()
-    shown = [n for n in (analysis.order if nodes is None else [r.name for r in nodes]) if not judged[n].alias]
+    shown_names = [r.name for r in results if not judged[r.name].alias]
     try:
         found: ResolutionRange | None = analysis.input_resolution_range()
         unavailable = None
     except FovealError as error:
         found, unavailable = None, str(error)
     if format == "json":
-        data = analysis.to_dict(nodes)
-        data["verdicts"] = {"resolution": list(judged.resolution), "counts": _counts(judged, shown),
-                            "nodes": {n: {"kind": judged[n].kind, "reason": judged[n].reason} for n in shown}}
-        data["input_resolution_range"] = _range_dict(found, unavailable)
-        return json.dumps(data, indent=2)
-    counts = ", ".join(f"{c} {k}" for k, c in _counts(judged, shown).items())
-    lines = [analysis.to_table(nodes), "", f"verdicts at {fmt(judged.resolution)}: {counts}",
+        verdicts = {"resolution": list(judged.resolution), "counts": _counts(judged, shown_names),
+                    "nodes": {n: {"kind": judged[n].kind, "reason": judged[n].reason} for n in shown_names}}
+        yield from iter_json(analysis, results, {"verdicts": verdicts,
+                                                 "input_resolution_range": _range_dict(found, unavailable)})
+        return
+    counts = ", ".join(f"{c} {k}" for k, c in _counts(judged, shown_names).items())
+    for line in iter_table(analysis, results):
+        yield line + "\n"
+    lines = ["", f"verdicts at {fmt(judged.resolution)}: {counts}",
              *_range_lines(analysis.axes, found, unavailable)]
-    flagged = [judged[n] for n in shown if judged[n].kind in FLAGGED]
+    flagged = [judged[n] for n in shown_names if judged[n].kind in FLAGGED]
     if flagged:
-        width = max(len(v.name) for v in flagged)
+        width = max(len(shown(v.name)) for v in flagged)
         lines.append("layers that are not productive:")
-        lines += [f"  {v.name.ljust(width)}  {v.reason}" for v in flagged]
-    return "\n".join(lines)
+        lines += [f"  {shown(v.name).ljust(width)}  {shown(v.reason)}" for v in flagged]
+    yield "\n".join(lines)
 
 
 def _range_dict(found: ResolutionRange | None, unavailable: str | None) -> dict[str, object]:

@@ -9,6 +9,7 @@ from fractions import Fraction
 from math import floor
 
 from . import ops as O
+from .limits import MAX_SAME_CANDIDATES, check
 
 
 def effective_kernel(kernel: int, dilation: int) -> int:
@@ -30,8 +31,16 @@ def same_padding_candidates(k_eff: int, stride: int, upper: bool) -> tuple[int, 
     One value means the padding does not depend on the input size: k_eff == 1, stride 1, or
     stride 2 with an even kernel, as the reference library found; several mean it does.
     """
-    values = {same_padding(k_eff, stride, n, upper)[0] for n in range(stride, 2 * stride)}
-    return tuple(sorted(values))
+    # total = max(k_eff - 1 - (n - 1) mod s, 0), and (n - 1) mod s takes every value below s, so
+    # the totals are every integer from max(k_eff - s, 0) to k_eff - 1, and the left paddings a
+    # range too (total // 2, or its ceiling for SAME_LOWER)
+    def before(total: int) -> int:
+        return total // 2 if upper else total - total // 2
+
+    low, high = before(max(k_eff - stride, 0)), before(k_eff - 1)
+    check(high - low + 1, MAX_SAME_CANDIDATES, f"the number of left paddings SAME can give a window of "
+          f"span {k_eff:,} and stride {stride:,} at unknown input sizes (give the input size)")
+    return tuple(range(low, high + 1))
 
 
 def padding_pair(spec: object, k_eff: int, stride: int, n: int) -> tuple[int, int]:

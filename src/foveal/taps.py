@@ -16,6 +16,7 @@ from fractions import Fraction
 from math import ceil, floor, gcd
 
 from . import ops as O
+from .limits import MAX_PERIOD, check
 from .shapes import before_candidates, crop_range, effective_kernel, padding_pair, resize_ratio
 
 Tap = tuple[int, int, int]  # (first, step, count)
@@ -56,6 +57,32 @@ def _progression(indices: list[int]) -> Tap | None:
     return (indices[0], step, len(indices))
 
 
+def transposed_sources(c: int, k: int, s: int, d: int) -> Tap | None:
+    """Inputs i = (c - j*d) / s over the taps j < k for which the division is exact, as one
+    progression (O(1), however large k and s are): j*d = c (mod s) has the solutions
+    j = j0 + m*(s/g), g = gcd(d, s), when g divides c; i then steps by d/g."""
+    g = gcd(d, s)
+    if c % g:
+        return None
+    period = s // g
+    j0 = (c // g) * pow(d // g, -1, period) % period if period > 1 else 0
+    if j0 >= k:
+        return None
+    last = j0 + (k - 1 - j0) // period * period
+    count = (last - j0) // period + 1
+    return ((c - last * d) // s, d // g if count > 1 else 1, count)
+
+
+def within(tap: Tap | None, n: int) -> range:
+    """The positions of a progression that lie in [0, n), as a range (no loop over the taps)."""
+    if tap is None:
+        return range(0)
+    first, step, count = tap
+    skip = -(first // step) if first < 0 else 0
+    last = min(count - 1, (n - 1 - first) // step)
+    return range(first + skip * step, first + last * step + 1, step) if skip <= last else range(0)
+
+
 def resize_source(op: O.Resize, ratio: Fraction, o: int, axis: int) -> list[int]:
     """Source indices with non-zero weight for output o, on an unbounded axis."""
     half = Fraction(1, 2) if op.coordinate == "half_pixel" else Fraction(0)
@@ -87,11 +114,8 @@ def lattice_taps(op: O.Op, axis: int, n_in: int | None, n_out: int | None) -> La
     if isinstance(op, O.TransposedWindow):
         k, s, d = op.kernel[axis], op.stride[axis], op.dilation[axis]
         before = op.padding[axis][0]
-        phases = []
-        for t in range(s):
-            found = [(t + before - j * d) // s for j in range(k) if (t + before - j * d) % s == 0]
-            phases.append(_progression(found))
-        return LatticeTaps(s, 1, tuple(phases))
+        check(s, MAX_PERIOD, "the stride of a transposed window (the period of its output map)")
+        return LatticeTaps(s, 1, tuple(transposed_sources(t + before, k, s, d) for t in range(s)))
     if isinstance(op, O.Pad):
         return LatticeTaps(1, 1, ((-op.before[axis], 1, 1),))
     if isinstance(op, O.Crop):
@@ -106,10 +130,12 @@ def lattice_taps(op: O.Op, axis: int, n_in: int | None, n_out: int | None) -> La
         if ratio is None:
             raise NeedsSize("a resize to a fixed size (or with align_corners) needs the input size")
         period, shift = ratio.denominator, ratio.numerator
+        check(period, MAX_PERIOD, f"the period of a resize by {1 / ratio if ratio else 0} (its output map "
+              f"repeats every {period:,} positions)")
         table = tuple(_progression(resize_source(op, ratio, t, axis)) for t in range(period))
         return LatticeTaps(period, shift, table)
     if isinstance(op, O.PixelShuffle):
-        r = op.factor[axis]
+        r = check(op.factor[axis], MAX_PERIOD, "the factor of a pixel shuffle (the period of its map)")
         return LatticeTaps(r, 1, ((0, 1, 1),) * r)
     if isinstance(op, O.PixelUnshuffle):
         r = op.factor[axis]
@@ -123,6 +149,7 @@ def lattice_taps(op: O.Op, axis: int, n_in: int | None, n_out: int | None) -> La
         if n_in is None:
             raise NeedsSize(f"adaptive pooling to {m} needs the input size")
         g = gcd(n_in, m)
+        check(m // g, MAX_PERIOD, f"the period of an adaptive pooling from {n_in:,} to {m:,}")
         windows = []
         for t in range(m // g):
             lo = t * n_in // m
@@ -134,17 +161,15 @@ def lattice_taps(op: O.Op, axis: int, n_in: int | None, n_out: int | None) -> La
     return IDENTITY
 
 
-def concrete_taps(op: O.Op, axis: int, o: int, n_in: int, n_out: int) -> list[int]:
+def concrete_taps(op: O.Op, axis: int, o: int, n_in: int, n_out: int) -> list[int] | range:
     """Input positions in [0, n_in) that output o reads, with the op's border rules."""
     if isinstance(op, O.Window):
         k, s, d = op.kernel[axis], op.stride[axis], op.dilation[axis]
         before = padding_pair(op.padding[axis], effective_kernel(k, d), s, n_in)[0]
-        return [i for i in range(s * o - before, s * o - before + d * k, d) if 0 <= i < n_in]
+        return within((s * o - before, d, k), n_in)
     if isinstance(op, O.TransposedWindow):
         k, s, d = op.kernel[axis], op.stride[axis], op.dilation[axis]
-        before = op.padding[axis][0]
-        found = [(o + before - j * d) // s for j in range(k) if (o + before - j * d) % s == 0]
-        return [i for i in found if 0 <= i < n_in]
+        return within(transposed_sources(o + op.padding[axis][0], k, s, d), n_in)
     if isinstance(op, O.Pad):
         return _pad_source(o - op.before[axis], n_in, op.mode)
     if isinstance(op, O.Crop):
@@ -158,14 +183,14 @@ def concrete_taps(op: O.Op, axis: int, o: int, n_in: int, n_out: int) -> list[in
         return [o // op.factor[axis]]
     if isinstance(op, O.PixelUnshuffle):
         r = op.factor[axis]
-        return list(range(r * o, r * o + r))
+        return range(r * o, r * o + r)
     if isinstance(op, O.AdaptivePool):
         m = op.size[axis]
         if m is None:
             return [o]
-        return list(range(o * n_in // m, -(-(o + 1) * n_in // m)))
+        return range(o * n_in // m, -(-(o + 1) * n_in // m))
     if isinstance(op, O.Global) and op.axes[axis]:
-        return list(range(n_in))
+        return range(n_in)
     if n_in == 1 and n_out > 1:  # broadcasting merge input
         return [0]
     return [o]

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from ..cli_args import json_kwargs, sizes
+from ..cli_args import json_kwargs, print_error, sizes
 from ..errors import FovealError
 
 PLOT_SUFFIXES = (".png", ".svg", ".pdf")
@@ -67,8 +67,7 @@ def main(args: argparse.Namespace) -> int:
     try:
         return _main(args)
     except FovealError as error:
-        print(f"foveal: error: {error}", file=sys.stderr)
-        return 2
+        return print_error(error)
 
 
 def _main(args: argparse.Namespace) -> int:
