@@ -256,5 +256,5 @@ def test_gzipped_graph_files(tmp_path) -> None:
     (tmp_path / "g.pb.gz").write_bytes(gzip.compress(graph.as_graph_def().SerializeToString()))
     assert foveal.receptive_field(tmp_path / "g.pb.gz", (33, 31))["pool"].size == (15, 15)
     (tmp_path / "bad.pb.gz").write_bytes(b"not gzip")
-    with pytest.raises(foveal.FovealError, match="is not a gzip file"):
+    with pytest.raises(foveal.FovealError, match="is not a valid gzip file"):
         foveal.receptive_field(tmp_path / "bad.pb.gz")

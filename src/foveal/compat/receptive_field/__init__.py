@@ -10,7 +10,10 @@ Needs numpy and protobuf (foveal[tensorflow]); loaded on first use, so the CLI s
 from __future__ import annotations
 
 import importlib
+from types import ModuleType
 from typing import Any
+
+from ...errors import FovealError
 
 _EXPORTS = {
     "ReceptiveField": "receptive_field_computation",
@@ -22,7 +25,27 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
+REQUIRES = ("numpy", "google.protobuf")
+"""What the interface needs beyond the core: the extra foveal[tensorflow]."""
+
+
+def require() -> None:
+    """numpy and protobuf importable, or one line naming the extra that installs them."""
+    for module in REQUIRES:
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise FovealError(f"the receptive_field interface (and foveal compute-rf) needs {module}, which "
+                              f"is not importable ({' '.join(str(exc).split())[:120]}); install "
+                              f"foveal[tensorflow]") from None
+
+
+def _module(name: str) -> ModuleType:
+    require()
+    return importlib.import_module(f".{name}", __name__)
+
+
 def __getattr__(name: str) -> Any:
     if name not in _EXPORTS:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    return getattr(_module(_EXPORTS[name]), name)

@@ -30,6 +30,7 @@ def add_parser(commands: Any) -> None:
 
 def _resolution(text: str | None) -> list[int] | None:
     from ...errors import FovealError
+    from ...limits import MAX_AXIS_LENGTH, LimitError
 
     if text is None:
         return None
@@ -39,6 +40,8 @@ def _resolution(text: str | None) -> list[int] | None:
         raise FovealError(f"--input_resolution takes H,W (integers), got {text!r}") from None
     if len(sizes) != 2 or min(sizes) < 1:
         raise FovealError(f"--input_resolution takes two positive sizes H,W, got {text!r}")
+    if max(sizes) > MAX_AXIS_LENGTH:
+        raise LimitError(f"--input_resolution {max(sizes):,} is over foveal's limit of {MAX_AXIS_LENGTH:,}")
     return sizes
 
 
@@ -46,6 +49,9 @@ def main(args: argparse.Namespace) -> str:
     """The six lines; raises FovealError (one line) for every input or graph problem."""
     from ...drawing import atomic_write
     from ...errors import FovealError
+    from . import require
+
+    require()
     from .receptive_field_computation import compute_receptive_field_from_graph_def
 
     path = Path(args.graph_path)

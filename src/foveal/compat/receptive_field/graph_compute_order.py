@@ -12,7 +12,8 @@ import collections
 from typing import Any
 
 from ...errors import GraphFormatError
-from ...tensorflow.convert import NodeReader, _source
+from ...tensorflow.convert import NodeReader
+from ...tensorflow.fields import data_inputs, shown, source
 from ...tensorflow.load import load_graph_def
 from .parse_layer_parameters import node_layer, output_size
 
@@ -47,12 +48,11 @@ def get_compute_order(graph_def: Any, input_node_name: str = "", input_node_size
 
 def _data_sources(node: Any, name_to_node: dict[str, Any]) -> list[str]:
     sources = []
-    for ref in node.input:
-        if ref.startswith("^"):
-            continue
-        name = _source(ref)
+    for ref in data_inputs(node):
+        name = source(ref)
         if name not in name_to_node:
-            raise GraphFormatError(f"input {ref!r} of node {node.name!r} names no node of the GraphDef")
+            raise GraphFormatError(f"input {shown(ref)} of node {shown(node.name)} names no node of the "
+                                   f"GraphDef")
         sources.append(name)
     return sources
 
@@ -71,7 +71,7 @@ def _visit(root: str, name_to_node: dict[str, Any], node_info: dict[str, Any], r
         pending = next((s for s in sources if s not in node_info), None)
         if pending is not None:
             if pending in on_stack:
-                raise GraphFormatError(f"the GraphDef has a cycle through {pending!r} and {name!r} "
+                raise GraphFormatError(f"the GraphDef has a cycle through {shown(pending)} and {shown(name)} "
                                        f"(loops are not supported)")
             stack.append((pending, []))
             on_stack.add(pending)

@@ -12,6 +12,7 @@ from typing import Any
 
 from ... import ops as O
 from ...tensorflow.convert import NodeReader
+from ...tensorflow.fields import attr_text
 
 AxisParams = tuple[int, int, int | None, int | None]
 """(effective kernel, stride, left padding, total padding) on one axis; None: depends on the
@@ -109,8 +110,7 @@ def get_layer_params(node: Any, name_to_node: dict[str, Any], input_resolution: 
     """(kx, ky, sx, sy, px, py, total_x, total_y) of a 2-D layer; `input_resolution` is [H, W]
     of its input. An op without a kernel/stride/padding reading raises the reference's
     ValueError, or gives eight Nones with force=True."""
-    layout = node.attr["data_format"].s.decode() if "data_format" in node.attr else "NHWC"
-    channels_first = layout.startswith("NC")
+    channels_first = attr_text(node, "data_format", "NHWC").startswith("NC")
     reader = NodeReader(name_to_node, [], channels_first, 4)
     sizes = tuple(input_resolution) if input_resolution is not None else (None, None)
     layer = node_layer(reader, node, sizes)
