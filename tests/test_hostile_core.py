@@ -117,6 +117,7 @@ def test_global_size_over_a_long_axis_is_exact() -> None:
     ([conv_transpose(3, 10**9)], 1, "n0", "stride of a transposed window"),
     ([O.pixel_shuffle(10**9)], 1, "n0", "factor of a pixel shuffle"),
     ([conv(10**9, 10**9, "same_upper")], 2, "n0", "left paddings SAME"),
+    ([upsample(scale=2**16), conv(2048, 1024, "same_upper")], 1, "n1", "composing the maps"),
 ])
 def test_growth_is_a_limit_error_naming_the_node(ops, n_axes, node, what) -> None:
     with pytest.raises(LimitError, match=f"node '{node}'.*{what}.*limit") as found:
@@ -249,3 +250,21 @@ def test_dollar_signs_in_names_do_not_break_the_report(tmp_path: Path) -> None:
     g.add("$\\bar$", conv(3), g.input("$x_{$}"))
     write_report(foveal.receptive_field(g, 16), tmp_path / "r.html", regions=[("$\\bar$", (0, 0))])
     assert "$\\bar$" in (tmp_path / "r.html").read_text()
+
+
+def test_the_common_case_of_node_dict_is_the_general_one() -> None:
+    """node_dict reads one affine map on every axis without its properties: same values."""
+    from foveal.analysis import NodeResult
+    from foveal.report import node_dict
+
+    affine = total = 0
+    for name in ("resnet50", "mobilenet_v3_small", "keras.ResNet50", "deeplabv3_resnet50"):
+        a = foveal.receptive_field(name)
+        total += len(a)
+        for node in a.order:
+            fast = node_dict(a[node])
+            general = NodeResult(a, a.graph.nodes[node], a._states[node])
+            general.__dict__["affine"] = None  # as if the common case were not recognised
+            assert node_dict(general) == fast, node
+            affine += a[node].affine is not None
+    assert affine > total // 2

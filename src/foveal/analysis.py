@@ -126,9 +126,11 @@ class NodeResult:
         return self._analysis.input_shape[axis] if self._analysis.input_shape else None
 
     @cached_property
-    def _affine(self) -> tuple[int, int, int, int] | None:
-        """(lo, hi, stride, axes) when one period-1 map is shared by every axis, exact and aligned
-        (the common case, which the properties below read without a loop)."""
+    def affine(self) -> tuple[int, int, int, int] | None:
+        """(first, last, stride, number of axes) when one map holds on every axis, exact, aligned
+        and without upsampling: feature o reads [first + o*stride, last + o*stride] on each axis
+        (size last - first + 1, padding -first). None otherwise. The properties below, and the
+        outputs of graphs of millions of nodes, read this common case without a loop."""
         state = self._state
         if not state.simple:
             return None
@@ -138,7 +140,7 @@ class NodeResult:
     @cached_property
     def size(self) -> tuple[Number, ...]:
         """Largest region size over the features (the RF size); inf if global with no input size."""
-        if (affine := self._affine) is not None:
+        if (affine := self.affine) is not None:
             return (affine[1] - affine[0] + 1,) * affine[3]
         out: list[Number] = []
         for axis, a in enumerate(self._state.axes):
@@ -171,14 +173,14 @@ class NodeResult:
     @cached_property
     def phase_sizes(self) -> tuple[tuple[int, ...] | None, ...]:
         """Per axis, the region size of each phase o mod period (one entry without upsampling)."""
-        if (affine := self._affine) is not None:
+        if (affine := self.affine) is not None:
             return ((affine[1] - affine[0] + 1,),) * affine[3]
         return tuple(None if (p := self._single(axis)) is None or a.is_global else p.sizes()
                      for axis, a in enumerate(self._state.axes))
 
     @cached_property
     def period(self) -> tuple[int | None, ...]:
-        if (affine := self._affine) is not None:
+        if (affine := self.affine) is not None:
             return (1,) * affine[3]
         return tuple(None if (p := self._single(axis)) is None or a.is_global else p.period
                      for axis, a in enumerate(self._state.axes))
@@ -186,7 +188,7 @@ class NodeResult:
     @cached_property
     def stride(self) -> tuple[Number, ...]:
         """Effective stride: input pixels per feature step (a Fraction after upsampling)."""
-        if (affine := self._affine) is not None:
+        if (affine := self.affine) is not None:
             return (affine[2],) * affine[3]
         return tuple(None if (p := self._single(axis)) is None or a.is_global else _plain(p.stride)
                      for axis, a in enumerate(self._state.axes))
@@ -194,7 +196,7 @@ class NodeResult:
     @cached_property
     def padding(self) -> tuple[int | None, ...]:
         """Effective padding P: the region of feature 0 starts at input coordinate -P."""
-        if (affine := self._affine) is not None:
+        if (affine := self.affine) is not None:
             return (-affine[0],) * affine[3]
         out: list[int | None] = []
         for axis, a in enumerate(self._state.axes):

@@ -14,7 +14,7 @@ from __future__ import annotations
 from fractions import Fraction
 from math import gcd, lcm
 
-from .limits import MAX_PERIOD, MAX_TAP_WORK, check
+from .limits import MAX_PERIOD, MAX_TAP_WORK, check, spend
 from .taps import LatticeTaps
 
 Interval = tuple[int, int]
@@ -121,6 +121,7 @@ def compose(piece: Piece, taps: LatticeTaps, delta: int = 0) -> Piece:
             visits.append((range(cycle), range(count - cycle, count)))
             work += 2 * cycle
     check(work * repeat, MAX_TAP_WORK, "the steps needed to compose this map")
+    spend(work * repeat + period, "composing the maps after upsampling")
     table: list[Interval | None] = []
     for t in range(period):
         q, phase = divmod(t, t_period)
@@ -184,6 +185,7 @@ def hull(a: Piece, b: Piece, offset: Offset | None = None) -> Piece:
         period, shift, ta, tb = a.period, a.shift, a.table, b.table
     else:
         period = check(lcm(a.period, b.period), MAX_PERIOD, "the joint period of two paths")
+        spend(period, "joining two paths")
         shift = a.shift * (period // a.period)
         ta, tb = expand(a, period), expand(b, period)
     table: list[Interval | None] = []

@@ -16,7 +16,7 @@ from .axis_map import Piece, add_offsets, compose, hull, shift_between
 from .errors import InvalidParameterError, ShapeError, UnknownNodeError, UnsupportedOpError
 from .gc_pause import paused_gc
 from .graph import Graph, Node
-from .limits import MAX_AXIS_LENGTH, MAX_PHASES, LimitError, check
+from .limits import MAX_AXIS_LENGTH, MAX_PHASES, LimitError, check, work_budget
 from .merge import Symbols, aligned, union
 from .shapes import output_size
 from .taps import BROADCAST, GLOBAL, IDENTITY, GlobalTaps, LatticeTaps, NeedsSize, lattice_taps
@@ -119,7 +119,7 @@ def run(graph: Graph, options: Options) -> tuple[list[str], StateTable, str, lis
 
     The pass allocates millions of small acyclic objects on big graphs; the cyclic collector
     would re-scan the whole heap over and over, so it is paused for the pass."""
-    with paused_gc():
+    with paused_gc(), work_budget():
         return _run(graph, options)
 
 

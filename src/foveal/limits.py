@@ -9,6 +9,10 @@ below them (docs/security.md gives the reasoning for each number). Exceeding one
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
 from .errors import FovealError
 
 MAX_FILE_BYTES = 4 << 30
@@ -26,8 +30,12 @@ covers resizes of axes up to 65,536 pixels."""
 MAX_PHASES = 4_000_000
 """Phases of all maps of one analysis together (about 100 bytes each: 400 MB)."""
 
-MAX_TAP_WORK = 20_000_000
+MAX_TAP_WORK = 10_000_000
 """Steps of one composition of a map with a window (period times the taps it must visit)."""
+
+MAX_WORK = 10_000_000
+"""Steps of all compositions of maps with a period above 1 in one analysis (about a second; the
+built-in zoo needs at most 100,000, MaxViT's windows)."""
 
 MAX_SAME_CANDIDATES = 1024
 """Possible left paddings of a TF/ONNX SAME window when the input size is not known."""
@@ -52,3 +60,29 @@ def check(value: int, limit: int, what: str) -> int:
     if value > limit:
         raise LimitError(f"{what} is {value:,}, over foveal's limit of {limit:,} (see docs/security.md)")
     return value
+
+
+_work_left: ContextVar[list[int] | None] = ContextVar("foveal_work_left", default=None)
+
+
+@contextmanager
+def work_budget(limit: int = MAX_WORK) -> Iterator[None]:
+    """Counts the steps `spend` reports while an analysis runs (per context, so threads and
+    nested analyses each have their own)."""
+    token = _work_left.set([limit])
+    try:
+        yield
+    finally:
+        _work_left.reset(token)
+
+
+def spend(steps: int, what: str) -> None:
+    """Take `steps` from the running analysis' budget; a LimitError when it is spent. Outside an
+    analysis (a direct call of the maps' arithmetic) only the per-call limits apply."""
+    left = _work_left.get()
+    if left is None:
+        return
+    left[0] -= steps
+    if left[0] < 0:
+        raise LimitError(f"{what}: the analysis needs more than foveal's limit of {MAX_WORK:,} steps "
+                         f"for its maps (see docs/security.md)")

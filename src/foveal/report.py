@@ -26,7 +26,7 @@ def json_value(v: Any) -> Any:
     kind = type(v)
     if kind is int or v is None:
         return v
-    if kind is tuple and all(type(x) is int for x in v):
+    if kind is tuple and all(type(x) is int or x is None for x in v):
         return list(v)
     if isinstance(v, Fraction):
         return str(v.numerator) if v.denominator == 1 else f"{v.numerator}/{v.denominator}"
@@ -39,6 +39,16 @@ def json_value(v: Any) -> Any:
 
 def node_dict(r: NodeResult) -> dict[str, Any]:
     shape = r.output_shape
+    if r.affine is not None:  # the common case in a few steps
+        first, last, stride, n = r.affine
+        size = last - first + 1
+        return {"name": r.name, "op": r.op, "kind": r.kind, "inputs": list(r.inputs),
+                "output_shape": None if None in shape else list(shape),
+                "rf": {"size": [size] * n, "stride": [stride] * n, "padding": [-first] * n,
+                       "period": [1] * n, "phase_sizes": [[size]] * n, "exact": True, "status": "exact",
+                       "global": [False] * n, "size_min": json_value(r.size_min),
+                       "size_max": json_value(r.size_max), "aligned": True, "misalignment": None,
+                       "reasons": list(r.reasons)}}
     return {
         "name": r.name,
         "op": r.op,

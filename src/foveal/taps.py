@@ -16,7 +16,7 @@ from fractions import Fraction
 from math import ceil, floor, gcd
 
 from . import ops as O
-from .limits import MAX_PERIOD, check
+from .limits import MAX_PERIOD, check, spend
 from .shapes import before_candidates, crop_range, effective_kernel, padding_pair, resize_ratio
 
 Tap = tuple[int, int, int]  # (first, step, count)
@@ -115,6 +115,7 @@ def lattice_taps(op: O.Op, axis: int, n_in: int | None, n_out: int | None) -> La
         k, s, d = op.kernel[axis], op.stride[axis], op.dilation[axis]
         before = op.padding[axis][0]
         check(s, MAX_PERIOD, "the stride of a transposed window (the period of its output map)")
+        spend(s, "the taps of a transposed window")
         return LatticeTaps(s, 1, tuple(transposed_sources(t + before, k, s, d) for t in range(s)))
     if isinstance(op, O.Pad):
         return LatticeTaps(1, 1, ((-op.before[axis], 1, 1),))
@@ -132,6 +133,7 @@ def lattice_taps(op: O.Op, axis: int, n_in: int | None, n_out: int | None) -> La
         period, shift = ratio.denominator, ratio.numerator
         check(period, MAX_PERIOD, f"the period of a resize by {1 / ratio if ratio else 0} (its output map "
               f"repeats every {period:,} positions)")
+        spend(period, "the taps of a resize")
         table = tuple(_progression(resize_source(op, ratio, t, axis)) for t in range(period))
         return LatticeTaps(period, shift, table)
     if isinstance(op, O.PixelShuffle):

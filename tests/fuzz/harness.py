@@ -35,7 +35,7 @@ from pathlib import Path
 from types import ModuleType
 
 HERE = Path(__file__).resolve().parent
-FORMATS = ("json", "graphdef", "onnx", "pt2")
+FORMATS = ("json", "graphdef", "pbtxt", "onnx", "pt2")
 GOOD = ("ok", "error")
 
 
