@@ -126,14 +126,14 @@ def compose(piece: Piece, taps: LatticeTaps, delta: int = 0) -> Piece:
     for t in range(period):
         q, phase = divmod(t, t_period)
         entry = t_table[phase]
-        taps = visits[phase]
-        if entry is None or taps is None:
+        visit = visits[phase]
+        if entry is None or visit is None:
             table.append(None)
             continue
         first, step, _ = entry
         first += q * t_shift + delta
         lo = hi = None
-        for m in (taps if isinstance(taps, range) else (*taps[0], *taps[1])):
+        for m in (visit if isinstance(visit, range) else (*visit[0], *visit[1])):
             qq, tt = divmod(first + m * step, p_period)
             e = p_table[tt]
             if e is None:
