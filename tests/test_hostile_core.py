@@ -125,6 +125,17 @@ def test_growth_is_a_limit_error_naming_the_node(ops, n_axes, node, what) -> Non
     assert "\n" not in str(found.value)
 
 
+def test_many_strides_are_bounded() -> None:
+    """3,000 branches of different strides merged: quadratic work, refused in a second."""
+    g = Graph(1)
+    x = g.input("x")
+    y = g.add("m", O.add(), [g.add(f"b{i}", conv(1, i + 1), x) for i in range(3000)])
+    for i in range(100):
+        y = g.add(f"c{i}", conv(3), y)
+    with pytest.raises(LimitError, match="paths of different strides"):
+        foveal.receptive_field(g)
+
+
 def test_sizes_are_bounded() -> None:
     with pytest.raises(LimitError, match="an input size"):
         foveal.receptive_field(chain([conv(3)]), 10**13)

@@ -35,7 +35,7 @@ MAX_TAP_WORK = 10_000_000
 
 MAX_WORK = 10_000_000
 """Steps of all compositions of maps with a period above 1 in one analysis (about a second; the
-built-in zoo needs at most 100,000, MaxViT's windows)."""
+built-in zoo needs at most 200,000, MaxViT's windows)."""
 
 MAX_SAME_CANDIDATES = 1024
 """Possible left paddings of a TF/ONNX SAME window when the input size is not known."""

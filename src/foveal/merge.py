@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from math import lcm
 
 from .axis_map import Offset, Piece, add_offsets, expand, hull, same_stride, shift_between
-from .limits import MAX_PERIOD, check
+from .limits import MAX_PERIOD, check, spend
 
 MAX_ASSIGNMENTS = 4096
 
@@ -61,6 +61,7 @@ def union(pieces: Sequence[Piece], symbols: Symbols) -> tuple[tuple[Piece, ...],
                 break
         else:
             groups.append(p)
+    spend(len(pieces) * len(groups), "joining paths of different strides")
     return tuple(groups), bound
 
 

@@ -14,6 +14,7 @@ import math
 from typing import cast
 
 from .axis_map import Piece, compose
+from .limits import spend
 from .taps import IDENTITY, GlobalTaps, LatticeTaps
 
 GLOBAL_SHAPE = "global"
@@ -79,6 +80,8 @@ def _put(out: dict, shape: object, rmin: float, rmax: float) -> None:
 def step(stats: PathStats, taps: LatticeTaps | GlobalTaps, out: dict | None = None) -> dict:
     """Apply one op to every path shape (and merge into `out`, for multi-input nodes)."""
     out = {} if out is None else out
+    if type(stats) is dict:  # several shapes: counted, as a graph can make them many
+        spend(4 * len(stats), "following the paths of different strides")
     if isinstance(taps, GlobalTaps):
         if stats:
             _put(out, GLOBAL_SHAPE, math.inf, math.inf)
