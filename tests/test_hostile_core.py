@@ -148,6 +148,13 @@ def test_sizes_are_bounded() -> None:
         chain([conv(2**62)])
 
 
+def test_clipped_regions_are_bounded() -> None:
+    g = chain([conv(5), O.attention()])
+    with pytest.raises(LimitError, match="clipped to the input.*limit"):
+        foveal.receptive_field(g, 10**7)["n1"].region(0, clip=True)
+    assert foveal.receptive_field(g, 1000)["n1"].region(7, clip=True) == ((0, 999),)
+
+
 def test_a_period_up_to_the_limit_is_fine() -> None:
     a = foveal.receptive_field(chain([O.Resize("nearest", None, MAX_PERIOD, "asymmetric")]), 7)
     assert a["n0"].period == (MAX_PERIOD,)

@@ -21,6 +21,7 @@ from . import ops as O
 from .engine import NodeState, live_inputs
 from .errors import InvalidParameterError
 from .graph import Graph
+from .limits import MAX_CLIPPED_POSITIONS, LimitError
 from .taps import concrete_taps
 
 Hulls = list  # per position: (lo, hi) or None
@@ -37,6 +38,8 @@ class ClippedRegions:
         self.policy = policy
         self.prefixes = stop_propagation
         self.cache: dict[str, list[Component]] = {}
+        self.work = 0
+        """Positions times taps visited so far (bounded by MAX_CLIPPED_POSITIONS)."""
 
     def region(self, name: str, index: tuple[int, ...]) -> tuple[tuple[int, int] | None, ...]:
         """Clipped region of feature `index` of `name`; None on every axis if it reads nothing."""
@@ -78,16 +81,27 @@ class ClippedRegions:
                 f"input_shape to receptive_field()")
         sizes = cast(tuple[int, ...], state.sizes)
         if name == self.input_name:
+            self._spend(name, sum(sizes))
             return [[[(o, o) for o in range(n)] for n in sizes]]
         node = self.graph.nodes[name]
         live = [r for r in live_inputs(self.graph, name, self.prefixes) if self.states[r].connected]
         components = []
         for ref in live:
             n_in = cast(tuple[int, ...], self.states[ref].sizes)
+            steps = sum(n_out * _taps_bound(node.op, axis, n_in[axis], self.policy)
+                        for axis, n_out in enumerate(sizes))
+            self._spend(name, len(self.cache[ref]) * steps)
             for source in self.cache[ref]:
                 components.append([self._apply(node.op, axis, source[axis], n_in[axis], n_out)
                                    for axis, n_out in enumerate(sizes)])
         return _merge_complete(components)
+
+    def _spend(self, name: str, steps: int) -> None:
+        self.work += steps
+        if self.work > MAX_CLIPPED_POSITIONS:
+            raise LimitError(f"regions clipped to the input are computed position by position; up to node "
+                             f"{name!r} that needs more than foveal's limit of {MAX_CLIPPED_POSITIONS:,} "
+                             f"steps: use the unclipped region (clip=False) or a smaller input")
 
     def _apply(self, op: O.Op, axis: int, source: Hulls, n_in: int, n_out: int) -> Hulls:
         hulls: Hulls = [None] * n_out
@@ -107,6 +121,21 @@ class ClippedRegions:
         if isinstance(op, O.Unknown):
             return range(n_in) if self.policy == "global" else [min(o, n_in - 1)]
         return concrete_taps(op, axis, o, n_in, n_out)
+
+
+def _taps_bound(op: O.Op, axis: int, n_in: int, policy: str) -> int:
+    """At most how many input positions one output position of `op` reads on `axis`."""
+    if isinstance(op, (O.Window, O.TransposedWindow)):
+        return min(op.kernel[axis], n_in)
+    if isinstance(op, O.Resize):
+        return 4
+    if isinstance(op, O.PixelUnshuffle):
+        return op.factor[axis]
+    if isinstance(op, O.AdaptivePool) and op.size[axis]:
+        return n_in // op.size[axis] + 2
+    if (isinstance(op, O.Global) and op.axes[axis]) or (isinstance(op, O.Unknown) and policy == "global"):
+        return n_in
+    return 1
 
 
 def _merge_complete(components: list[Component]) -> list[Component]:
