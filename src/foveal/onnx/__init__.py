@@ -1,5 +1,7 @@
 """ONNX front-end: a model file or ModelProto as a foveal Graph, read per the ONNX specification
-without running it (docs/onnx.md). Needs the `onnx` package (foveal[onnx]) only when used."""
+without running it (docs/onnx.md). Needs the `onnx` package (foveal[onnx]) only when used: this
+module and `load` import nothing beyond the standard library at module level, and a model is
+read (a missing file reported as such) before the modules that need numpy are imported."""
 
 from __future__ import annotations
 
@@ -22,10 +24,12 @@ def graph_from_onnx(model: Any, input_shape: Any = None, input: str | None = Non
     model's declared sizes when they are fixed. It sets the sizes shape inference works with,
     which some ops need (Reshape, Resize to computed sizes, ConvTranspose with output_shape).
     """
-    from .convert import Converter
     from .load import read_model
 
-    return Converter(read_model(model), input, input_shape).graph()
+    model = read_model(model)
+    from .convert import Converter  # numpy: importable once onnx is
+
+    return Converter(model, input, input_shape).graph()
 
 
 def analyse(model: Any, input_shape: Any = None, *, input: str | None = None, output: str | None = None,
@@ -35,13 +39,15 @@ def analyse(model: Any, input_shape: Any = None, *, input: str | None = None, ou
     from ..api import receptive_field
     from ..errors import FovealError
     from ..graph import split_ref
-    from .convert import Converter
     from .load import read_model
 
     if options.pop("handlers", None):
         raise FovealError("handlers= applies to PyTorch modules only")
     options.pop("capture", None)
-    converter = Converter(read_model(model), input, input_shape)
+    model = read_model(model)
+    from .convert import Converter  # numpy: importable once onnx is
+
+    converter = Converter(model, input, input_shape)
     graph = converter.graph()
     if output is not None and output not in graph and output in converter.refs:
         output = split_ref(converter.refs[output])[0]

@@ -10,7 +10,7 @@ dimensions are 2, 3, ... of the tensor.
 
 from __future__ import annotations
 
-from collections import deque
+from collections import defaultdict, deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -18,7 +18,9 @@ from .. import ops as O
 from ..errors import FovealError, GraphFormatError, UnknownNodeError
 from ..graph import Graph, fresh_name, split_ref
 from ..layout import Layout, LayoutError, Merged, broadcast, reshape, size_of, spatial_axes
-from .fold import Constants, attributes
+from ..limits import MAX_AXIS_LENGTH, LimitError
+from .fields import MAX_RANK, Fields, bounded, node_label, product, shown
+from .fold import Constants, reshaped
 from .load import DEFAULT_DOMAINS, Dims, ai_onnx_opset, infer_shapes, value_dims
 
 UNARY = frozenset([
@@ -49,11 +51,8 @@ CONTROL_FLOW = frozenset(["If", "Loop", "Scan"])
 WINDOW_KINDS = {"Conv": "conv", "ConvInteger": "conv", "QLinearConv": "conv", "MaxPool": "max_pool",
                 "AveragePool": "avg_pool", "LpPool": "lp_pool"}
 WEIGHT_INPUT = {"Conv": 1, "ConvInteger": 1, "QLinearConv": 3, "ConvTranspose": 1}
-MAX_ROUNDS = 32
-"""Rounds of folding and shape inference: each round lets one more level of shape arithmetic
-fold (a dynamic-size shufflenet needs 13)."""
-NO_END = 2**62
-"""Slice ends at or past this (INT64_MAX, INT32_MAX...) mean 'to the end'."""
+AUTO_PADS = ("NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID", "")
+PAD_MODES = {"constant": "constant", "reflect": "reflect", "edge": "replicate", "wrap": "circular"}
 
 
 class Converter:
@@ -63,6 +62,7 @@ class Converter:
         g = model.graph
         self.onnx_graph, self.opset = g, ai_onnx_opset(model)
         self.producers = {out: node for node in g.node for out in node.output if out}
+        self.consumers: dict[str, list[Any]] | None = None
         initializers = {t.name for t in g.initializer}
         candidates = [i for i in g.input if i.name not in initializers]
         if input_name is not None:
@@ -77,48 +77,29 @@ class Converter:
         declared = value_dims(picked[0])
         rank = len(declared) if declared is not None else _rank_of(input_shape, 4)
         if rank < 3:
-            raise FovealError(f"input {self.input!r} has rank {rank}; foveal needs a batch, a channel "
+            raise FovealError(f"input {shown(self.input)} has rank {rank}; foveal needs a batch, a channel "
                               f"and at least one spatial dimension")
+        if rank > MAX_RANK:
+            raise LimitError(f"input {shown(self.input)} has rank {rank}, beyond foveal's limit of "
+                             f"{MAX_RANK}")
         self.n_axes = rank - 2
         self.input_layout = self._input_layout(rank)
         self.spatial_size, dims = self._sizes(declared, rank, input_shape)
-        self.shapes = infer_shapes(model, self.input, dims)
-        self.shapes.setdefault(self.input, dims)
         self.order = self._spatial_nodes()
         spatial = {out for node in self.order for out in node.output} | {self.input}
-        self.consts = Constants(g, self.producers, self.shapes, spatial)
-        for _ in range(MAX_ROUNDS):  # shape arithmetic ONNX's data propagation did not follow
-            if not self._shapes_missing(dims):
-                break
-            folded = self._folded_parameters(spatial)
-            shapes = infer_shapes(model, self.input, dims, folded) if folded else {}
-            if self._known(shapes) <= self._known(self.shapes):
-                break  # nothing new: a shape stays unknown, and the op that needs it says so
-            self.shapes = shapes
-            self.shapes.setdefault(self.input, dims)
-            self.consts = Constants(g, self.producers, self.shapes, spatial)
+        self.shapes: dict[str, Dims] = {}
+        self.consts = Constants(g, self.producers, self.shapes, spatial, self.opset)
+        every, _ = _in_order(list(g.node), self._consumers())  # nodes on a cycle: not inferred
+        infer_shapes(model, self.input, dims, every, self._constant_for_inference, self.shapes)
+        self.shapes.setdefault(self.input, dims)
 
-    def _known(self, shapes: dict[str, Dims]) -> int:
-        return sum(all(isinstance(d, int) for d in dims) for dims in shapes.values())
-
-    def _shapes_missing(self, dims: Dims) -> bool:
-        """ONNX's inference left a spatial tensor without a concrete shape, though the input has one."""
-        if not all(isinstance(d, int) for d in dims):
-            return False
-        return any(out and not all(isinstance(d, int) for d in self.shapes.get(out, (None,)))
-                   for node in self.order for out in node.output)
-
-    def _folded_parameters(self, spatial: set[str]) -> dict[str, Any]:
-        """Computed, non-spatial inputs of spatial nodes that fold to a value."""
-        out = {}
-        for node in self.order:
-            for name in node.input:
-                if name and name not in spatial and name in self.producers \
-                        and self.producers[name].op_type not in ("Constant", "Identity"):
-                    value = self.consts.value(name)
-                    if value is not None:
-                        out[name] = value
-        return out
+    def _constant_for_inference(self, name: str) -> Any:
+        """A folded constant, for shape inference, which asks for every node's inputs: a malformed
+        node on the way is reported where the analysis reads the parameter, not here."""
+        try:
+            return self.consts.value(name)
+        except FovealError:
+            return None
 
     # -- input ----------------------------------------------------------------------------------
     def _input_layout(self, rank: int) -> Layout:
@@ -129,14 +110,14 @@ class Converter:
         while todo:
             tensor = todo.popleft()
             for node in consumers.get(tensor, ()):
-                perm = attributes(node).get("perm", list(range(rank))[::-1])
-                if node.op_type == "Transpose" and perm[0] == 0 and perm[1] != 1:
-                    layout: list[int | None] = [None] * rank
-                    for d in range(2, rank):
-                        layout[perm[d]] = d - 2
-                    return tuple(layout)
                 if node.op_type == "Transpose":
-                    break  # it keeps the channels where NCHW has them: the input is NCHW
+                    perm = Fields(node).integers("perm", list(range(rank))[::-1])
+                    if sorted(perm) == list(range(rank)) and perm[0] == 0 and perm[1] != 1:
+                        layout: list[int | None] = [None] * rank
+                        for d in range(2, rank):
+                            layout[perm[d]] = d - 2
+                        return tuple(layout)
+                    break  # it keeps the channels where NCHW has them (or is not of the input's rank)
                 if node.op_type in UNARY or node.op_type in MERGING:
                     for out in node.output:
                         if out not in seen:
@@ -158,8 +139,15 @@ class Converter:
             return (spatial if all(isinstance(s, int) for s in spatial) else None), tuple(full)
         try:
             values = (int(given),) * self.n_axes if isinstance(given, int) else tuple(int(v) for v in given)
-        except (TypeError, ValueError):
-            raise FovealError(f"input_shape must be an int or a sequence of ints, got {given!r}") from None
+        except (TypeError, ValueError, OverflowError):
+            raise FovealError(f"input_shape must be an int or a sequence of ints, got "
+                              f"{given!r}"[:300]) from None
+        for v in values:
+            if v < 1:
+                raise FovealError(f"input_shape {values} must hold lengths >= 1"[:300])
+            if v > MAX_AXIS_LENGTH:
+                raise LimitError(f"input_shape holds {v:,}, beyond foveal's limit of {MAX_AXIS_LENGTH:,} "
+                                 f"per axis")
         if len(values) == rank:
             full = list(values)
             values = tuple(values[d] for d in dims)
@@ -174,7 +162,10 @@ class Converter:
     def _consumers(self) -> dict[str, list[Any]]:
         """Who reads each tensor; a node with subgraphs (If, Loop, Scan) reads what they read from
         the outer scope too."""
+        if self.consumers is not None:
+            return self.consumers
         out: dict[str, list[Any]] = {}
+        self.consumers = out
         for node in self.onnx_graph.node:
             for name in dict.fromkeys([*node.input, *_outer_reads(node)]):
                 if name:
@@ -192,26 +183,11 @@ class Converter:
                     reached[id(node)] = node
                     stack.extend(o for o in node.output if o)
         position = {id(n): i for i, n in enumerate(self.onnx_graph.node)}
-        made = {out: n for n in reached.values() for out in n.output if out}
-        indegree = {k: sum(1 for i in dict.fromkeys([*n.input, *_outer_reads(n)]) if i in made)
-                    for k, n in reached.items()}
-        ready = sorted((k for k, d in indegree.items() if d == 0), key=position.__getitem__)
-        queue, order = deque(ready), []
-        while queue:
-            node = reached[queue.popleft()]
-            order.append(node)
-            fresh = []
-            for out in node.output:
-                for c in consumers.get(out, ()) if out else ():
-                    if id(c) in indegree:
-                        indegree[id(c)] -= 1
-                        if indegree[id(c)] == 0:
-                            fresh.append(id(c))
-            queue.extend(sorted(fresh, key=position.__getitem__))
-        if len(order) != len(reached):
-            stuck = _on_cycles({k: n for k, n in reached.items() if indegree[k] > 0}, consumers)
+        order, stuck = _in_order(sorted(reached.values(), key=lambda n: position[id(n)]), consumers)
+        if stuck:
+            on_cycles = _on_cycles(stuck, consumers)
             raise GraphFormatError(f"the ONNX graph has a cycle through "
-                                   f"{', '.join(repr(_label(n)) for n in stuck[:5])}")
+                                   f"{', '.join(shown(_label(n)) for n in on_cycles[:5])}")
         return order
 
     def graph(self) -> Graph:
@@ -219,19 +195,23 @@ class Converter:
         self.refs: dict[str, str] = {self.input: g.input(_safe(self.input))}
         self.layouts: dict[str, Layout] = {self.input: self.input_layout}
         self.axis_sizes: dict[str, dict[int, int]] = {self.input: self._held_sizes(self.input, {})}
+        self.guessed: set[str] = set()  # tensors whose rank foveal guessed (see below)
         uses: dict[str, int] = {}
         for node in self.order:
             spatial = [i for i in dict.fromkeys([*node.input, *_outer_reads(node)]) if i in self.refs]
             if not spatial:
                 continue
-            self.x = spatial[0]
+            self.x, self.f = spatial[0], Fields(node)
             try:
                 op, layouts = self._convert(node, spatial)
             except LayoutError as err:
                 op, layouts = O.unknown(f"{node.op_type} ({err})"), None
-            except (KeyError, IndexError, TypeError, ValueError, ZeroDivisionError) as err:
-                # parameters that contradict the spec: unsupported, named, never a traceback
-                op, layouts = O.unknown(f"{node.op_type} (parameters foveal cannot read: {err!r})"), None
+            except GraphFormatError as err:
+                if self.x not in self.guessed:
+                    raise
+                # a field that contradicts a guessed rank says nothing about the model
+                op, layouts = O.unknown(f"{node.op_type} (after an op foveal cannot follow, its input's rank "
+                                        f"is unknown: {err})"), None
             name = self._name(node, g, uses)
             sources = list(dict.fromkeys(self.refs[i] for i in spatial))
             if len(sources) > 1 and not isinstance(op, O.Merge | O.Unknown):
@@ -247,6 +227,11 @@ class Converter:
                 self.refs[out] = name if k == 0 else f"{name}:{k}"
                 layout = layouts[k] if isinstance(layouts, list) else layouts
                 self.layouts[out] = layout if layout is not None else self._kept_layout(out)
+                # After an op foveal cannot follow, or after a guess, the output's rank is a guess
+                # unless shape inference found it.
+                if (isinstance(op, O.Unknown) or self.x in self.guessed) and \
+                        len(self.shapes.get(out, ())) != len(self.layouts[out]):
+                    self.guessed.add(out)
                 self.axis_sizes[out] = self._held_sizes(out, self.axis_sizes[self.x])
         outputs = [split_ref(self.refs[o.name])[0] for o in self.onnx_graph.output if o.name in self.refs]
         if outputs:
@@ -292,6 +277,10 @@ class Converter:
         return out
 
     # -- reading parameters ------------------------------------------------------------------------
+    # Every attribute and input is read through `self.f` (fields.Fields of the node being
+    # converted): a malformed field is a GraphFormatError naming the node, its op and the field.
+    # Lengths that the tracked rank fixes (one pad pair per dimension, an axis below the rank) are
+    # checked against that rank. A valid value foveal does not follow makes the op unsupported.
     @property
     def layout(self) -> Layout:
         return self.layouts[self.x]
@@ -300,22 +289,35 @@ class Converter:
         return self.consts.dims(tensor)
 
     def _int_dims(self, tensor: str) -> tuple[int, ...] | None:
+        """The tensor's shape when every length is known (and, for a spatial tensor, its rank is
+        the one its layout has)."""
         dims = self.shapes.get(tensor)
         if dims is None or not all(isinstance(d, int) for d in dims):
             return None
+        layout = self.layouts.get(tensor)
+        if layout is not None and len(layout) != len(dims):
+            return None
         return tuple(dims)  # type: ignore[arg-type]
+
+    def _no_size(self) -> str:
+        """Why a size is unknown, and the fix: no input size, or inference stopped before."""
+        if all(isinstance(d, int) for d in self.shapes.get(self.input, ())):
+            return "ONNX shape inference stops before this node"
+        return "give input_shape"
 
     def _input(self, node: Any, index: int) -> str:
         return node.input[index] if len(node.input) > index else ""
 
-    def _param(self, node: Any, index: int, attr: str, since: int) -> Any:
-        """A parameter that became an input at opset `since` (attribute before)."""
+    def _param(self, node: Any, index: int, attr: str, since: int) -> list[int] | None | str:
+        """A list of ints that became input `index` at opset `since` (attribute `attr` before):
+        None when absent, 'unknown' when given but not constant."""
         if self.opset < since:
-            return attributes(node).get(attr)
+            return self.f.integers(attr, None)
         name = self._input(node, index)
         if not name:
             return None
-        return self.consts.ints(name)
+        values = self.consts.ints(name)
+        return "unknown" if values is None else values
 
     def _given(self, node: Any, index: int) -> bool:
         """The optional input is present and not an empty tensor."""
@@ -379,17 +381,32 @@ class Converter:
         return O.unknown(op), None
 
     # -- windows ----------------------------------------------------------------------------------
-    def _window(self, node: Any) -> O.Op:
-        a, m = attributes(node), self._rank() - 2
-        index = self._window_dims()
-        kernel = a.get("kernel_shape")
+    def _kernel(self, node: Any) -> list[int] | None:
+        """kernel_shape, or the weight's spatial dims; None when neither is known."""
+        f = self.f
+        kernel = f.integers("kernel_shape", None, minimum=1)
         if kernel is None and node.op_type in WEIGHT_INPUT:
+            f.require_inputs(WEIGHT_INPUT[node.op_type] + 1)
             dims = self._dims(self._input(node, WEIGHT_INPUT[node.op_type]))
-            kernel = list(dims[2:]) if dims is not None and all(isinstance(d, int) for d in dims) else None
+            if dims is None or len(dims) < 3 or not all(isinstance(d, int) for d in dims):
+                return None
+            kernel = f.lengths([d for d in dims[2:] if isinstance(d, int)], "the weight's spatial dims")
+            if 0 in kernel:
+                raise f.fail("the weight's shape", f"{list(dims)} has a spatial length of 0")
+        return kernel
+
+    def _window(self, node: Any) -> O.Op:
+        f, m = self.f, self._rank() - 2
+        index = self._window_dims()
+        kernel = self._kernel(node)
         if kernel is None or len(kernel) != m:
-            return O.unknown(f"{node.op_type} (kernel shape unknown)")
-        strides, dilations = a.get("strides", [1] * m), a.get("dilations", [1] * m)
-        pads, auto_pad = a.get("pads", [0] * 2 * m), a.get("auto_pad", "NOTSET")
+            return O.unknown(f"{node.op_type} (kernel shape unknown, or not one entry per spatial dim of "
+                             f"its rank-{m + 2} input)")
+        strides = f.integers("strides", [1] * m, length=m, minimum=1)
+        dilations = f.integers("dilations", [1] * m, length=m, minimum=1)
+        pads = f.integers("pads", [0] * 2 * m, length=2 * m, minimum=0)
+        auto_pad = f.string("auto_pad", "NOTSET", choices=AUTO_PADS)
+        ceil_mode = f.integer("ceil_mode", 0, choices=(0, 1))
         if index is None or not self._trivial(index, m, kernel, strides, dilations, pads):
             return O.unknown(f"{node.op_type} (over dimensions that are not the input's spatial axes)")
         if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
@@ -398,7 +415,7 @@ class Converter:
             padding = 0
         else:
             padding = tuple((pads[j], pads[j + m]) for j in index)
-        ceil = bool(a.get("ceil_mode", 0)) and auto_pad in ("NOTSET", "")
+        ceil = bool(ceil_mode) and auto_pad in ("NOTSET", "")
         pick = lambda values: tuple(values[j] for j in index)  # noqa: E731
         return O.Window(pick(kernel), pick(strides), pick(dilations), padding, ceil,
                         WINDOW_KINDS[node.op_type])
@@ -415,28 +432,32 @@ class Converter:
     def _transposed(self, node: Any) -> O.Op:
         """ConvTranspose: pads, or pads derived from output_shape or auto_pad per the spec
         (output_shape wins over pads; the odd pixel goes after for SAME_UPPER)."""
-        a, m = attributes(node), self._rank() - 2
+        f, m = self.f, self._rank() - 2
         index = self._window_dims()
-        dims = self._dims(self._input(node, 1))
-        kernel = a.get("kernel_shape") or (list(dims[2:]) if dims is not None else None)
-        if kernel is None or len(kernel) != m or not all(isinstance(k, int) for k in kernel):
-            return O.unknown("ConvTranspose (kernel shape unknown)")
-        strides, dilations = a.get("strides", [1] * m), a.get("dilations", [1] * m)
-        out_pad, auto_pad = a.get("output_padding", [0] * m), a.get("auto_pad", "NOTSET")
-        pads = a.get("pads", [0] * 2 * m)
+        kernel = self._kernel(node)
+        if kernel is None or len(kernel) != m:
+            return O.unknown(f"ConvTranspose (kernel shape unknown, or not one entry per spatial dim of "
+                             f"its rank-{m + 2} input)")
+        strides = f.integers("strides", [1] * m, length=m, minimum=1)
+        dilations = f.integers("dilations", [1] * m, length=m, minimum=1)
+        out_pad = f.integers("output_padding", [0] * m, length=m, minimum=0)
+        auto_pad = f.string("auto_pad", "NOTSET", choices=AUTO_PADS)
+        pads = f.integers("pads", [0] * 2 * m, length=2 * m, minimum=0)
+        shape = f.integers("output_shape", None, minimum=1, limit=MAX_AXIS_LENGTH)
+        if shape is not None and len(shape) not in (m, m + 2):
+            raise f.fail("attribute 'output_shape'", f"has {len(shape)} entries; {m} (or {m + 2}) expected")
         if index is None or not self._trivial(index, m, kernel, strides, dilations, pads) or any(
                 out_pad[j] for j in set(range(m)) - set(index)):
             return O.unknown("ConvTranspose (over dimensions that are not the input's spatial axes)")
-        shape = a.get("output_shape")
         sizes = self._int_dims(self.x)
         if shape is not None and sizes is None:
-            return O.unknown("ConvTranspose (output_shape at an unknown input size: give input_shape)")
+            return O.unknown(f"ConvTranspose (output_shape at an unknown input size: {self._no_size()})")
         padding, extra = [], []
         for j in index:
             k_eff = dilations[j] * (kernel[j] - 1) + 1
             if shape is not None or auto_pad in ("SAME_UPPER", "SAME_LOWER"):
                 # the spec's total padding; with SAME and no output_shape it is the same at any size
-                n, target = (sizes[j + 2], list(shape)[-m:][j]) if shape and sizes else (1, strides[j])
+                n, target = (sizes[j + 2], shape[-m:][j]) if shape and sizes else (1, strides[j])
                 total = strides[j] * (n - 1) + out_pad[j] + k_eff - target
                 if total < 0:
                     return O.unknown("ConvTranspose (output_shape larger than the transposed "
@@ -460,16 +481,17 @@ class Converter:
 
     # -- reductions and normalisation -------------------------------------------------------------
     def _reduce(self, node: Any) -> tuple[Any, Any]:
-        a, rank = attributes(node), self._rank()
+        f, rank = self.f, self._rank()
         if self.opset >= AXES_BECAME_INPUT.get(node.op_type, 18):
             axes = self.consts.ints(self._input(node, 1)) if self._input(node, 1) else []
             if axes is None:
                 return O.unknown(f"{node.op_type} (axes not constant)"), None
         else:
-            axes = a.get("axes", [])
+            axes = f.integers("axes", [])
+        keep = f.integer("keepdims", 1, choices=(0, 1))
         if not axes:
-            axes = [] if a.get("noop_with_empty_axes", 0) else list(range(rank))
-        return self._reduced(node, sorted({x % rank for x in axes}), bool(a.get("keepdims", 1)))
+            axes = [] if f.integer("noop_with_empty_axes", 0, choices=(0, 1)) else list(range(rank))
+        return self._reduced(node, sorted(f.axes(axes, rank)), bool(keep))
 
     def _reduced(self, node: Any, dims: list[int], keep: bool) -> tuple[Any, Any]:
         mask = self._axes_mask(dims)
@@ -477,8 +499,9 @@ class Converter:
         return op, self.layout if keep else tuple(e for d, e in enumerate(self.layout) if d not in dims)
 
     def _arg_reduce(self, node: Any) -> tuple[Any, Any]:
-        a = attributes(node)
-        return self._reduced(node, [a.get("axis", 0) % self._rank()], bool(a.get("keepdims", 1)))
+        f = self.f
+        axis = f.axis(f.integer("axis", 0), self._rank())
+        return self._reduced(node, [axis], bool(f.integer("keepdims", 1, choices=(0, 1))))
 
     def _normalisation(self, dims: list[int], kind: str) -> tuple[Any, Any]:
         """Statistics over `dims`: every output reads those axes whole (the size is kept)."""
@@ -489,28 +512,31 @@ class Converter:
         return self._normalisation(list(range(2, self._rank())), node.op_type.lower())
 
     def _layer_norm(self, node: Any) -> tuple[Any, Any]:
-        axis = attributes(node).get("axis", -1) % self._rank()
+        axis = self.f.axis(self.f.integer("axis", -1), self._rank())
         return self._normalisation(list(range(axis, self._rank())), "layer_norm")
 
     def _mvn(self, node: Any) -> tuple[Any, Any]:
-        axes = attributes(node).get("axes", [0, 2, 3])
-        return self._normalisation([x % self._rank() for x in axes], "mean_variance_norm")
+        rank = self._rank()
+        axes = self.f.integers("axes", [d for d in (0, 2, 3) if d < rank])
+        return self._normalisation(self.f.axes(axes, rank), "mean_variance_norm")
 
     def _softmax(self, node: Any) -> tuple[Any, Any]:
         """Softmax-like ops: over one axis from opset 13, over every axis from `axis` before."""
         rank = self._rank()
         if node.op_type == "LpNormalization" or self.opset >= 13:
-            axis = attributes(node).get("axis", -1) % rank
-            dims = [axis]
+            dims = [self.f.axis(self.f.integer("axis", -1), rank)]
         else:
-            dims = list(range(attributes(node).get("axis", 1) % rank, rank))
+            dims = list(range(self.f.axis(self.f.integer("axis", 1), rank), rank))
         return self._normalisation(dims, node.op_type.lower())
 
     def _cumsum(self, node: Any) -> tuple[Any, Any]:
+        self.f.require_inputs(2)
         axis = self.consts.ints(self._input(node, 1))
         if axis is None:
             return O.unknown("CumSum (axis not constant)"), None
-        mask = self._axes_mask([axis[0] % self._rank()])
+        if len(axis) != 1:
+            raise self.f.fail("input 'axis'", f"has {len(axis)} entries; one expected")
+        mask = self._axes_mask([self.f.axis(axis[0], self._rank())])
         if not any(mask):
             return O.elementwise("cumsum"), None
         return O.Global("cumsum", mask, True, "a cumulative sum reads a prefix of the axis, not all "
@@ -532,29 +558,43 @@ class Converter:
         return broadcast([(self.layouts[s], ()) for s in spatial], rank)
 
     def _expand(self, node: Any) -> tuple[Any, Any]:
+        self.f.require_inputs(2)
         shape = self.consts.ints(self._input(node, 1))
         if shape is None:
             return O.unknown("Expand (shape not constant)"), None
+        if len(shape) > MAX_RANK:
+            raise LimitError(f"{self.f.where}: input 'shape' has {len(shape)} entries, beyond foveal's limit "
+                             f"of {MAX_RANK} dimensions")
         return O.elementwise("expand"), broadcast([(self.layout, ())], max(len(shape), self._rank()))
 
     def _tile(self, node: Any) -> tuple[Any, Any]:
+        self.f.require_inputs(2)
         repeats = self.consts.ints(self._input(node, 1))
-        if repeats is None or any(r != 1 for d, r in enumerate(repeats) if self.layout[d] is not None):
-            return O.unknown("Tile (along a spatial axis, or repeats not constant)"), None
+        if repeats is None:
+            return O.unknown("Tile (repeats not constant)"), None
+        if len(repeats) != self._rank():
+            raise self.f.fail("input 'repeats'", f"has {len(repeats)} entries; the input has rank "
+                              f"{self._rank()}")
+        if any(r != 1 for d, r in enumerate(repeats) if self.layout[d] is not None):
+            return O.unknown("Tile (along a spatial axis)"), None
         return O.elementwise("tile"), None
 
     # -- products ---------------------------------------------------------------------------------
     def _gemm(self, node: Any) -> tuple[Any, Any]:
         """Gemm contracts A's dim 1 (0 when transposed); only A may be spatial."""
+        self.f.require_inputs(2)
         if node.input[0] != self.x:
             return O.unknown("Gemm (a spatial B or C operand)"), None
-        contracted = 0 if attributes(node).get("transA", 0) else 1
+        if self._rank() != 2:
+            raise self.f.fail("input 'A'", f"has rank {self._rank()}; Gemm takes matrices")
+        contracted = 0 if self.f.integer("transA", 0, choices=(0, 1)) else 1
         kept = self.layout[1 - contracted]
         mask = self._axes_mask([contracted])
         op = O.Global("dense", mask, False) if any(mask) else O.elementwise("gemm")
         return op, (kept, None)
 
     def _matmul(self, node: Any, spatial: list[str]) -> tuple[Any, Any]:
+        self.f.require_inputs(2)
         b_name = node.input[1]
         if len(spatial) > 1:
             return O.attention(True), self._broadcast(node, spatial[:1])
@@ -569,72 +609,114 @@ class Converter:
 
     # -- layout changes -----------------------------------------------------------------------------
     def _transpose(self, node: Any) -> tuple[Any, Any]:
-        perm = attributes(node).get("perm", list(range(self._rank()))[::-1])
-        dims = self.shapes.get(self.x)
+        rank = self._rank()
+        perm = self.f.permutation(self.f.integers("perm", list(range(rank))[::-1]), rank)
+        dims = self._int_dims(self.x)
         if dims is not None and node.output[0] not in self.shapes:  # an input ONNX could not infer
             self.shapes[node.output[0]] = tuple(dims[p] for p in perm)
         return O.elementwise("transpose"), tuple(self.layout[p] for p in perm)
 
     def _reshape(self, node: Any) -> tuple[Any, Any]:
+        f = self.f
         before = self._int_dims(self.x)
         after = self._int_dims(node.output[0])
         if after is None and before is not None:
-            target = (self.consts.ints(self._input(node, 1)) if self.opset >= 5
-                      else attributes(node).get("shape"))
-            after = _resolve_target(before, target, bool(attributes(node).get("allowzero", 0)))
-        if before is None or after is None:
-            return O.unknown("Reshape (shapes unknown: give input_shape)"), None
+            if self.opset >= 5:
+                f.require_inputs(2)
+                target = self.consts.ints(self._input(node, 1))
+            else:
+                target = f.integers("shape", None)
+            if target is not None:
+                after = reshaped(f, before, target, bool(f.integer("allowzero", 0, choices=(0, 1))))
+                if after is None:
+                    return O.unknown(f"Reshape (no shape fits target {target} for dims {before})"), None
+        if before is None:
+            return O.unknown(f"Reshape (shapes unknown: {self._no_size()})"), None
+        if after is None:
+            return O.unknown("Reshape (target shape not constant)"), None
+        if product(before) != product(after) or 0 in before or 0 in after:
+            return O.unknown(f"Reshape (of dims {before} to {after}: element counts differ, or are 0)"), None
         self.shapes[node.output[0]] = after  # where ONNX's inference did not find it (Reshape-1)
-        return O.elementwise("reshape"), reshape(self.layout, before, after, self.axis_sizes[self.x])
+        return O.elementwise("reshape"), reshape(self.layout, before, after, self._axis_sizes())
+
+    def _axis_sizes(self) -> dict[int, int]:
+        """Each axis's length where known (0 where not: a regrouping that needs it is refused)."""
+        return defaultdict(int, self.axis_sizes[self.x])
 
     def _flatten(self, node: Any) -> tuple[Any, Any]:
-        axis = attributes(node).get("axis", 1) % (self._rank() + 1)
+        rank = self._rank()
+        axis = self.f.axis(self.f.integer("axis", 1), rank, extra=1)
         before = self._int_dims(self.x)
-        if before is not None:
-            after = (_product(before[:axis]), _product(before[axis:]))
-            return O.elementwise("flatten"), reshape(self.layout, before, after, self.axis_sizes[self.x])
+        if before is not None and 0 not in before:
+            after = (product(before[:axis]), product(before[axis:]))
+            return O.elementwise("flatten"), reshape(self.layout, before, after, self._axis_sizes())
         parts = (self.layout[:axis], self.layout[axis:])
         return O.elementwise("flatten"), tuple(_merged(p) for p in parts)
 
     def _squeeze(self, node: Any) -> tuple[Any, Any]:
         axes = self._param(node, 1, "axes", 13)
         rank = self._rank()
+        if isinstance(axes, str):
+            return O.unknown("Squeeze (axes not constant)"), None
         if axes is None:
             dims = self._int_dims(self.x)
             if dims is None:
-                return O.unknown("Squeeze (which dims have size 1 is unknown: give input_shape)"), None
+                return O.unknown(f"Squeeze (which dims have size 1 is unknown: {self._no_size()})"), None
             axes = [d for d, n in enumerate(dims) if n == 1]
-        drop = {x % rank for x in axes}
+        drop = set(self.f.axes(axes, rank))
         return O.elementwise("squeeze"), tuple(e for d, e in enumerate(self.layout) if d not in drop)
 
     def _unsqueeze(self, node: Any) -> tuple[Any, Any]:
         axes = self._param(node, 1, "axes", 13)
         if axes is None:
+            raise self.f.fail("axes", "are required but missing")
+        if isinstance(axes, str):
             return O.unknown("Unsqueeze (axes not constant)"), None
         rank = self._rank() + len(axes)
-        new = {x % rank for x in axes}
+        if rank > MAX_RANK:
+            raise LimitError(f"{self.f.where}: the output would have rank {rank}, beyond foveal's limit "
+                             f"of {MAX_RANK}")
+        new = set(self.f.axes(axes, self._rank(), extra=len(axes)))
         rest = iter(self.layout)
         return O.elementwise("unsqueeze"), tuple(None if d in new else next(rest) for d in range(rank))
 
     def _gather(self, node: Any) -> tuple[Any, Any]:
-        axis = attributes(node).get("axis", 0) % self._rank()
+        self.f.require_inputs(2)
+        axis = self.f.axis(self.f.integer("axis", 0), self._rank())
         if node.input[0] != self.x or self.layout[axis] is not None:
             return O.unknown("Gather (along a spatial axis, or with spatial indices)"), None
         indices = self._dims(self._input(node, 1))
         if indices is None:
             return O.unknown("Gather (indices of unknown rank)"), None
+        if self._rank() - 1 + len(indices) > MAX_RANK:
+            raise LimitError(f"{self.f.where}: the output's rank is beyond foveal's limit of {MAX_RANK}")
         layout = self.layout[:axis] + (None,) * len(indices) + self.layout[axis + 1:]
         return O.elementwise("gather"), layout
 
     # -- crops, pads, shuffles ------------------------------------------------------------------------
     def _pad(self, node: Any) -> tuple[Any, Any]:
-        a, rank = attributes(node), self._rank()
-        pads = a.get("pads", a.get("paddings")) if self.opset < 11 else self.consts.ints(self._input(node, 1))
+        f, rank = self.f, self._rank()
+        if self.opset < 11:
+            pads = f.integers("pads" if f.has("pads") or self.opset >= 2 else "paddings", None)
+            if pads is None:
+                raise f.fail("attribute 'pads'", "is required but missing")
+        else:
+            f.require_inputs(2)
+            pads = self.consts.ints(self._input(node, 1))
         if pads is None:
             return O.unknown("Pad (pads not constant)"), None
-        axes = self.consts.ints(self._input(node, 3)) if self.opset >= 18 and self._input(node, 3) else None
-        axes = [x % rank for x in axes] if axes is not None else list(range(rank))
+        axes: Any = self._input(node, 3) if self.opset >= 18 else ""
+        if axes:
+            axes = self.consts.ints(axes)
+            if axes is None:
+                return O.unknown("Pad (axes not constant)"), None
+        axes = f.axes(axes, rank) if axes else list(range(rank))
         k = len(axes)
+        if len(pads) != 2 * k:
+            raise f.fail("pads", f"has {len(pads)} entries; {2 * k} expected (two per padded dimension)")
+        for p in pads:
+            bounded(p, f"{f.where}: pads")
+        mode = PAD_MODES[f.string("mode", "constant", choices=PAD_MODES)]
         before, after = [0] * self.n_axes, [0] * self.n_axes
         for i, d in enumerate(axes):
             entry = self.layout[d]
@@ -643,17 +725,15 @@ class Converter:
             if not isinstance(entry, int):
                 return O.unknown("Pad (of a dimension holding several spatial axes)"), None
             before[entry], after[entry] = pads[i], pads[i + k]
-        mode = {"constant": "constant", "reflect": "reflect", "edge": "replicate", "wrap": "circular"}.get(
-            a.get("mode", "constant"))
-        if mode is None:
-            return O.unknown(f"Pad (mode {a.get('mode')!r})"), None
         return O.pad(tuple(before), tuple(after), mode), None
 
     def _slice(self, node: Any) -> tuple[Any, Any]:
-        a, rank = attributes(node), self._rank()
+        f, rank = self.f, self._rank()
         if self.opset < 10:
-            starts, ends, axes, steps = a.get("starts"), a.get("ends"), a.get("axes"), None
+            starts, ends = f.integers("starts", limit=2**63), f.integers("ends", limit=2**63)
+            axes, steps = f.integers("axes", None), None
         else:
+            f.require_inputs(3)
             starts, ends = self.consts.ints(self._input(node, 1)), self.consts.ints(self._input(node, 2))
             axes = self.consts.ints(self._input(node, 3)) if self._input(node, 3) else None
             steps = self.consts.ints(self._input(node, 4)) if self._input(node, 4) else None
@@ -661,56 +741,70 @@ class Converter:
                 starts = None
         if starts is None or ends is None:
             return O.unknown("Slice (bounds not constant)"), None
-        axes = axes if axes is not None else list(range(len(starts)))
+        axes = f.axes(axes, rank) if axes is not None else list(range(len(starts)))
         steps = steps if steps is not None else [1] * len(starts)
+        if not len(starts) == len(ends) == len(axes) == len(steps) or len(starts) > rank:
+            raise f.fail("starts, ends, axes and steps", f"have {len(starts)}, {len(ends)}, {len(axes)} and "
+                         f"{len(steps)} entries; they need the same number, at most the rank {rank}")
+        if 0 in steps:
+            raise f.fail("steps", "must not be 0")
         start, stop, step = [0] * self.n_axes, [None] * self.n_axes, [1] * self.n_axes
+        top = MAX_AXIS_LENGTH  # no axis is longer: bounds beyond it clamp to the same slice
         for axis, b, e, s in zip(axes, starts, ends, steps):
-            entry = self.layout[axis % rank]
+            entry = self.layout[axis]
             if entry is None:
                 continue
             if not isinstance(entry, int):
                 return O.unknown("Slice (of a dimension holding several spatial axes)"), None
             if s < 1:
                 return O.unknown("Slice (a negative step along a spatial axis: a flip)"), None
-            start[entry], step[entry] = b, s
-            stop[entry] = None if e >= NO_END else e
+            start[entry], step[entry] = max(-top, min(b, top)), min(s, top)
+            stop[entry] = None if e >= top else max(-top, e)
         return O.crop(tuple(start), tuple(stop), tuple(step)), None
 
     def _split(self, node: Any) -> tuple[Any, Any]:
-        a, rank = attributes(node), self._rank()
-        axis = a.get("axis", 0) % rank
+        f, rank = self.f, self._rank()
+        axis = f.axis(f.integer("axis", 0), rank)
         entry = self.layout[axis]
         if entry is None:
             return O.elementwise("split"), None
         if not isinstance(entry, int):
             return O.unknown("Split (of a dimension holding several spatial axes)"), None
         parts = self._param(node, 1, "split", 13)
+        if isinstance(parts, str):
+            return O.unknown("Split (sizes not constant)"), None
         dims = self._int_dims(self.x)
         if parts is None:
-            count = a.get("num_outputs", len(node.output))
+            count = f.integer("num_outputs", len(node.output), minimum=1)
+            if count != len(node.output):
+                raise f.fail("attribute 'num_outputs'", f"is {count}, but the node has {len(node.output)} "
+                             f"outputs")
             if dims is None:
-                return O.unknown("Split (along a spatial axis at an unknown size: give input_shape)"), None
+                return O.unknown(f"Split (along a spatial axis at an unknown size: {self._no_size()})"), None
             size = -(-dims[axis] // count)
-            parts = [min(size, dims[axis] - i * size) for i in range(count)]
+            parts = [max(0, min(size, dims[axis] - i * size)) for i in range(count)]
+        parts = f.lengths(parts, "split")
+        if len(parts) != len(node.output):
+            raise f.fail("split", f"has {len(parts)} entries, but the node has {len(node.output)} outputs")
         crops, at = [], 0
         for n in parts:
-            start, stop = [0] * self.n_axes, [None] * self.n_axes
-            start[entry], stop[entry] = at, at + n
+            start, stop = [0] * self.n_axes, [None] * self.n_axes  # type: list[int], list[int | None]
+            start[entry], stop[entry] = min(at, MAX_AXIS_LENGTH), min(at + n, MAX_AXIS_LENGTH)
             crops.append(O.crop(tuple(start), tuple(stop)))
             at += n
         return crops, None
 
     def _concat(self, node: Any, spatial: list[str]) -> tuple[Any, Any]:
-        axis = attributes(node).get("axis", 1) % self._rank()
+        axis = self.f.axis(self.f.integer("axis", 1 if self.opset < 4 else Fields.REQUIRED), self._rank())
         if self.layout[axis] is not None:
             return O.unknown("Concat (along a spatial axis)"), None
         return (O.concat() if len(spatial) > 1 else O.elementwise("concat")), None
 
     def _space_depth(self, node: Any) -> tuple[Any, Any]:
         index = self._window_dims()
+        block = self.f.integer("blocksize", minimum=1)
         if index is None or len(index) != self._rank() - 2:
             return O.unknown(f"{node.op_type} (on dimensions that are not the input's spatial axes)"), None
-        block = attributes(node)["blocksize"]
         return (O.pixel_shuffle(block) if node.op_type == "DepthToSpace" else O.pixel_unshuffle(block)), None
 
     # -- resizing ---------------------------------------------------------------------------------
@@ -740,17 +834,51 @@ Converter.HANDLERS.update({
 })
 
 
+def _in_order(nodes: list[Any], consumers: dict[str, list[Any]]) -> tuple[list[Any], dict[int, Any]]:
+    """`nodes` in topological order (Kahn's algorithm, ties in the given order), and those it
+    could not order (on or after a cycle), by id. Edges from nodes outside `nodes` are ignored;
+    a node with subgraphs depends on what they read from the outer scope."""
+    position = {id(n): i for i, n in enumerate(nodes)}
+    made = {out for n in nodes for out in n.output if out}
+    indegree = {id(n): sum(1 for i in dict.fromkeys([*n.input, *_outer_reads(n)]) if i in made)
+                for n in nodes}
+    queue, order = deque(n for n in nodes if indegree[id(n)] == 0), []
+    while queue:
+        node = queue.popleft()
+        order.append(node)
+        fresh = []
+        for out in node.output:
+            for c in consumers.get(out, ()) if out else ():
+                if id(c) in indegree:
+                    indegree[id(c)] -= 1
+                    if indegree[id(c)] == 0:
+                        fresh.append(c)
+        queue.extend(sorted(fresh, key=lambda n: position[id(n)]))
+    stuck = {id(n): n for n in nodes if indegree[id(n)] > 0}
+    return order, stuck
+
+
 def _on_cycles(stuck: dict[int, Any], consumers: dict[str, list[Any]]) -> list[Any]:
     """The nodes Kahn's algorithm could not order, less those that only follow a cycle: drop,
-    until none is left, every node that feeds no other stuck node."""
-    left = dict(stuck)
-    while True:
-        ends = [k for k, n in left.items()
-                if not any(id(c) in left for out in n.output for c in consumers.get(out, ()))]
-        if not ends:
-            return list(left.values())
-        for k in ends:
-            del left[k]
+    until none is left, every node that feeds no other stuck node (Kahn's algorithm backwards,
+    in time linear in the edges)."""
+    feeds = {k: {id(c) for out in n.output if out for c in consumers.get(out, ()) if id(c) in stuck}
+             for k, n in stuck.items()}
+    fed_by: dict[int, list[int]] = {k: [] for k in stuck}
+    for k, targets in feeds.items():
+        for t in targets:
+            fed_by[t].append(k)
+    left = {k: len(t) for k, t in feeds.items()}
+    ends = [k for k, n in left.items() if n == 0]
+    while ends:
+        k = ends.pop()
+        del left[k]
+        for source in fed_by[k]:
+            if source in left:
+                left[source] -= 1
+                if left[source] == 0:
+                    ends.append(source)
+    return [stuck[k] for k in stuck if k in left]
 
 
 def _outer_reads(node: Any) -> list[str]:
@@ -774,25 +902,6 @@ def _merged(entries: Layout) -> Any:
     return Merged(axes, 0, False)
 
 
-def _resolve_target(before: tuple[int, ...], target: list[int] | None,
-                    allowzero: bool) -> tuple[int, ...] | None:
-    """Reshape's output shape from its target: 0 copies the input dim, -1 takes the rest."""
-    if target is None:
-        return None
-    out = [before[i] if t == 0 and not allowzero and i < len(before) else t for i, t in enumerate(target)]
-    if out.count(-1) == 1:
-        known = _product([t for t in out if t != -1])
-        out[out.index(-1)] = _product(before) // known if known else 0
-    return tuple(out)
-
-
-def _product(values: Any) -> int:
-    n = 1
-    for v in values:
-        n *= v
-    return n
-
-
 def _rank_of(shape: Any, default: int) -> int:
     if shape is None or isinstance(shape, (int, Mapping)):
         return default
@@ -806,8 +915,7 @@ def _safe(name: str) -> str:
     return name if base == name else f"{base}_{slot}"
 
 
-def _label(node: Any) -> str:
-    return node.name or (node.output[0] if node.output else node.op_type)
+_label = node_label
 
 
 def _op_label(node: Any) -> str:

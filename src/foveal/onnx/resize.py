@@ -14,11 +14,13 @@ when shrinking, as onnxruntime computes them.
 
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 from .. import ops as O
-from .fold import attributes
+from ..limits import MAX_AXIS_LENGTH, MAX_PARAMETER, LimitError
+from .fields import MAX_RANK, Fields
 
 if TYPE_CHECKING:
     from .convert import Converter
@@ -28,15 +30,18 @@ METHODS = {"nearest": "nearest", "linear": "linear", "bilinear": "linear", "tril
 COORDINATES = {"half_pixel": "half_pixel", "pytorch_half_pixel": "half_pixel", "asymmetric": "asymmetric",
                "align_corners": "align_corners", "half_pixel_symmetric": "half_pixel",
                "tf_crop_and_resize": "align_corners"}
+TRANSFORMATIONS = (*COORDINATES, "tf_half_pixel_for_nn")
+"""Every coordinate_transformation_mode ONNX defines; foveal follows those in COORDINATES."""
+NEAREST_MODES = ("round_prefer_floor", "round_prefer_ceil", "floor", "ceil")
 
 
 def resize_op(c: Converter, node: Any) -> O.Op:
-    a, rank, name = attributes(node), c._rank(), node.op_type
-    method = METHODS.get(str(a.get("mode", "nearest")).lower())
+    f, rank, name = c.f, c._rank(), node.op_type
+    method = METHODS.get(f.string("mode", "nearest").lower())
     if method is None:
-        return O.unknown(f"{name} (mode {a.get('mode')!r})")
+        return O.unknown(f"{name} (mode {f.string('mode')!r})")
     legacy = name == "Upsample" or c.opset < 11
-    found = _scales_sizes(c, node, a, rank, legacy)
+    found = _scales_sizes(c, node, rank, legacy)
     if isinstance(found, str):
         return O.unknown(f"{name} ({found})")
     scales, sizes = found
@@ -44,18 +49,21 @@ def resize_op(c: Converter, node: Any) -> O.Op:
     for dim in range(rank):
         entry = c.layout[dim]
         if entry is None:
-            if (scales is not None and scales[dim] != 1) or (sizes is not None and n_in is not None
-                                                              and sizes[dim] != n_in[dim]):
+            if (scales[dim] is not None and scales[dim] != 1) or (sizes[dim] is not None and n_in is not None
+                                                                  and sizes[dim] != n_in[dim]):
                 return O.unknown(f"{name} (of the batch or channel dims)")
         elif not isinstance(entry, int):
             return O.unknown(f"{name} (of a dimension holding several spatial axes)")
-    mode = "asymmetric" if legacy else a.get("coordinate_transformation_mode", "half_pixel")
+    mode = "asymmetric" if legacy else f.string("coordinate_transformation_mode", "half_pixel",
+                                                choices=TRANSFORMATIONS)
     coordinate = COORDINATES.get(mode)
     if coordinate is None:
         return O.unknown(f"{name} (coordinate_transformation_mode {mode!r})")
     roi = _roi(c, node, rank) if mode == "tf_crop_and_resize" else None
     if isinstance(roi, str):
         return O.unknown(f"{name} ({roi})")
+    antialias = f.integer("antialias", 0, choices=(0, 1))
+    rounding = f.string("nearest_mode", "round_prefer_floor", choices=NEAREST_MODES)
     scale: list[Fraction | None] = []
     size: list[int | None] = []
     factor: list[Fraction | None] = []
@@ -65,12 +73,15 @@ def resize_op(c: Converter, node: Any) -> O.Op:
         d = c._dim_of(axis)
         assert d is not None  # every axis is held alone (checked above)
         n = n_in[d] if n_in is not None else None
-        f = Fraction(scales[d]).limit_denominator(10**6) if scales is not None else None
-        m = sizes[d] if sizes is not None else (int(n * f) if n is not None and f is not None else None)
-        scale.append(f)
-        size.append(m if sizes is not None else None)
-        factor.append(f if f is not None else (Fraction(m, n) if n and m else None))
-        source = _source_map(mode, n, factor[-1], m, sizes is not None, roi[d] if roi else None)
+        s = _fraction(f, scales[d]) if scales[d] is not None else None
+        m = sizes[d] if sizes[d] is not None else (int(n * s) if n is not None and s is not None else None)
+        if m is not None and m > MAX_AXIS_LENGTH:
+            raise LimitError(f"{f.where}: the output length {m:,} is beyond foveal's limit of "
+                             f"{MAX_AXIS_LENGTH:,}")
+        scale.append(s)
+        size.append(sizes[d])
+        factor.append(s if s is not None else (Fraction(m, n) if n and m else None))
+        source = _source_map(mode, n, factor[-1], m, sizes[d] is not None, roi[d] if roi else None)
         if isinstance(source, str):
             return O.unknown(f"{name} ({source})")
         if source is None:
@@ -80,18 +91,26 @@ def resize_op(c: Converter, node: Any) -> O.Op:
             half = Fraction(1, 2) if coordinate == "half_pixel" else Fraction(0)
             ratio.append(source[0])
             offset.append(source[1] - half * source[0] + half)
-    if a.get("antialias", 0) and method != "nearest" and any(f is None or f < 1 for f in factor):
+    if antialias and method != "nearest" and any(x is None or x < 1 for x in factor):
         return O.unknown(f"{name} (antialias when shrinking, or at an unknown size: a wider filter)")
-    rounding = a.get("nearest_mode", "round_prefer_floor")
     if legacy:
-        shrinking = {f < 1 for f in factor if f is not None and f != 1}  # 1: floor and ceil agree
-        if any(f is None for f in factor) or len(shrinking) > 1:
+        shrinking = {x < 1 for x in factor if x is not None and x != 1}  # 1: floor and ceil agree
+        if any(x is None for x in factor) or len(shrinking) > 1:
             return O.unknown(f"{name} (nearest pixel rule unknown: enlarging on one axis, shrinking "
                              f"on another, or sizes unknown)")
         rounding = "ceil" if shrinking and shrinking.pop() else "floor"
-    return O.Resize(method, tuple(scale) if scales is not None else None,
-                    tuple(size) if sizes is not None else None, coordinate,
+    return O.Resize(method, tuple(scale), tuple(size), coordinate,
                     rounding if method == "nearest" else "floor", tuple(ratio), tuple(offset))
+
+
+def _fraction(f: Fields, scale: float) -> Fraction:
+    """A scale as the nearest fraction with denominator <= 10^6, checked positive and bounded."""
+    out = Fraction(scale).limit_denominator(10**6)
+    if out <= 0:
+        raise LimitError(f"{f.where}: scale {scale!r} is below foveal's smallest scale, 10^-6")
+    if out > MAX_PARAMETER:
+        raise LimitError(f"{f.where}: scale {scale!r} is beyond foveal's limit of {MAX_PARAMETER:,}")
+    return out
 
 
 def _source_map(mode: str, n: int | None, factor: Fraction | None, m: int | None, sized: bool,
@@ -133,9 +152,11 @@ def _source_map(mode: str, n: int | None, factor: Fraction | None, m: int | None
 def _roi(c: Converter, node: Any, rank: int) -> list[tuple[Fraction, Fraction]] | str:
     """tf_crop_and_resize's region per tensor dim, as fractions of the image."""
     roi = c.consts.floats(c._input(node, 1)) if c._given(node, 1) else None
-    axes = [x % rank for x in attributes(node).get("axes", range(rank))]
+    axes = _axes(c, rank)
     if roi is None or len(roi) != 2 * len(axes):
-        return "tf_crop_and_resize without a constant roi"
+        return "tf_crop_and_resize without a constant roi of two entries per resized dimension"
+    if not all(math.isfinite(x) for x in roi):
+        raise c.f.fail("input 'roi'", f"must hold finite numbers, got {roi}")
     out = [(Fraction(0), Fraction(1))] * rank
     k = len(axes)
     for i, d in enumerate(axes):
@@ -143,35 +164,63 @@ def _roi(c: Converter, node: Any, rank: int) -> list[tuple[Fraction, Fraction]] 
     return out
 
 
-def _scales_sizes(c: Converter, node: Any, a: dict[str, Any], rank: int,
-                  legacy: bool) -> tuple[list[float] | None, list[int] | None] | str:
-    """Per tensor dim: the scales, or the output sizes (or why neither is known)."""
+def _axes(c: Converter, rank: int) -> list[int]:
+    """The dims Resize's scales, sizes and roi are listed for (opset 18's `axes`; all by default)."""
+    axes = c.f.integers("axes", None)
+    return c.f.axes(axes, rank) if axes is not None else list(range(rank))
+
+
+def _scales_sizes(c: Converter, node: Any, rank: int, legacy: bool) -> tuple[list[Any], list[Any]] | str:
+    """Per tensor dim, a scale or an output size (the other None), or why neither is known.
+    Dims that opset 18's `axes` leaves out keep their length: scale 1."""
+    f = c.f
+    none: list[Any] = [None] * rank
     if node.op_type == "Upsample" and c.opset < 7:
-        return [1.0, 1.0, a.get("height_scale", 1.0), a.get("width_scale", 1.0)], None
+        if rank != 4:
+            raise f.fail("input", f"has rank {rank}; Upsample-1 takes 4-D tensors")
+        return [1.0, 1.0, f.number("height_scale", 1.0), f.number("width_scale", 1.0)], none
     if node.op_type == "Upsample" and c.opset < 9:
-        listed = list(a.get("scales", []))
-        return (listed, None) if listed else "scales missing"
+        return _checked_scales(f, f.numbers("scales", length=rank)), none
     if legacy:
+        f.require_inputs(2)
         given = c.consts.floats(c._input(node, 1))
-        return (given, None) if given is not None else "scales not constant"
+        if given is None:
+            return "scales not constant"
+        if len(given) != rank:
+            raise f.fail("input 'scales'", f"has {len(given)} entries; {rank} expected")
+        return _checked_scales(f, given), none
     scales: list[float] | None = c.consts.floats(node.input[2]) if c._given(node, 2) else None
     sizes: list[int] | None = c.consts.ints(node.input[3]) if c._given(node, 3) else None
+    if scales is not None and sizes is not None:
+        raise f.fail("inputs 'scales' and 'sizes'", "are both given; ONNX allows one")
+    axes = _axes(c, rank)
     if scales is None and sizes is None:
-        sizes = list(c._int_dims(node.output[0]) or []) or None
+        sizes = list(c._int_dims(node.output[0]) or []) or None  # the size ONNX's inference found
+        axes = list(range(rank))
         if sizes is None:
-            return "scales and sizes not constant: give input_shape"
-    axes = a.get("axes")
-    if axes is not None:
-        full_scales, full_sizes = [1.0] * rank, list(c._int_dims(c.x) or [0] * rank)
-        for i, d in enumerate(axes):
-            if scales is not None:
-                full_scales[d % rank] = scales[i]
-            if sizes is not None:
-                full_sizes[d % rank] = sizes[i]
-        scales = full_scales if scales is not None else None
-        sizes = full_sizes if sizes is not None else None
-    if sizes is not None and a.get("keep_aspect_ratio_policy", "stretch") != "stretch":
+            named = [n for n, i in (("scales", 2), ("sizes", 3)) if c._given(node, i)]
+            hint = c._no_size()
+            return f"{' and '.join(named) or 'scales and sizes'} not constant" + (
+                f": {hint}" if hint == "give input_shape" or not named else "")
+    if sizes is not None and f.string("keep_aspect_ratio_policy", "stretch",
+                                      choices=("stretch", "not_larger", "not_smaller")) != "stretch":
         return "keep_aspect_ratio_policy other than stretch"
-    if (scales is not None and len(scales) != rank) or (sizes is not None and len(sizes) != rank):
+    if len(scales if scales is not None else sizes or []) != len(axes):
         return "scales or sizes do not have one entry per dimension"
-    return scales, sizes
+    out_scales: list[float | None] = [1.0] * rank
+    out_sizes: list[int | None] = [None] * rank
+    if scales is not None:
+        for d, s in zip(axes, _checked_scales(f, scales)):
+            out_scales[d] = s
+    elif sizes is not None:
+        for d, n in zip(axes, f.lengths(sizes, "sizes")):
+            if n < 1:
+                raise f.fail("sizes", f"{sizes} must be >= 1")
+            out_scales[d], out_sizes[d] = None, n
+    return out_scales, out_sizes
+
+
+def _checked_scales(f: Fields, scales: list[float]) -> list[float]:
+    if not all(math.isfinite(s) and s > 0 for s in scales):
+        raise f.fail("scales", f"{scales[:MAX_RANK]} must be positive finite numbers")
+    return scales
