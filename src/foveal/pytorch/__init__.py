@@ -103,22 +103,18 @@ def convert_captured(captured: Captured, n_axes: int, name: str,
 def graph_from_pt2(path: Any, input_shape: Any = None, handlers: Mapping[Any, Any] | None = None
                    ) -> tuple[Graph, dict, tuple[int, ...]]:
     """A saved torch.export program as a foveal Graph, the sizes PyTorch computed, and the input
-    shape used: the recorded one, or `input_shape` (the program's module is then exported again
-    at that shape)."""
-    from .export import export_module, from_program, program_input_shape
+    shape used: the recorded one, or `input_shape` for a program exported with dynamic sizes (the
+    program is made static at that shape before torch reads it; see pt2.py)."""
+    from .export import from_program
     from .pt2 import load_program
 
-    program = load_program(path)
-    recorded = program_input_shape(program)
-    static = all(isinstance(s, int) for s in recorded)
-    if input_shape is None and not static:
-        raise FovealError(f"{path} was exported with dynamic sizes {recorded}; give input_shape")
-    shape = recorded if input_shape is None else check_input_shape(input_shape)
-    if shape != recorded and static:
-        raise FovealError(f"{path} was exported for input shape {recorded} only; export it with "
-                          f"dynamic_shapes to analyse {shape}, or analyse the module itself")
-    # a dynamic program is exported again at the concrete shape (its module checks the range)
-    captured = from_program(program) if static else export_module(program.module(), shape)
+    program, shape = load_program(path, None if input_shape is None else check_input_shape(input_shape))
+    try:
+        check_input_shape(shape)
+    except FovealError as err:
+        raise FovealError(f"{str(path)!r}: the program's input has shape {shape}; {err}") from None
+    with torch.device("meta"):  # tensors that decompositions make without a device: meta, as all others
+        captured = from_program(program)
     extra = {k: _user_handler(v) for k, v in (handlers or {}).items()}
     builder = convert_captured(captured, len(shape) - 2, Path(str(path)).stem, extra)
     return builder.graph, builder.expected, shape

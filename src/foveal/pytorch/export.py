@@ -47,7 +47,7 @@ def from_program(program: Any) -> Captured:
         with _quiet():
             program = program.run_decompositions(_decompositions())
     except Exception as exc:  # noqa: BLE001 - a failing lowering, said plainly
-        raise CaptureError(f"lowering the exported program failed: {first_line(exc)}") from None
+        raise CaptureError(f"lowering the exported program failed: {first_line(exc)[:300]}") from None
     gm = program.graph_module
     nodes = list(gm.graph.nodes)
     input_node = _user_input(program)
@@ -61,12 +61,6 @@ def from_program(program: Any) -> Captured:
                       if n.op == "placeholder" and sources.get(n.name) in tensors}
     _name_by_module(captured, [n for n in nodes if n.op == "call_function"])
     return captured
-
-
-def program_input_shape(program: Any) -> tuple[Any, ...]:
-    """The shape of the program's first tensor input (ints, or symbols for dynamic sizes)."""
-    return tuple(int(s) if isinstance(s, int) or str(s).isdigit() else s
-                 for s in _user_input(program).meta["val"].shape)
 
 
 def _user_input(program: Any) -> fx.Node:
