@@ -11,39 +11,51 @@ import gzip
 import io
 import os
 import stat
+import struct
 import zipfile
 import zlib
-from pathlib import Path
-from typing import Any
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, BinaryIO
 
 from .errors import FovealError
-from .limits import MAX_FILE_BYTES, MAX_MEMBER_BYTES, LimitError
+from .limits import MAX_ARCHIVE_MEMBERS, MAX_FILE_BYTES, MAX_MEMBER_BYTES, LimitError
 
 
-def read_file(path: str | os.PathLike[str], limit: int = MAX_FILE_BYTES) -> bytes:
-    """The bytes of a regular file. The file is opened without blocking and checked with fstat,
-    so a path swapped for a FIFO or a device between a check and the open is refused too."""
+def open_regular(path: str | os.PathLike[str]) -> BinaryIO:
+    """The file at `path` opened for reading, if it is a regular file. It is opened without
+    blocking and checked with fstat, so a FIFO or a device swapped in after any earlier check
+    cannot hang foveal either."""
     p = str(path)
     try:
         fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError:
         raise FovealError(f"{p!r}: no such file") from None
-    except OSError as error:
-        raise FovealError(f"cannot read {p!r}: {error.strerror or error}") from None
+    except (OSError, ValueError, TypeError) as error:
+        raise FovealError(f"cannot read {p!r}: {getattr(error, 'strerror', None) or error}") from None
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             kind = ("a folder" if stat.S_ISDIR(info.st_mode)
                     else "not a regular file (a FIFO, socket or device)")
             raise FovealError(f"{p!r} is {kind}; foveal reads model files only")
-        if info.st_size > limit:
-            raise LimitError(f"{p!r} has {info.st_size:,} bytes, over foveal's limit of {limit:,}")
-        with os.fdopen(fd, "rb", closefd=False) as handle:
-            data = _bounded_read(handle, limit, first=info.st_size + 1)
-    except OSError as error:
-        raise FovealError(f"cannot read {p!r}: {error.strerror or error}") from None
-    finally:
+        return os.fdopen(fd, "rb")
+    except BaseException:
         os.close(fd)
+        raise
+
+
+def read_file(path: str | os.PathLike[str], limit: int = MAX_FILE_BYTES) -> bytes:
+    """The bytes of a regular file (see open_regular), at most `limit`."""
+    p = str(path)
+    with open_regular(path) as handle:
+        size = os.fstat(handle.fileno()).st_size
+        if size > limit:
+            raise LimitError(f"{p!r} has {size:,} bytes, over foveal's limit of {limit:,}")
+        try:
+            data = _bounded_read(handle, limit, first=size + 1)
+        except OSError as error:
+            raise FovealError(f"cannot read {p!r}: {error.strerror or error}") from None
     if len(data) > limit:
         raise LimitError(f"{p!r} grew past foveal's limit of {limit:,} bytes while being read")
     return data
@@ -101,13 +113,30 @@ def read_member(archive: zipfile.ZipFile, name: str, where: str, limit: int = MA
     return data
 
 
-def open_zip(path: str | os.PathLike[str], what: str = "archive") -> zipfile.ZipFile:
-    """A zip archive read from a regular file into memory (bounded), as one FovealError if it is not
-    a zip file."""
-    data = read_file(path)
-    try:
-        return zipfile.ZipFile(io.BytesIO(data))
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, UnicodeDecodeError,
-            NotImplementedError, RuntimeError) as error:
-        raise FovealError(f"{str(Path(path))!r} is not a {what} (not a valid zip file: "
-                          f"{' '.join(str(error).split())[:120]})") from None
+@contextmanager
+def open_zip(path: str | os.PathLike[str], what: str = "zip archive") -> Iterator[zipfile.ZipFile]:
+    """A zip archive read in place (only its directory and the members asked for are ever read),
+    its directory bounded (MAX_ARCHIVE_MEMBERS) before zipfile parses it; every failure to read it
+    as a zip file is one FovealError."""
+    where = repr(str(path))
+    with open_regular(path) as handle:
+        try:
+            end = zipfile._EndRecData(handle)  # type: ignore[attr-defined]
+            if end is None:
+                raise zipfile.BadZipFile("no end of central directory")
+            members = end[zipfile._ECD_ENTRIES_TOTAL]  # type: ignore[attr-defined]
+            size = end[zipfile._ECD_SIZE]  # type: ignore[attr-defined]
+            if members > MAX_ARCHIVE_MEMBERS or size > 64 * MAX_ARCHIVE_MEMBERS:
+                raise LimitError(f"{where} lists {members:,} members in {size:,} bytes, over foveal's limit "
+                                 f"of {MAX_ARCHIVE_MEMBERS:,} members")
+            handle.seek(0)
+            archive = zipfile.ZipFile(handle)
+        except FovealError:
+            raise
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, UnicodeDecodeError,
+                NotImplementedError, RuntimeError, KeyError, IndexError, OverflowError,
+                struct.error) as error:
+            raise FovealError(f"{where} is not a {what} (not a valid zip file: "
+                              f"{' '.join(str(error).split())[:160] or type(error).__name__})") from None
+        with archive:
+            yield archive

@@ -22,6 +22,9 @@ MAX_MEMBER_BYTES = 256 << 20
 """One decompressed member of an archive or gzip stream that foveal parses (a program's JSON,
 a gzipped GraphDef): the largest real ones are tens of MB."""
 
+MAX_ARCHIVE_MEMBERS = 200_000
+"""Members listed in an archive's directory (zipfile reads the whole directory first)."""
+
 MAX_PERIOD = 1 << 16
 """Phases of one feature->input map on one axis. After upsampling, features repeat their layout
 every `period` positions (a resize from 125 to 4000 pixels has period 32); a period of 65,536

@@ -18,7 +18,7 @@ from .. import ops as O
 from ..errors import FovealError
 from ..graph import Graph, fresh_name
 from ..layout import Layout, LayoutError, size_of, standard
-from .capture import Captured
+from .capture import Captured, first_line
 
 
 @dataclass(frozen=True)
@@ -153,6 +153,14 @@ class Builder:
                 result = self.unknown(n, args, kwargs) if handler is None else handler(self, n, args, kwargs)
             except LayoutError as exc:  # an op foveal cannot follow: unknown, so the policy applies
                 result = self._not_followed(n, args, kwargs, str(exc))
+            except FovealError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - arguments a handler does not expect (a hostile
+                # saved program, or a bug): one line naming the node, never a traceback
+                target = getattr(n.target, "__name__", str(n.target))
+                raise FovealError(f"internal: the handler of {target} at node {self.base!r} failed on its "
+                                  f"arguments ({first_line(exc)}); please report this "
+                                  f"with the model") from None
             self.env[n] = result
             if isinstance(result, Value) and result.node is not None:
                 self.fx_node_of.setdefault(result.node, (n, result))
