@@ -70,8 +70,9 @@ def main() -> None:
         seconds = time.perf_counter() - start
         usage = resource.getrusage(resource.RUSAGE_CHILDREN)
         status = "ok" if done.returncode == 0 else f"status {done.returncode}: {done.stderr.strip()}"
-        print(f"foveal analyze --format json: {seconds:6.2f} s wall, {usage.ru_utime + usage.ru_stime:6.2f} s "
-              f"CPU, peak {usage.ru_maxrss / 1024:.0f} MiB, {status}")
+        cpu = usage.ru_utime + usage.ru_stime
+        print(f"foveal analyze --format json: {seconds:6.2f} s wall, {cpu:6.2f} s CPU, "
+              f"peak {usage.ru_maxrss / 1024:.0f} MiB, {status}")
 
 
 if __name__ == "__main__":

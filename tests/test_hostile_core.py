@@ -43,7 +43,8 @@ def brute_region(graph: Graph, shape: tuple[int, ...], name: str, o: int) -> tup
         if op.op == "input":
             break
         (src,) = oracle.preds(graph, node)
-        positions = {i for p in positions for i in oracle.lattice_taps(op, 0, p, sizes[src][0], sizes[node][0])}
+        n_in, n_out = sizes[src][0], sizes[node][0]
+        positions = {i for p in positions for i in oracle.lattice_taps(op, 0, p, n_in, n_out)}
     return (min(positions), max(positions)) if positions else None
 
 

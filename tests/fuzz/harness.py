@@ -123,9 +123,12 @@ class Report:
     def summary(self) -> str:
         total = sum(self.counts.values())
         classes = ", ".join(f"{k} {n}" for k, n in sorted(self.counts.items()))
-        lines = [f"{self.fmt}: {total} runs in {self.seconds:.0f} s (peak {self.peak_mib:.0f} MiB): {classes}"]
+        lines = [f"{self.fmt}: {total} runs in {self.seconds:.0f} s (peak {self.peak_mib:.0f} MiB): "
+                 f"{classes}"]
         for outcome, found in sorted(self.examples.items()):
-            lines += [f"  {outcome}: {found[0]}"] + ([f"    (+{len(found) - 1} more)"] if len(found) > 1 else [])
+            lines.append(f"  {outcome}: {found[0]}")
+            if len(found) > 1:
+                lines.append(f"    (+{len(found) - 1} more)")
         return "\n".join(lines)
 
 

@@ -17,4 +17,5 @@ def test_every_mutant_ends_cleanly(name: str) -> None:
         pytest.skip(why)
     report = harness.run(name, SHORT[name], seed=2026)
     assert report.bad == 0, report.summary()
-    assert report.counts["ok"] > 0, f"no mutant got through: the seeds or mutations are broken\n{report.summary()}"
+    assert report.counts["ok"] > 0, ("no mutant got through: the seeds or mutations are broken\n"
+                                     + report.summary())
