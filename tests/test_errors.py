@@ -6,6 +6,7 @@ import pytest
 
 import foveal
 from foveal import Graph, conv
+from foveal.errors import quoted
 
 
 def test_unknown_node_suggests_close_matches() -> None:
@@ -116,3 +117,13 @@ def test_one_dimensional_padding_pair() -> None:
     g = Graph(1)
     g.add("conv", conv(3, padding=(2, 0)), g.input("x"))
     assert foveal.receptive_field(g, 10)["conv"].padding == (2,)
+
+
+def test_values_from_files_are_quoted_short() -> None:
+    """A name from a model file can be megabytes long: messages show its repr, cut after 80
+    characters of the name (or of any other value's repr)."""
+    assert quoted("conv1") == "'conv1'" and quoted("a\nb") == "'a\\nb'"
+    assert quoted("p" * 1_000_000) == repr("p" * 80) + "..."
+    assert quoted("p" * 10, limit=4) == "'pppp'..."
+    assert quoted(b"\xff") == "b'\\xff'" and quoted({"as_int": 3}) == "{'as_int': 3}"
+    assert quoted(list(range(100))) == repr(list(range(100)))[:80] + "..."

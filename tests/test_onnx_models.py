@@ -11,12 +11,10 @@ but keeps the weights' names (`layer1.0.conv1.weight`), which map a Conv to its 
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import json
 import math
 import random
-import signal
 from collections import Counter
 
 import pytest
@@ -26,26 +24,11 @@ onnx = pytest.importorskip("onnx")
 
 import onnx_models as OM  # noqa: E402
 from onnx import TensorProto, helper  # noqa: E402
+from onnx_graphs import no_hang  # noqa: E402
 
 import foveal  # noqa: E402
 from foveal.cli import main  # noqa: E402
 from foveal.errors import FovealError, GraphFormatError, UnknownNodeError, UnsupportedOpError  # noqa: E402
-
-
-@contextlib.contextmanager
-def no_hang(seconds: int = 60):
-    """A hang becomes a test failure instead of a stuck run."""
-
-    def stop(signum, frame):
-        raise TimeoutError(f"foveal did not return within {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, stop)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -14,13 +14,21 @@ import io
 import json
 import os
 import pickle
-import struct
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from pt2_archives import (
+    dynamic_model,
+    patch_headers,
+    program_index,
+    read_members,
+    refuse_unpickling,
+    saved_program,
+    write_zip,
+)
 
 torch = pytest.importorskip("torch")
 
@@ -43,57 +51,27 @@ class ConvLinear(nn.Module):
         return self.head(torch.flatten(self.conv2(self.conv1(x).relu()), 1))
 
 
-def _dynamic_model() -> nn.Module:
-    return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.MaxPool2d(2), nn.Upsample(scale_factor=2),
-                         nn.Conv2d(4, 2, 3))
-
-
-def _export(model: nn.Module, shape: tuple[int, ...], dynamic: Any = None) -> bytes:
-    model.eval()
-    program = torch.export.export(model, (torch.zeros(shape),), dynamic_shapes=dynamic, strict=False)
-    buffer = io.BytesIO()
-    torch.export.save(program, buffer)
-    return buffer.getvalue()
-
-
 @pytest.fixture(scope="module")
 def saved(one_torch_thread) -> dict[str, Any]:
     torch.manual_seed(0)
     conv_linear = ConvLinear()
-    dynamic = _dynamic_model()
-    h, w = torch.export.Dim("h", min=4, max=64), torch.export.Dim("w", min=4, max=64)
-    return {"conv_linear": _export(conv_linear, (1, 3, 16, 16)), "conv_linear_module": conv_linear,
-            "dynamic": _export(dynamic, (1, 3, 32, 32), ({2: 2 * h, 3: 2 * w},)), "dynamic_module": dynamic}
+    dynamic, dynamic_shapes = dynamic_model()
+    return {"conv_linear": saved_program(conv_linear, (1, 3, 16, 16)), "conv_linear_module": conv_linear,
+            "dynamic": saved_program(dynamic, (1, 3, 32, 32), dynamic_shapes), "dynamic_module": dynamic}
 
 
 # -- editing archives -------------------------------------------------------------------------------
 
 
-def _members(data: bytes) -> list[tuple[str, bytes]]:
-    with zipfile.ZipFile(io.BytesIO(data)) as z:
-        return [(i.filename, z.read(i)) for i in z.infolist()]
-
-
-def _zip(members: list[tuple[str, bytes]], compression: int = zipfile.ZIP_STORED) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression) as z:
-        for name, data in members:
-            z.writestr(name, data)
-    return buffer.getvalue()
-
-
-def _program_member(members: list[tuple[str, bytes]]) -> int:
-    return next(i for i, (name, _) in enumerate(members) if name.endswith("models/model.json"))
-
-
 def _edit(data: bytes, change: Callable[[dict], Any]) -> bytes:
     """The archive with its program's JSON changed by `change` (in place, or returning a new tree)."""
-    members = _members(data)
-    at = _program_member(members)
-    tree = json.loads(members[at][1])
+    members = read_members(data)
+    at = program_index(members)
+    name, text, compression = members[at]
+    tree = json.loads(text)
     result = change(tree)
-    members[at] = (members[at][0], json.dumps(tree if result is None else result).encode())
-    return _zip(members)
+    members[at] = (name, json.dumps(tree if result is None else result).encode(), compression)
+    return write_zip(members)
 
 
 def _graph(tree: dict) -> dict:
@@ -102,28 +80,6 @@ def _graph(tree: dict) -> dict:
 
 def _node(tree: dict, target_part: str) -> dict:
     return next(n for n in _graph(tree)["nodes"] if target_part in n["target"])
-
-
-def _patch_headers(data: bytes, name: str, flags: int | None = None, method: int | None = None,
-                   new_name: bytes | None = None) -> bytes:
-    """Sets flag bits, compression method or name bytes of member `name` in its local and central
-    headers."""
-    buf = bytearray(data)
-    raw = name.encode()
-    for signature, flag_at, method_at, length_at, name_at in ((b"PK\x03\x04", 6, 8, 26, 30),
-                                                              (b"PK\x01\x02", 8, 10, 28, 46)):
-        at = buf.find(signature)
-        while at >= 0:
-            length = struct.unpack_from("<H", buf, at + length_at)[0]
-            if bytes(buf[at + name_at:at + name_at + length]) == raw:
-                if flags is not None:
-                    struct.pack_into("<H", buf, at + flag_at, flags)
-                if method is not None:
-                    struct.pack_into("<H", buf, at + method_at, method)
-                if new_name is not None:
-                    buf[at + name_at:at + name_at + length] = new_name
-            at = buf.find(signature, at + 4)
-    return bytes(buf)
 
 
 def _write(tmp_path: Path, data: bytes, name: str = "model.pt2") -> Path:
@@ -154,11 +110,7 @@ def nothing_runs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     path that a hostile payload would create."""
     import sympy
 
-    def refuse(*args: object, **kwargs: object) -> None:
-        raise AssertionError("foveal unpickled something")
-
-    for target, name in ((pickle, "loads"), (pickle, "load"), (torch, "load")):
-        monkeypatch.setattr(target, name, refuse)
+    refuse_unpickling(monkeypatch)
     sympified: list[str] = []
     real = sympy.sympify
 
@@ -338,9 +290,9 @@ def test_pickles_in_every_member_are_never_read(tmp_path, saved, nothing_runs) -
     bomb = pickle.dumps(_Payload(nothing_runs))
     buffer = io.BytesIO()
     torch.save({"weight": torch.zeros(2)}, buffer)  # a real torch.save file, too
-    members = [(name, data if name.endswith("models/model.json") else (bomb if i % 2 else buffer.getvalue()))
-               for i, (name, data) in enumerate(_members(saved["conv_linear"]))]
-    a = foveal.receptive_field(str(_write(tmp_path, _zip(members))))
+    members = [(name, data if name.endswith("models/model.json") else (bomb if i % 2 else buffer.getvalue()),
+                how) for i, (name, data, how) in enumerate(read_members(saved["conv_linear"]))]
+    a = foveal.receptive_field(str(_write(tmp_path, write_zip(members))))
     assert a["conv2"].size == (7, 7)
 
 
@@ -349,41 +301,42 @@ def test_pickles_in_every_member_are_never_read(tmp_path, saved, nothing_runs) -
 
 def _bomb(data: bytes) -> bytes:
     """The program padded to 40 MB of spaces inside its JSON, deflated to about 40 kB."""
-    members = _members(data)
-    at = _program_member(members)
-    name, text = members[at]
-    members[at] = (name, text[:-1] + b" " * (40 << 20) + text[-1:])
-    return _zip(members, zipfile.ZIP_DEFLATED)
+    members = read_members(data)
+    at = program_index(members)
+    name, text, how = members[at]
+    members[at] = (name, text[:-1] + b" " * (40 << 20) + text[-1:], how)
+    return write_zip(members, zipfile.ZIP_DEFLATED)
 
 
 def _program_name(data: bytes) -> str:
-    return _members(data)[_program_member(_members(data))][0]
+    members = read_members(data)
+    return members[program_index(members)][0]
 
 
 ARCHIVES: dict[str, tuple[Callable[[bytes], bytes], str]] = {
     "zip bomb": (_bomb, "decompresses to more than foveal's limit"),
-    "encrypted": (lambda d: _patch_headers(d, _program_name(d), flags=1), "encrypted"),
-    "unknown compression": (lambda d: _patch_headers(d, _program_name(d), method=99),
+    "encrypted": (lambda d: patch_headers(d, _program_name(d), flags=1), "encrypted"),
+    "unknown compression": (lambda d: patch_headers(d, _program_name(d), method=99),
                             "compression method is not supported"),
     "corrupt deflate stream": (lambda d: _corrupt_deflate(d), "cannot read member"),
-    "non-UTF-8 member name": (lambda d: _patch_headers(_zip(_members(d) + [("XXXX", b"{}")]), "XXXX",
-                                                       flags=0x800, new_name=b"\xff\xfe\xfd\xfc"),
-                              "not a valid zip file"),
+    "non-UTF-8 member name": (lambda d: patch_headers(
+        write_zip([*read_members(d), ("XXXX", b"{}", zipfile.ZIP_STORED)]), "XXXX", flags=0x800,
+        new_name=b"\xff\xfe\xfd\xfc"), "not a valid zip file"),
     "truncated": (lambda d: d[: len(d) // 2], "not a valid zip file"),
     "not a zip": (lambda d: b"\x80\x04K\x01." * 10, "not a valid zip file"),
     "empty": (lambda d: b"", "not a valid zip file"),
-    "no program": (lambda d: _zip([(n, x) for n, x in _members(d) if not n.endswith(".json")]),
+    "no program": (lambda d: write_zip([m for m in read_members(d) if not m[0].endswith(".json")]),
                    "no exported program"),
-    "several programs": (lambda d: _zip([(n.replace("model.json", f"{k}.json"), x) for k in ("a", "b")
-                                         for n, x in _members(d) if n.endswith("models/model.json")]),
+    "several programs": (lambda d: write_zip([(n.replace("model.json", f"{k}.json"), x, c) for k in ("a", "b")
+                                              for n, x, c in read_members(d)
+                                              if n.endswith("models/model.json")]),
                          "several programs"),
 }
 
 
 def _corrupt_deflate(data: bytes) -> bytes:
-    members = _members(data)
     name = _program_name(data)
-    packed = bytearray(_zip(members, zipfile.ZIP_DEFLATED))
+    packed = bytearray(write_zip(read_members(data), zipfile.ZIP_DEFLATED))
     with zipfile.ZipFile(io.BytesIO(bytes(packed))) as z:
         info = z.getinfo(name)
     start = info.header_offset + 30 + len(name.encode()) + len(info.extra)
@@ -485,10 +438,11 @@ def test_program_json_with_wrong_fields(tmp_path, saved, nothing_runs, capsys, c
     (b"[1, 2]", "holds a list, not a program object"), (pickle.dumps([1]), "not UTF-8 text"),
 ])
 def test_program_text_that_is_not_json(tmp_path, saved, capsys, text, fragment) -> None:
-    members = _members(saved["conv_linear"])
-    at = _program_member(members)
-    members[at] = (members[at][0], text)
-    _refused(_write(tmp_path, _zip(members)), capsys, fragment)
+    members = read_members(saved["conv_linear"])
+    at = program_index(members)
+    name, _, how = members[at]
+    members[at] = (name, text, how)
+    _refused(_write(tmp_path, write_zip(members)), capsys, fragment)
 
 
 def test_a_split_into_more_tensors_than_the_program_lists_is_refused(tmp_path, nothing_runs, capsys) -> None:
@@ -496,7 +450,7 @@ def test_a_split_into_more_tensors_than_the_program_lists_is_refused(tmp_path, n
         def forward(self, x: Any) -> Any:
             return torch.unbind(x, 2)[0]
 
-    data = _export(Unbind(), (1, 3, 8, 8))
+    data = saved_program(Unbind(), (1, 3, 8, 8))
     a = foveal.receptive_field(str(_write(tmp_path, data, "ok.pt2")))
     assert a.output.output_shape == foveal.receptive_field(Unbind(), (1, 3, 8, 8)).output.output_shape
 
@@ -519,7 +473,7 @@ class WithFactory(nn.Module):
 
 def test_devices_become_meta_and_must_be_devices(tmp_path, nothing_runs, capsys) -> None:
     # one tensor made on the CPU (a factory op without a device) next to meta state: a device mismatch
-    data = _export(WithFactory(), (1, 3, 8, 8))
+    data = saved_program(WithFactory(), (1, 3, 8, 8))
 
     def device(value: dict) -> Callable[[dict], None]:
         def change(tree: dict) -> None:
@@ -587,8 +541,8 @@ def test_a_parameter_with_a_symbolic_size_is_refused(tmp_path, saved, nothing_ru
 
 def test_a_member_name_with_a_newline_stays_on_one_line(tmp_path, saved, capsys) -> None:
     members = [(name.replace("models/model.json", "models/a\nb.json"), data if not name.endswith("model.json")
-                else b"[]") for name, data in _members(saved["conv_linear"])]
-    _refused(_write(tmp_path, _zip(members)), capsys, "models/a\\nb.json", "holds a list")
+                else b"[]", how) for name, data, how in read_members(saved["conv_linear"])]
+    _refused(_write(tmp_path, write_zip(members)), capsys, "models/a\\nb.json", "holds a list")
 
 
 @pytest.mark.parametrize("limit, value, fragment", [

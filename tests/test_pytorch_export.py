@@ -6,10 +6,10 @@ Oracles: the fx path on the same models (itself checked by NaN injection in test
 
 from __future__ import annotations
 
-import pickle
 import zipfile
 
 import pytest
+from pt2_archives import refuse_unpickling
 
 torch = pytest.importorskip("torch")
 
@@ -114,11 +114,7 @@ def _seq() -> nn.Module:
 
 @pytest.fixture
 def never_unpickle(monkeypatch: pytest.MonkeyPatch) -> None:
-    def refuse(*args: object, **kwargs: object) -> None:
-        raise AssertionError("foveal unpickled something")
-
-    for target, name in ((pickle, "loads"), (pickle, "load"), (torch, "load")):
-        monkeypatch.setattr(target, name, refuse)
+    refuse_unpickling(monkeypatch)
 
 
 def _save(tmp_path, model: nn.Module, dynamic: bool = False):

@@ -11,14 +11,13 @@ from __future__ import annotations
 import contextlib
 import gzip
 import os
-import subprocess
-import sys
-import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from core_only import CLI, run_core_only
+from graphdefs import FLOAT, INT32, INT64, SLIM, const, new_graph, new_node, placeholder, slim_graph
 
 pytest.importorskip("google.protobuf")
 
@@ -26,56 +25,24 @@ import foveal  # noqa: E402
 from foveal.cli import main  # noqa: E402
 from foveal.errors import FovealError  # noqa: E402
 from foveal.limits import MAX_MEMBER_BYTES  # noqa: E402
-from foveal.tensorflow.schema import message_classes  # noqa: E402
-
-SLIM = Path(__file__).parent / "fixtures" / "slim"
-INT32, INT64, FLOAT = 3, 9, 1
 
 
 # -- building GraphDefs ---------------------------------------------------------------------------
-def new_node(graph: Any, name: str, op: str, *inputs: str, **attrs: Any) -> Any:
-    """A node; attrs: a list of ints, bytes, an int, a bool (the AttrValue oneof by type)."""
-    node = graph.node.add(name=name, op=op)
-    node.input.extend(inputs)
-    for key, value in attrs.items():
-        if isinstance(value, list):
-            node.attr[key].list.i.extend(value)
-        elif isinstance(value, bytes):
-            node.attr[key].s = value
-        elif isinstance(value, bool):
-            node.attr[key].b = value
-        else:
-            node.attr[key].i = value
-    return node
-
-
-def const(graph: Any, name: str, dims: list[int], values: list[int] | None = None, dtype: int = INT32) -> Any:
-    node = graph.node.add(name=name, op="Const")
-    tensor = node.attr["value"].tensor
-    tensor.dtype = dtype
-    for size in dims:
-        tensor.tensor_shape.dim.add(size=size)
-    if values is not None:
-        (tensor.int64_val if dtype == INT64 else tensor.int_val).extend(values)
-    return node
-
-
 def network() -> Any:
-    """image -> conv (3x3/2 SAME) -> pad 1 -> pool (3/2) -> resize x2 -> mean: one of each kind."""
-    graph = message_classes()["GraphDef"]()
-    image = new_node(graph, "image", "Placeholder")
-    for size in (1, 64, 64, 3):
-        image.attr["shape"].shape.dim.add(size=size)
-    const(graph, "w", [3, 3, 3, 8], dtype=FLOAT)
+    """image -> conv (3x3/2 SAME) -> pad 1 -> pool (3/2) -> resize x2 -> mean: one of each kind
+    (no dtype attributes: foveal reads none)."""
+    graph = new_graph()
+    placeholder(graph, "image", (1, 64, 64, 3), dtype=None)
+    const(graph, "w", [3, 3, 3, 8], dtype=FLOAT, dtype_attr=False)
     new_node(graph, "w/read", "Identity", "w")
     new_node(graph, "conv", "Conv2D", "image", "w/read", strides=[1, 2, 2, 1], dilations=[1, 1, 1, 1],
              padding=b"SAME", data_format=b"NHWC")
-    const(graph, "paddings", [4, 2], [0, 0, 1, 1, 1, 1, 0, 0])
+    const(graph, "paddings", [4, 2], [0, 0, 1, 1, 1, 1, 0, 0], dtype_attr=False)
     new_node(graph, "pad", "Pad", "conv", "paddings")
     new_node(graph, "pool", "MaxPool", "pad", ksize=[1, 3, 3, 1], strides=[1, 2, 2, 1], padding=b"VALID")
-    const(graph, "size", [2], [32, 32])
+    const(graph, "size", [2], [32, 32], dtype_attr=False)
     new_node(graph, "up", "ResizeBilinear", "pool", "size", align_corners=False)
-    const(graph, "axes", [2], [1, 2])
+    const(graph, "axes", [2], [1, 2], dtype_attr=False)
     new_node(graph, "out", "Mean", "up", "axes")
     return graph
 
@@ -301,8 +268,7 @@ def test_a_huge_declared_weight_is_read_by_its_shape_only() -> None:
 def test_damaged_slim_graph(tmp_path, capsys) -> None:
     """A real network (TF-slim AlexNet) with one node made to read itself, and one with a short
     stride list."""
-    graph = message_classes()["GraphDef"]()
-    graph.ParseFromString(gzip.decompress((SLIM / "alexnet_v2.pb.gz").read_bytes()))
+    graph = slim_graph("alexnet_v2")
     convs = [n for n in graph.node if n.op == "Conv2D"]
     assert len(convs) > 3
     convs[1].attr["strides"].list.i[:] = [1, 1]
@@ -414,7 +380,7 @@ def test_the_count_is_what_protobuf_builds() -> None:
         return count
 
     for data in (gzip.decompress((SLIM / "inception_v3.pb.gz").read_bytes()), network().SerializeToString()):
-        graph = message_classes()["GraphDef"]()
+        graph = new_graph()
         graph.ParseFromString(data)
         assert count_elements(data) == built(graph) > 50
     assert count_elements(b"\x0a\x05ab") is None  # truncated
@@ -473,23 +439,17 @@ def test_names_that_would_break_a_line_are_refused(tmp_path, capsys) -> None:
 
 
 # -- only the core installed --------------------------------------------------------------------------
-CORE_ONLY = textwrap.dedent("""
-    import sys
-    FRAMEWORKS = ("torch", "torchvision", "keras", "tensorflow", "onnx", "numpy", "google.protobuf")
-    for name in FRAMEWORKS:
-        sys.modules[name] = None  # any import of them fails
+COMPAT_API = """
     import foveal
-    if sys.argv[1] == "api":
-        import foveal.compat.receptive_field as rf
-        try:
-            rf.compute_receptive_field_from_graph_def(sys.argv[2], "image", "pool")
-        except foveal.FovealError as error:
-            print(error, file=sys.stderr)
-            raise SystemExit(2)
-        raise SystemExit(0)
-    from foveal.cli import main
-    raise SystemExit(main(sys.argv[1:]))
-""")
+    import foveal.compat.receptive_field as rf
+    try:
+        rf.compute_receptive_field_from_graph_def(sys.argv[1], "image", "pool")
+    except foveal.FovealError as error:
+        print(error, file=sys.stderr)
+        raise SystemExit(2)
+    raise SystemExit(0)
+"""
+"""The compat API on the GraphDef at sys.argv[1], a FovealError as one stderr line and status 2."""
 
 
 @pytest.mark.parametrize("how", ["compute-rf", "api", "analyze"])
@@ -498,10 +458,9 @@ def test_without_numpy_and_protobuf_one_line_names_the_extra(how: str, tmp_path)
     path.write_bytes(network().SerializeToString())
     argv = {"compute-rf": ["compute-rf", "--graph_path", str(path), "--input_node", "image", "--output_node",
                            "pool"],
-            "api": ["api", str(path)],
+            "api": [str(path)],
             "analyze": ["analyze", str(path), "--input-size", "64"]}[how]
-    done = subprocess.run([sys.executable, "-c", CORE_ONLY, *argv], capture_output=True, text=True,
-                          timeout=120)
+    done = run_core_only(*argv, script=COMPAT_API if how == "api" else CLI)
     lines = done.stderr.strip().splitlines()
     assert done.returncode == 2 and len(lines) == 1, done.stderr
     assert "foveal[tensorflow]" in lines[0] and "Traceback" not in done.stderr

@@ -11,6 +11,7 @@ import textwrap
 from importlib import resources
 
 import pytest
+from core_only import run_core_only
 
 import foveal
 from foveal import graph_json, zoo
@@ -75,26 +76,13 @@ def test_keras_graphs_equal_a_fresh_capture() -> None:
         "rerun scripts/capture-zoo")
 
 
-CORE_ONLY = textwrap.dedent("""
-    import sys
-    FRAMEWORKS = ("torch", "torchvision", "keras", "tensorflow", "onnx", "numpy", "google.protobuf")
-    for name in FRAMEWORKS:
-        sys.modules[name] = None  # any import of them fails
-    from foveal.cli import main
-    status = main(sys.argv[1:])
-    assert not [m for m in sys.modules if m.split(".")[0] in FRAMEWORKS and sys.modules[m] is not None]
-    raise SystemExit(status)
-""")
-
-
 @pytest.mark.parametrize("name, node, size, stride", [
     ("resnet50", "layer4", 427, 32),  # golden values of the PyTorch issue
     ("resnet18", "layer4", 435, 32),
     ("keras.ResNet50", "conv5_block3_out", 483, 32),  # stride on the 1x1 conv: resnet_v1_50's 483
 ])
 def test_analysis_offline_with_only_the_core(name: str, node: str, size: int, stride: int) -> None:
-    done = subprocess.run([sys.executable, "-c", CORE_ONLY, "analyze", name, "--input-size", "224",
-                           "--output-node", node, "--format", "json"], capture_output=True, text=True)
+    done = run_core_only("analyze", name, "--input-size", "224", "--output-node", node, "--format", "json")
     assert done.returncode == 0, done.stderr
     rf = json.loads(done.stdout)["nodes"][-1]["rf"]
     assert rf["size"] == [size, size] and rf["stride"] == [stride, stride] and rf["status"] == "exact"

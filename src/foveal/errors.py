@@ -1,9 +1,25 @@
-"""Exception classes. Each names the node, the op and the fix, so a user never reads a traceback."""
+"""Exception classes. Each names the node, the op and the fix, so a user never reads a traceback;
+`quoted` shows a value from a model file in their messages."""
 
 from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
+from typing import Any
+
+MAX_QUOTED = 80
+"""Characters of a value from a model file quoted in a message (a name can be megabytes long)."""
+
+
+def quoted(value: Any, limit: int = MAX_QUOTED) -> str:
+    """A value read from a model file, quoted for a one-line message: a string's repr, cut after
+    `limit` characters of the string with '...' after the closing quote; any other value's repr,
+    cut after `limit` characters with '...'. (report.shown, unlike this, escapes control
+    characters of text for a terminal; it does not quote or shorten.)"""
+    if isinstance(value, str):
+        return repr(value) if len(value) <= limit else f"{value[:limit]!r}..."
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 class FovealError(Exception):

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from . import ops as O
-from .errors import GraphError, GraphFormatError
+from .errors import GraphError, GraphFormatError, quoted
 from .files import read_file
 from .gc_pause import paused_gc
 from .graph import Graph
@@ -88,7 +88,7 @@ def graph_from_dict(data: Any) -> Graph:
     ops: dict[Any, O.Op] = {}
     for i, entry in enumerate(nodes):
         if type(entry) is not dict:
-            raise GraphFormatError(f"node #{i} must be an object, got {_shown(entry)}")
+            raise GraphFormatError(f"node #{i} must be an object, got {quoted(entry)}")
         name, op_name = entry.get("name"), entry.get("op")
         if type(name) is not str or type(op_name) is not str:
             raise GraphFormatError(f"node #{i} needs a \"name\" and an \"op\", both strings")
@@ -132,11 +132,6 @@ def _op(name: str, op_name: str, params: Any, n_axes: int) -> O.Op:
     except TypeError as missing:
         raise GraphFormatError(f"{where}: {missing}") from None
     return O.normalize(op, n_axes, name)
-
-
-def _shown(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def dumps(graph: Graph) -> str:

@@ -1,23 +1,21 @@
 """TensorFlow GraphDefs (binary `.pb`): seeds are small graphs built with foveal's own schema
-classes (one of every op the converter reads) and the TF-slim AlexNet and VGG-A fixtures;
+classes (tests/graphdefs.py; one of every op the converter reads) and the TF-slim AlexNet and VGG-A
+fixtures;
 mutations change the parsed message (attribute values and kinds, inputs, ops, constants, the
 placeholder's shape, nodes) and serialise it again. fmt_pbtxt.py gives the same in text form.
 """
 
 from __future__ import annotations
 
-import gzip
 import random
-from pathlib import Path
 from typing import Any
+
+from graphdefs import FLOAT, INT64, SLIM, const, new_graph, new_node, placeholder, slim_graph
 
 SUFFIX = ".pb"
 REQUIRES = ("google.protobuf",)
 API_KWARGS = {"input_shape": 64}
 CLI_ARGS = ["--input-size", "64", "--format", "json", "--verdicts"]
-
-SLIM = Path(__file__).resolve().parent.parent / "fixtures" / "slim"
-INT32, INT64, FLOAT = 3, 9, 1
 
 INTS = (0, 1, 2, 3, -1, -2, 7, 64, 1 << 31, (1 << 31) - 1, 1 << 40, 10**12, 1 << 62, (1 << 63) - 1,
         -(1 << 63))
@@ -37,166 +35,119 @@ KINDS = ("i", "s", "b", "f", "type", "shape", "tensor", "list_i", "list_s", "lis
 
 
 # -- seeds ------------------------------------------------------------------------------------------
-def _graph() -> Any:
-    from foveal.tensorflow.schema import message_classes
-
-    return message_classes()["GraphDef"]()
-
-
-def _node(graph: Any, name: str, op: str, *inputs: str, **attrs: Any) -> Any:
-    node = graph.node.add(name=name, op=op)
-    node.input.extend(inputs)
-    for key, value in attrs.items():
-        if isinstance(value, list):
-            node.attr[key].list.i.extend(value)
-        elif isinstance(value, bytes):
-            node.attr[key].s = value
-        elif isinstance(value, bool):
-            node.attr[key].b = value
-        else:
-            node.attr[key].i = value
-    return node
-
-
-def _placeholder(graph: Any, name: str, dims: tuple[int, ...]) -> Any:
-    node = _node(graph, name, "Placeholder")
-    node.attr["dtype"].type = FLOAT
-    for size in dims:
-        node.attr["shape"].shape.dim.add(size=size)
-    return node
-
-
-def _const(graph: Any, name: str, dims: list[int], values: list[int] | None = None,
-           dtype: int = INT32) -> Any:
-    node = graph.node.add(name=name, op="Const")
-    tensor = node.attr["value"].tensor
-    tensor.dtype = dtype
-    node.attr["dtype"].type = dtype
-    for size in dims:
-        tensor.tensor_shape.dim.add(size=size)
-    if values is not None:
-        (tensor.int64_val if dtype == INT64 else tensor.int_val).extend(values)
-    return node
-
-
 def _basic() -> Any:
     """conv SAME / pad / pool VALID / bilinear resize / mean, NHWC."""
-    g = _graph()
-    _placeholder(g, "image", (1, -1, -1, 3))
-    _const(g, "w", [3, 3, 3, 8], dtype=FLOAT)
-    _node(g, "w/read", "Identity", "w")
-    _node(g, "conv", "Conv2D", "image", "w/read", strides=[1, 2, 2, 1], dilations=[1, 1, 1, 1],
+    g = new_graph()
+    placeholder(g, "image", (1, -1, -1, 3))
+    const(g, "w", [3, 3, 3, 8], dtype=FLOAT)
+    new_node(g, "w/read", "Identity", "w")
+    new_node(g, "conv", "Conv2D", "image", "w/read", strides=[1, 2, 2, 1], dilations=[1, 1, 1, 1],
           padding=b"SAME", data_format=b"NHWC")
-    _const(g, "paddings", [4, 2], [0, 0, 1, 1, 1, 1, 0, 0])
-    _node(g, "pad", "Pad", "conv", "paddings")
-    _node(g, "pool", "MaxPool", "pad", ksize=[1, 3, 3, 1], strides=[1, 2, 2, 1], padding=b"VALID")
-    _const(g, "size", [2], [32, 32])
-    _node(g, "up", "ResizeBilinear", "pool", "size", align_corners=False, half_pixel_centers=True)
-    _const(g, "axes", [2], [1, 2])
-    _node(g, "out", "Mean", "up", "axes")
+    const(g, "paddings", [4, 2], [0, 0, 1, 1, 1, 1, 0, 0])
+    new_node(g, "pad", "Pad", "conv", "paddings")
+    new_node(g, "pool", "MaxPool", "pad", ksize=[1, 3, 3, 1], strides=[1, 2, 2, 1], padding=b"VALID")
+    const(g, "size", [2], [32, 32])
+    new_node(g, "up", "ResizeBilinear", "pool", "size", align_corners=False, half_pixel_centers=True)
+    const(g, "axes", [2], [1, 2])
+    new_node(g, "out", "Mean", "up", "axes")
     return g
 
 
 def _branches() -> Any:
     """depthwise, dilated and explicit-padding convs, a concat, an identity chain, a Switch/Merge
     pair, an atrous conv (SpaceToBatchND / BatchToSpaceND), a flatten and a dense head."""
-    g = _graph()
-    _placeholder(g, "image", (1, 32, 32, 4))
-    _const(g, "dw", [5, 5, 4, 1], dtype=FLOAT)
-    _node(g, "depthwise", "DepthwiseConv2dNative", "image", "dw", strides=[1, 1, 1, 1], padding=b"SAME",
+    g = new_graph()
+    placeholder(g, "image", (1, 32, 32, 4))
+    const(g, "dw", [5, 5, 4, 1], dtype=FLOAT)
+    new_node(g, "depthwise", "DepthwiseConv2dNative", "image", "dw", strides=[1, 1, 1, 1], padding=b"SAME",
           dilations=[1, 2, 2, 1])
-    _const(g, "k", [2, 2, 4, 4], dtype=FLOAT)
-    _node(g, "k/a", "Identity", "k")
-    _node(g, "k/b", "Identity", "k/a")
-    _node(g, "k/c", "Cast", "k/b")
-    _node(g, "explicit", "Conv2D", "image", "k/c", strides=[1, 1, 1, 1], padding=b"EXPLICIT",
+    const(g, "k", [2, 2, 4, 4], dtype=FLOAT)
+    new_node(g, "k/a", "Identity", "k")
+    new_node(g, "k/b", "Identity", "k/a")
+    new_node(g, "k/c", "Cast", "k/b")
+    new_node(g, "explicit", "Conv2D", "image", "k/c", strides=[1, 1, 1, 1], padding=b"EXPLICIT",
           explicit_paddings=[0, 0, 1, 0, 0, 1, 0, 0])
-    _const(g, "axis", [], [3])
-    _node(g, "cat", "ConcatV2", "depthwise", "explicit", "axis")
-    _node(g, "relu", "Relu", "cat", "^image")
-    _node(g, "switch", "Switch", "relu", "image")
-    _node(g, "merge", "Merge", "switch", "switch:1")
-    _const(g, "block", [2], [2, 2])
-    _const(g, "s2b_pads", [2, 2], [0, 0, 0, 0])
-    _node(g, "s2b", "SpaceToBatchND", "merge", "block", "s2b_pads")
-    _node(g, "atrous", "Conv2D", "s2b", "k", strides=[1, 1, 1, 1], padding=b"VALID")
-    _const(g, "crops", [2, 2], [0, 1, 0, 1])
-    _node(g, "b2s", "BatchToSpaceND", "atrous", "block", "crops")
-    _const(g, "shape", [2], [1, -1])
-    _node(g, "flat", "Reshape", "b2s", "shape")
-    _const(g, "dense_w", [4, 10], dtype=FLOAT)
-    _node(g, "logits", "MatMul", "flat", "dense_w")
+    const(g, "axis", [], [3])
+    new_node(g, "cat", "ConcatV2", "depthwise", "explicit", "axis")
+    new_node(g, "relu", "Relu", "cat", "^image")
+    new_node(g, "switch", "Switch", "relu", "image")
+    new_node(g, "merge", "Merge", "switch", "switch:1")
+    const(g, "block", [2], [2, 2])
+    const(g, "s2b_pads", [2, 2], [0, 0, 0, 0])
+    new_node(g, "s2b", "SpaceToBatchND", "merge", "block", "s2b_pads")
+    new_node(g, "atrous", "Conv2D", "s2b", "k", strides=[1, 1, 1, 1], padding=b"VALID")
+    const(g, "crops", [2, 2], [0, 1, 0, 1])
+    new_node(g, "b2s", "BatchToSpaceND", "atrous", "block", "crops")
+    const(g, "shape", [2], [1, -1])
+    new_node(g, "flat", "Reshape", "b2s", "shape")
+    const(g, "dense_w", [4, 10], dtype=FLOAT)
+    new_node(g, "logits", "MatMul", "flat", "dense_w")
     return g
 
 
 def _conv1d() -> Any:
     """Conv1D as TensorFlow writes it: ExpandDims + Conv2D + Squeeze on a rank-3 input."""
-    g = _graph()
-    _placeholder(g, "wave", (1, 100, 2))
-    _const(g, "w1", [7, 2, 8], dtype=FLOAT)
-    _const(g, "zero", [], [0])
-    _const(g, "one", [], [1])
-    _node(g, "wave/x", "ExpandDims", "wave", "one")
-    _node(g, "w1/x", "ExpandDims", "w1", "zero")
-    _node(g, "conv1d", "Conv2D", "wave/x", "w1/x", strides=[1, 1, 3, 1], padding=b"VALID")
-    _node(g, "conv1d/sq", "Squeeze", "conv1d", squeeze_dims=[1])
-    _node(g, "pool", "MaxPool", "conv1d/sq", ksize=[1, 2, 1], strides=[1, 2, 1], padding=b"SAME")
+    g = new_graph()
+    placeholder(g, "wave", (1, 100, 2))
+    const(g, "w1", [7, 2, 8], dtype=FLOAT)
+    const(g, "zero", [], [0])
+    const(g, "one", [], [1])
+    new_node(g, "wave/x", "ExpandDims", "wave", "one")
+    new_node(g, "w1/x", "ExpandDims", "w1", "zero")
+    new_node(g, "conv1d", "Conv2D", "wave/x", "w1/x", strides=[1, 1, 3, 1], padding=b"VALID")
+    new_node(g, "conv1d/sq", "Squeeze", "conv1d", squeeze_dims=[1])
+    new_node(g, "pool", "MaxPool", "conv1d/sq", ksize=[1, 2, 1], strides=[1, 2, 1], padding=b"SAME")
     return g
 
 
 def _reshuffles() -> Any:
     """transposed conv, depth-to-space, slices, mirror pad, V2 pools, nearest resize, NCHW data."""
-    g = _graph()
-    _placeholder(g, "image", (1, 16, 16, 8))
-    _const(g, "out_size", [4], [1, 32, 32, 4])
-    _const(g, "tw", [4, 4, 4, 8], dtype=FLOAT)
-    _node(g, "deconv", "Conv2DBackpropInput", "out_size", "tw", "image", strides=[1, 2, 2, 1],
+    g = new_graph()
+    placeholder(g, "image", (1, 16, 16, 8))
+    const(g, "out_size", [4], [1, 32, 32, 4])
+    const(g, "tw", [4, 4, 4, 8], dtype=FLOAT)
+    new_node(g, "deconv", "Conv2DBackpropInput", "out_size", "tw", "image", strides=[1, 2, 2, 1],
           padding=b"SAME")
-    _node(g, "d2s", "DepthToSpace", "deconv", block_size=2)
-    _node(g, "s2d", "SpaceToDepth", "d2s", block_size=2)
-    _const(g, "begin", [4], [0, 1, 2, 0])
-    _const(g, "end", [4], [0, -1, (1 << 31) - 1, 0], dtype=INT64)
-    _const(g, "steps", [4], [1, 1, 2, 1])
-    _node(g, "slice", "StridedSlice", "s2d", "begin", "end", "steps", begin_mask=9, end_mask=9)
-    _const(g, "sbegin", [4], [0, 1, 1, 0])
-    _const(g, "ssize", [4], [-1, 8, -1, -1])
-    _node(g, "slice2", "Slice", "slice", "sbegin", "ssize")
-    _const(g, "mpads", [4, 2], [0, 0, 2, 2, 1, 1, 0, 0])
-    _node(g, "mirror", "MirrorPad", "slice2", "mpads", mode=b"REFLECT")
-    _const(g, "ksize", [4], [1, 2, 2, 1])
-    _node(g, "pool2", "AvgPoolV2", "mirror", "ksize", "ksize", padding=b"SAME")
-    _const(g, "nsize", [2], [20, 20])
-    _node(g, "nearest", "ResizeNearestNeighbor", "pool2", "nsize", align_corners=True)
-    _const(g, "fdims", [4], [3, 3, 16, 4])
-    _const(g, "fval", [], [1])
-    _node(g, "ones", "Fill", "fdims", "fval")
-    _node(g, "last", "Conv2D", "nearest", "ones", strides=[1, 1, 1, 1], padding=b"VALID")
+    new_node(g, "d2s", "DepthToSpace", "deconv", block_size=2)
+    new_node(g, "s2d", "SpaceToDepth", "d2s", block_size=2)
+    const(g, "begin", [4], [0, 1, 2, 0])
+    const(g, "end", [4], [0, -1, (1 << 31) - 1, 0], dtype=INT64)
+    const(g, "steps", [4], [1, 1, 2, 1])
+    new_node(g, "slice", "StridedSlice", "s2d", "begin", "end", "steps", begin_mask=9, end_mask=9)
+    const(g, "sbegin", [4], [0, 1, 1, 0])
+    const(g, "ssize", [4], [-1, 8, -1, -1])
+    new_node(g, "slice2", "Slice", "slice", "sbegin", "ssize")
+    const(g, "mpads", [4, 2], [0, 0, 2, 2, 1, 1, 0, 0])
+    new_node(g, "mirror", "MirrorPad", "slice2", "mpads", mode=b"REFLECT")
+    const(g, "ksize", [4], [1, 2, 2, 1])
+    new_node(g, "pool2", "AvgPoolV2", "mirror", "ksize", "ksize", padding=b"SAME")
+    const(g, "nsize", [2], [20, 20])
+    new_node(g, "nearest", "ResizeNearestNeighbor", "pool2", "nsize", align_corners=True)
+    const(g, "fdims", [4], [3, 3, 16, 4])
+    const(g, "fval", [], [1])
+    new_node(g, "ones", "Fill", "fdims", "fval")
+    new_node(g, "last", "Conv2D", "nearest", "ones", strides=[1, 1, 1, 1], padding=b"VALID")
     return g
 
 
 def _channels_first() -> Any:
-    g = _graph()
-    _placeholder(g, "image", (1, 3, 40, 40))
-    _const(g, "w", [3, 3, 3, 8], dtype=FLOAT)
-    _node(g, "conv", "Conv2D", "image", "w", strides=[1, 1, 2, 2], padding=b"SAME", data_format=b"NCHW")
-    _node(g, "pool", "MaxPool", "conv", ksize=[1, 1, 2, 2], strides=[1, 1, 2, 2], padding=b"VALID",
+    g = new_graph()
+    placeholder(g, "image", (1, 3, 40, 40))
+    const(g, "w", [3, 3, 3, 8], dtype=FLOAT)
+    new_node(g, "conv", "Conv2D", "image", "w", strides=[1, 1, 2, 2], padding=b"SAME", data_format=b"NCHW")
+    new_node(g, "pool", "MaxPool", "conv", ksize=[1, 1, 2, 2], strides=[1, 1, 2, 2], padding=b"VALID",
           data_format=b"NCHW")
-    _node(g, "bias", "BiasAdd", "pool", "w", data_format=b"NCHW")
-    _const(g, "axes", [2], [2, 3])
-    _node(g, "gap", "Mean", "bias", "axes")
+    new_node(g, "bias", "BiasAdd", "pool", "w", data_format=b"NCHW")
+    const(g, "axes", [2], [2, 3])
+    new_node(g, "gap", "Mean", "bias", "axes")
     return g
 
 
 def graphs() -> list[Any]:
     out = [_basic(), _branches(), _reshuffles(), _channels_first(), _conv1d()]
-    from foveal.tensorflow.schema import message_classes
-
     for name in ("alexnet_v2", "vgg_a"):
-        path = SLIM / f"{name}.pb.gz"
-        if path.is_file():
-            g = message_classes()["GraphDef"]()
-            g.ParseFromString(gzip.decompress(path.read_bytes()))
-            out.append(g)
+        if (SLIM / f"{name}.pb.gz").is_file():
+            out.append(slim_graph(name))
     return out
 
 
@@ -208,7 +159,7 @@ def seeds() -> list[bytes]:
 def parse(data: bytes) -> Any | None:
     from google.protobuf.message import DecodeError
 
-    g = _graph()
+    g = new_graph()
     try:
         g.ParseFromString(data)
     except (DecodeError, RuntimeError, ValueError):
@@ -337,4 +288,4 @@ def mutate(data: bytes, rng: random.Random) -> bytes:
     else:  # a name: empty, with a slot, a control prefix, a line break, another node's
         node.name = rng.choice(("", f"{node.name}:0", f"^{node.name}", f"{node.name}\nx",
                                 rng.choice(g.node).name, "\u2028", node.name + "/x"))
-    return g.SerializeToString()
+    return g.SerializeToString(deterministic=True)

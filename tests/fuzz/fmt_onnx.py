@@ -36,25 +36,13 @@ STRINGS = (b"nearest", b"linear", b"cubic", b"SAME_UPPER", b"SAME_LOWER", b"VALI
 def _models() -> list[Any]:
     import numpy as np
     from onnx import TensorProto, helper, numpy_helper
+    from onnx_graphs import floats, ints, model
 
     F = TensorProto.FLOAT
 
     def weight(name: str, shape: list[int]) -> Any:
         n = int(np.prod(shape))
         return numpy_helper.from_array((np.arange(n, dtype=np.float32) % 7 / 7).reshape(shape), name)
-
-    def ints(name: str, values: list[int]) -> Any:
-        return numpy_helper.from_array(np.asarray(values, dtype=np.int64), name)
-
-    def floats(name: str, values: list[float]) -> Any:
-        return numpy_helper.from_array(np.asarray(values, dtype=np.float32), name)
-
-    def model(nodes: list, shape: list, inits: list, opset: int = 17, out: str | None = None,
-              functions: list | None = None, extra: tuple = ()) -> Any:
-        graph = helper.make_graph(nodes, "seed", [helper.make_tensor_value_info("x", F, shape)],
-                                  [helper.make_tensor_value_info(out or nodes[-1].output[0], F, None)], inits)
-        opsets = [helper.make_opsetid("", opset), *(helper.make_opsetid(d, v) for d, v in extra)]
-        return helper.make_model(graph, opset_imports=opsets, ir_version=8, functions=functions or [])
 
     node = helper.make_node
     out = []
@@ -87,7 +75,7 @@ def _models() -> list[Any]:
         node("Flatten", ["sh"], ["fl"], name="flat", axis=1),
         node("GlobalAveragePool", ["c2"], ["gp"], name="gap"),
         node("Flatten", ["gp"], ["gf"], name="gflat"),
-    ], [1, 3, 32, 40], inits, out="fl"))
+    ], inits, dims=[1, 3, 32, 40], output="fl", graph_name="seed"))
     out[-1].graph.output.append(helper.make_tensor_value_info("gf", F, None))
 
     # 2. torch-export-like shape arithmetic: Resize to 2x the input's size, pads from ConstantOfShape,
@@ -121,7 +109,7 @@ def _models() -> list[Any]:
         node("Concat", ["n", "minus1"], ["view"], name="/Concat_2", axis=0),
         node("Reshape", ["padded", "view"], ["flat"], name="/Reshape"),
     ]
-    out.append(model(shape_chain, [1, 2, 12, 10], inits))
+    out.append(model(shape_chain, inits, dims=[1, 2, 12, 10], graph_name="seed"))
 
     # 3. a model-local function (conv block) called twice, 1-D, opset 18 with Resize axes
     block = node("Conv", ["X", "W"], ["c"], kernel_shape=[3], pads=[1, 1])
@@ -137,7 +125,8 @@ def _models() -> list[Any]:
              coordinate_transformation_mode="half_pixel_symmetric"),
         node("Split", ["u", "splits"], ["s1", "s2"], name="split", axis=2),
         node("Add", ["s1", "s1"], ["y"], name="add"),
-    ], [1, 2, 16], inits, opset=18, functions=[function], extra=(("local", 1),)))
+    ], inits, dims=[1, 2, 16], opset=18, functions=[function], extra_opsets=[("local", 1)],
+        graph_name="seed"))
 
     # 4. old opsets: Upsample-9, Pad-2 attributes, Slice-1 attributes, DepthToSpace, a 3-D pool
     inits = [floats("us", [1, 1, 2, 2]), weight("w", [8, 2, 1, 1])]
@@ -151,7 +140,7 @@ def _models() -> list[Any]:
         node("Unsqueeze", ["e"], ["e5"], name="unsq", axes=[2]),
         node("MaxPool", ["e5"], ["m5"], name="pool3d", kernel_shape=[1, 2, 2], strides=[1, 2, 2]),
         node("Squeeze", ["m5"], ["y"], name="sq", axes=[2]),
-    ], [1, 2, 8, 8], inits, opset=9))
+    ], inits, dims=[1, 2, 8, 8], opset=9, graph_name="seed"))
     return out
 
 
@@ -279,14 +268,12 @@ def _mutate_input(graph: Any, rng: random.Random) -> None:
 
 def _add_growth(graph: Any, rng: random.Random) -> None:
     """A Range, ConstantOfShape, Expand or Tile of a huge size feeding a parameter."""
-    import numpy as np
-    from onnx import helper, numpy_helper
+    from onnx import helper
+    from onnx_graphs import ints
 
     n = rng.choice((10**6, 10**9, 10**12, 2**62))
     k = len(graph.node)
-    big = numpy_helper.from_array(np.asarray([n], dtype=np.int64), f"big{k}")
-    zero = numpy_helper.from_array(np.asarray([0], dtype=np.int64), f"zero{k}")
-    one = numpy_helper.from_array(np.asarray([1], dtype=np.int64), f"one{k}")
+    big, zero, one = ints(f"big{k}", [n]), ints(f"zero{k}", [0]), ints(f"one{k}", [1])
     graph.initializer.extend([big, zero, one])
     op = rng.choice(("Range", "ConstantOfShape", "Expand", "Tile"))
     inputs = {"Range": [zero.name, big.name, one.name], "ConstantOfShape": [big.name],

@@ -7,6 +7,7 @@ from __future__ import annotations
 import random
 
 import fmt_graphdef
+from graphdefs import new_graph
 
 SUFFIX = ".pbtxt"
 REQUIRES = fmt_graphdef.REQUIRES
@@ -24,8 +25,8 @@ def mutate(data: bytes, rng: random.Random) -> bytes:
     from google.protobuf import text_format
 
     try:
-        graph = text_format.Parse(data.decode("utf-8"), fmt_graphdef._graph())
+        graph = text_format.Parse(data.decode("utf-8"), new_graph())
     except (text_format.ParseError, UnicodeDecodeError, RecursionError, ValueError):
         return data
-    mutated = fmt_graphdef.parse(fmt_graphdef.mutate(graph.SerializeToString(), rng))
+    mutated = fmt_graphdef.parse(fmt_graphdef.mutate(graph.SerializeToString(deterministic=True), rng))
     return data if mutated is None else text_format.MessageToString(mutated).encode()

@@ -4,16 +4,15 @@
 
 from __future__ import annotations
 
-import io
 import json
 import pickle
 import random
 import re
-import struct
-import warnings
 import zipfile
 import zlib
 from typing import Any
+
+from pt2_archives import dynamic_model, patch_headers, program_index, read_members, saved_program, write_zip
 
 SUFFIX = ".pt2"
 REQUIRES = ("torch",)
@@ -63,6 +62,7 @@ NAMES = ("x", "input", "class", "", "a b", "x; import os", "__import__", "_", "a
 
 
 def _models() -> list[tuple[Any, tuple[int, ...], Any]]:
+    """(model, input shape, dynamic shapes) of each seed (an export records forward's line number)."""
     import torch
     from torch import nn
 
@@ -80,18 +80,15 @@ def _models() -> list[tuple[Any, tuple[int, ...], Any]]:
     conv = nn.Sequential(nn.Conv2d(3, 4, 3, stride=2, padding=1), nn.ReLU(), nn.Conv2d(4, 4, 3, dilation=2),
                          nn.BatchNorm2d(4), nn.MaxPool2d(2, ceil_mode=True))
     linear = nn.Sequential(nn.Conv2d(3, 4, 3, stride=2), nn.Flatten(), nn.Linear(4 * 7 * 7, 5))
-    dynamic = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.MaxPool2d(2), nn.Upsample(scale_factor=2),
-                            nn.Conv2d(4, 2, 3))
-    h = torch.export.Dim("h", min=4, max=64)
-    w = torch.export.Dim("w", min=4, max=64)
+    dynamic, dynamic_shapes = dynamic_model()
     return [(conv, (1, 3, 16, 16), None), (linear, (1, 3, 16, 16), None), (Branches(), (1, 3, 16, 16), None),
-            (dynamic, (1, 3, 16, 16), ({2: 2 * h, 3: 2 * w},))]
+            (dynamic, (1, 3, 16, 16), dynamic_shapes)]
 
 
 def _normalise(data: bytes) -> bytes:
     """The archive with its random serialization id fixed (seeds must be deterministic)."""
-    members = _members(data)
-    return _zip([(n, b"0" if n.endswith("serialization_id") else d, c) for n, d, c in members])
+    members = read_members(data)
+    return write_zip([(n, b"0" if n.endswith("serialization_id") else d, c) for n, d, c in members])
 
 
 def seeds() -> list[bytes]:
@@ -102,61 +99,11 @@ def seeds() -> list[bytes]:
         torch.manual_seed(i)
         for p in model.parameters():
             torch.nn.init.normal_(p)
-        model.eval()
-        program = torch.export.export(model, (torch.zeros(shape),), dynamic_shapes=dynamic, strict=False)
-        buffer = io.BytesIO()
-        torch.export.save(program, buffer)
-        out.append(_normalise(buffer.getvalue()))
+        out.append(_normalise(saved_program(model, shape, dynamic)))
     return out
 
 
 # -- the archive -------------------------------------------------------------------------------------
-
-
-def _members(data: bytes) -> list[tuple[str, bytes, int]]:
-    with zipfile.ZipFile(io.BytesIO(data)) as z:
-        return [(i.filename, z.read(i), i.compress_type) for i in z.infolist()]
-
-
-def _zip(members: list[tuple[str, bytes, int]]) -> bytes:
-    buffer = io.BytesIO()
-    with warnings.catch_warnings(), zipfile.ZipFile(buffer, "w") as z:
-        warnings.simplefilter("ignore")  # duplicate names are one of the mutations
-        for name, data, compression in members:
-            info = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))
-            info.compress_type = compression if compression in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED) \
-                else zipfile.ZIP_STORED
-            z.writestr(info, data)
-    return buffer.getvalue()
-
-
-def _program_name(members: list[tuple[str, bytes, int]]) -> int | None:
-    for i, (name, _, _) in enumerate(members):
-        if name.endswith(".json") and "/models/" in f"/{name}":
-            return i
-    return None
-
-
-def _patch_headers(data: bytes, name: str, flags: int | None = None, method: int | None = None,
-                   new_name: bytes | None = None) -> bytes:
-    """Sets the flag bits / compression method / name bytes of member `name` in both its local and
-    its central directory header."""
-    buf = bytearray(data)
-    raw = name.encode()
-    for signature, flag_at, method_at, name_len_at, name_at in ((b"PK\x03\x04", 6, 8, 26, 30),
-                                                                 (b"PK\x01\x02", 8, 10, 28, 46)):
-        at = buf.find(signature)
-        while at >= 0:
-            length = struct.unpack_from("<H", buf, at + name_len_at)[0]
-            if bytes(buf[at + name_at:at + name_at + length]) == raw:
-                if flags is not None:
-                    struct.pack_into("<H", buf, at + flag_at, flags)
-                if method is not None:
-                    struct.pack_into("<H", buf, at + method_at, method)
-                if new_name is not None and len(new_name) == length:
-                    buf[at + name_at:at + name_at + length] = new_name
-            at = buf.find(signature, at + 4)
-    return bytes(buf)
 
 
 class _Planted:
@@ -169,28 +116,28 @@ class _Planted:
 
 
 def _mutate_zip(data: bytes, rng: random.Random) -> bytes:
-    members = _members(data)
-    at = _program_name(members)
+    members = read_members(data)
+    at = program_index(members)
     kind = rng.randrange(9)
     if kind == 0:  # plant pickles in every member but the program
         bomb = pickle.dumps(_Planted())
         members = [(n, d if i == at else bomb, c) for i, (n, d, c) in enumerate(members)]
-        return _zip(members)
+        return write_zip(members)
     if kind == 1 and at is not None:  # a program that inflates a lot (bounded read)
         name, text, _ = members[at]
         padding = b" " * rng.choice((1 << 20, 40 << 20, 100 << 20))
         members[at] = (name, text[:-1] + padding + text[-1:], zipfile.ZIP_DEFLATED)
-        return _zip(members)
+        return write_zip(members)
     if kind == 2 and at is not None:  # encrypted flag, unknown compression, both
         name = members[at][0]
         members[at] = (name, members[at][1], zipfile.ZIP_DEFLATED)
-        out = _zip(members)
+        out = write_zip(members)
         choice = rng.randrange(3)
-        return _patch_headers(out, name, flags=1 if choice != 1 else None, method=99 if choice else None)
+        return patch_headers(out, name, flags=1 if choice != 1 else None, method=99 if choice else None)
     if kind == 3 and at is not None:  # a corrupt deflate stream
         name, text, _ = members[at]
         members[at] = (name, text, zipfile.ZIP_DEFLATED)
-        out = bytearray(_zip(members))
+        out = bytearray(write_zip(members))
         start = out.find(zlib.compress(text)[2:12])
         if start > 0:
             for k in range(rng.randrange(1, 8)):
@@ -198,7 +145,7 @@ def _mutate_zip(data: bytes, rng: random.Random) -> bytes:
         return bytes(out)
     if kind == 4:  # a member name that is not UTF-8, flagged as UTF-8
         members.append(("XXXX", b"{}", zipfile.ZIP_STORED))
-        return _patch_headers(_zip(members), "XXXX", flags=0x800, new_name=b"\xff\xfe\xfd\xfc")
+        return patch_headers(write_zip(members), "XXXX", flags=0x800, new_name=b"\xff\xfe\xfd\xfc")
     if kind == 5 and at is not None:  # renamed, or a second program
         name, text, c = members[at]
         if rng.random() < 0.5:
@@ -209,18 +156,18 @@ def _mutate_zip(data: bytes, rng: random.Random) -> bytes:
             members.append((name.replace("model.json", "second.json"), text, c))
             if rng.random() < 0.5:
                 members[at] = (name.replace("model.json", "first.json"), text, c)
-        return _zip(members)
+        return write_zip(members)
     if kind == 6:  # truncated archive
         return data[:rng.randrange(len(data))]
     if kind == 7 and at is not None:  # the program is not JSON, or JSON but not an object
         name, _, c = members[at]
         members[at] = (name, rng.choice((pickle.dumps(_Planted()), b"[1, 2]", b"null", b"\"text\"", b"{",
                                          b"\xff\xfe{}", b"[" * 100000 + b"]" * 100000, b"{}")), c)
-        return _zip(members)
+        return write_zip(members)
     # duplicated member names (zipfile takes the last)
     if at is not None:
         members.append((members[at][0], b"{}", zipfile.ZIP_STORED))
-    return _zip(members)
+    return write_zip(members)
 
 
 # -- the program's JSON ---------------------------------------------------------------------------------
@@ -380,7 +327,7 @@ def _mutate_json(tree: Any, rng: random.Random) -> Any:
 
 def mutate(data: bytes, rng: random.Random) -> bytes:
     try:
-        members = _members(data)
+        members = read_members(data)
     except Exception:  # noqa: BLE001 - not a zip: the harness mutates bytes
         return data
     if rng.random() < 0.25:
@@ -388,7 +335,7 @@ def mutate(data: bytes, rng: random.Random) -> bytes:
             return _mutate_zip(data, rng)
         except Exception:  # noqa: BLE001 - a broken archive cannot be rebuilt
             return data
-    at = _program_name(members)
+    at = program_index(members)
     if at is None:
         return data
     name, text, compression = members[at]
@@ -397,4 +344,4 @@ def mutate(data: bytes, rng: random.Random) -> bytes:
         members[at] = (name, json.dumps(tree).encode("utf-8", "surrogatepass"), compression)
     except (ValueError, RecursionError):  # not JSON (an earlier mutation): the harness mutates bytes
         return data
-    return _zip(members)
+    return write_zip(members)

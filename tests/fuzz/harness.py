@@ -34,14 +34,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 
+from worker import status_mib
+
 HERE = Path(__file__).resolve().parent
 FORMATS = ("json", "graphdef", "pbtxt", "onnx", "pt2")
 GOOD = ("ok", "error")
 
 
 def load_format(name: str) -> ModuleType:
-    if str(HERE) not in sys.path:
-        sys.path.insert(0, str(HERE))
+    """The module fmt_<name>, with this folder and tests/ (the helper modules that the formats
+    share with the tests: graphdefs, pt2_archives, onnx_graphs) on sys.path, under pytest or not."""
+    for folder in (HERE.parent, HERE):
+        if str(folder) not in sys.path:
+            sys.path.insert(0, str(folder))
     return importlib.import_module(f"fmt_{name}")
 
 
@@ -148,14 +153,7 @@ class Worker:
         self.buffer = b""
 
     def rss_mib(self) -> float:
-        try:
-            with open(f"/proc/{self.proc.pid}/status") as f:
-                for line in f:
-                    if line.startswith("VmRSS:"):
-                        return int(line.split()[1]) / 1024
-        except OSError:
-            pass
-        return 0.0
+        return status_mib("VmRSS", self.proc.pid)
 
     def ask(self, request: dict, seconds: float, memory_mib: float) -> tuple[str, str, float]:
         """(outcome, detail, peak MiB) of one request."""

@@ -21,11 +21,12 @@ def _reset_peak() -> None:
         f.write("5")
 
 
-def _peak_mib() -> float:
+def status_mib(key: str, pid: int | str = "self") -> float:
+    """The `key` line (VmRSS, VmHWM...) of /proc/<pid>/status in MiB; 0 where it cannot be read."""
     try:
-        with open("/proc/self/status") as f:
+        with open(f"/proc/{pid}/status") as f:
             for line in f:
-                if line.startswith("VmHWM:"):
+                if line.startswith(key + ":"):
                     return int(line.split()[1]) / 1024
     except OSError:
         pass
@@ -117,7 +118,7 @@ def main() -> None:
             outcome, detail = run_api(request["path"], request["kwargs"], request["out"])
         else:
             outcome, detail = run_cli(request["path"], request["args"], request["out"])
-        answer = {"outcome": outcome, "detail": detail, "peak_mib": _peak_mib()}
+        answer = {"outcome": outcome, "detail": detail, "peak_mib": status_mib("VmHWM")}
         sys.stdout.write(json.dumps(answer) + "\n")
         sys.stdout.flush()
 

@@ -10,16 +10,17 @@ dimensions are 2, 3, ... of the tensor.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict, deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from .. import ops as O
-from ..errors import FovealError, GraphFormatError, UnknownNodeError
+from ..errors import FovealError, GraphFormatError, UnknownNodeError, quoted
 from ..graph import Graph, fresh_name, split_ref
 from ..layout import Layout, LayoutError, Merged, broadcast, reshape, size_of, spatial_axes
 from ..limits import MAX_AXIS_LENGTH, LimitError
-from .fields import MAX_RANK, Fields, bounded, node_label, product, shown
+from .fields import MAX_RANK, Fields, bounded, node_label
 from .fold import Constants, reshaped
 from .load import DEFAULT_DOMAINS, Dims, ai_onnx_opset, infer_shapes, value_dims
 
@@ -77,10 +78,10 @@ class Converter:
         declared = value_dims(picked[0])
         rank = len(declared) if declared is not None else _rank_of(input_shape, 4)
         if rank < 3:
-            raise FovealError(f"input {shown(self.input)} has rank {rank}; foveal needs a batch, a channel "
+            raise FovealError(f"input {quoted(self.input)} has rank {rank}; foveal needs a batch, a channel "
                               f"and at least one spatial dimension")
         if rank > MAX_RANK:
-            raise LimitError(f"input {shown(self.input)} has rank {rank}, beyond foveal's limit of "
+            raise LimitError(f"input {quoted(self.input)} has rank {rank}, beyond foveal's limit of "
                              f"{MAX_RANK}")
         self.n_axes = rank - 2
         self.input_layout = self._input_layout(rank)
@@ -187,7 +188,7 @@ class Converter:
         if stuck:
             on_cycles = _on_cycles(stuck, consumers)
             raise GraphFormatError(f"the ONNX graph has a cycle through "
-                                   f"{', '.join(shown(_label(n)) for n in on_cycles[:5])}")
+                                   f"{', '.join(quoted(_label(n)) for n in on_cycles[:5])}")
         return order
 
     def graph(self) -> Graph:
@@ -634,7 +635,7 @@ class Converter:
             return O.unknown(f"Reshape (shapes unknown: {self._no_size()})"), None
         if after is None:
             return O.unknown("Reshape (target shape not constant)"), None
-        if product(before) != product(after) or 0 in before or 0 in after:
+        if math.prod(before) != math.prod(after) or 0 in before or 0 in after:
             return O.unknown(f"Reshape (of dims {before} to {after}: element counts differ, or are 0)"), None
         self.shapes[node.output[0]] = after  # where ONNX's inference did not find it (Reshape-1)
         return O.elementwise("reshape"), reshape(self.layout, before, after, self._axis_sizes())
@@ -648,7 +649,7 @@ class Converter:
         axis = self.f.axis(self.f.integer("axis", 1), rank, extra=1)
         before = self._int_dims(self.x)
         if before is not None and 0 not in before:
-            after = (product(before[:axis]), product(before[axis:]))
+            after = (math.prod(before[:axis]), math.prod(before[axis:]))
             return O.elementwise("flatten"), reshape(self.layout, before, after, self._axis_sizes())
         parts = (self.layout[:axis], self.layout[axis:])
         return O.elementwise("flatten"), tuple(_merged(p) for p in parts)
@@ -741,13 +742,7 @@ class Converter:
                 starts = None
         if starts is None or ends is None:
             return O.unknown("Slice (bounds not constant)"), None
-        axes = f.axes(axes, rank) if axes is not None else list(range(len(starts)))
-        steps = steps if steps is not None else [1] * len(starts)
-        if not len(starts) == len(ends) == len(axes) == len(steps) or len(starts) > rank:
-            raise f.fail("starts, ends, axes and steps", f"have {len(starts)}, {len(ends)}, {len(axes)} and "
-                         f"{len(steps)} entries; they need the same number, at most the rank {rank}")
-        if 0 in steps:
-            raise f.fail("steps", "must not be 0")
+        axes, steps = f.slice_axes(starts, ends, axes, steps, rank)
         start, stop, step = [0] * self.n_axes, [None] * self.n_axes, [1] * self.n_axes
         top = MAX_AXIS_LENGTH  # no axis is longer: bounds beyond it clamp to the same slice
         for axis, b, e, s in zip(axes, starts, ends, steps):

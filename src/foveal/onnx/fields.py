@@ -19,7 +19,7 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from ..errors import GraphFormatError
+from ..errors import GraphFormatError, quoted
 from ..limits import MAX_AXIS_LENGTH, MAX_PARAMETER, LimitError
 
 MAX_RANK = 32
@@ -29,8 +29,6 @@ MAX_LIST = 4096
 MAX_ELEMENTS = 4096
 """Elements of a tensor foveal folds as a parameter (pads, scales, sizes, axes, slice bounds,
 reshape targets); larger tensors are data, never materialised."""
-MAX_NAME_SHOWN = 80
-"""Characters of a name quoted in a message (names come from the file and can be megabytes long)."""
 
 # AttributeProto.AttributeType values
 UNDEFINED, FLOAT, INT, STRING, TENSOR, GRAPH, FLOATS, INTS, STRINGS = 0, 1, 2, 3, 4, 5, 6, 7, 8
@@ -52,12 +50,6 @@ EXTERNAL = 1
 _MISSING: Any = object()
 
 
-def shown(name: Any) -> str:
-    """A name from the file, quoted for a one-line message, shortened."""
-    text = name if isinstance(name, str) else repr(name)
-    return repr(text if len(text) <= MAX_NAME_SHOWN else text[:MAX_NAME_SHOWN] + "...")
-
-
 def node_label(node: Any) -> str:
     """What a message calls a node: its name, else its first output, else its op."""
     return node.name or (node.output[0] if node.output else "") or node.op_type
@@ -73,13 +65,6 @@ def bounded(value: int, what: str, *, minimum: int | None = None, limit: int = M
     return value
 
 
-def product(values: Iterable[int]) -> int:
-    n = 1
-    for v in values:
-        n *= v
-    return n
-
-
 class Fields:
     """One node's attributes and inputs, read with checks (see the module docstring)."""
 
@@ -88,11 +73,11 @@ class Fields:
 
     def __init__(self, node: Any) -> None:
         self.node = node
-        self.where = f"node {shown(node_label(node))} ({node.op_type})"
+        self.where = f"node {quoted(node_label(node))} ({node.op_type})"
         self.attributes: dict[str, Any] = {}
         for attr in node.attribute:
             if attr.name in self.attributes:
-                raise self.fail(f"attribute {shown(attr.name)}", "is given twice")
+                raise self.fail(f"attribute {quoted(attr.name)}", "is given twice")
             self.attributes[attr.name] = attr
 
     def fail(self, field: str, problem: str) -> GraphFormatError:
@@ -107,19 +92,20 @@ class Fields:
         if attr is None:
             return None
         if attr.ref_attr_name:
-            raise self.fail(f"attribute {shown(name)}", "refers to a function's attribute outside a function")
+            raise self.fail(f"attribute {quoted(name)}",
+                            "refers to a function's attribute outside a function")
         if attr.type != kind:
             holds = attr.HasField(_HOLDS[kind]) if kind in _HOLDS else bool(getattr(attr, _LIST_HOLDS[kind]))
             untyped = attr.type == UNDEFINED and holds
             if not untyped:  # models from before attribute types were recorded say nothing
-                raise self.fail(f"attribute {shown(name)}",
+                raise self.fail(f"attribute {quoted(name)}",
                                 f"is {TYPE_NAMES.get(attr.type, 'of an unknown type')}, "
                                 f"but {self.node.op_type} takes {TYPE_NAMES[kind]}")
         return attr
 
     def _default(self, name: str, default: Any) -> Any:
         if default is _MISSING:
-            raise self.fail(f"attribute {shown(name)}", "is required but missing")
+            raise self.fail(f"attribute {quoted(name)}", "is required but missing")
         return default
 
     def integer(self, name: str, default: Any = _MISSING, *, minimum: int | None = None,
@@ -131,8 +117,8 @@ class Fields:
         if choices is not None and value not in choices:
             allowed = (f"{choices.start} to {choices.stop - 1}" if isinstance(choices, range)
                        else ", ".join(map(str, choices)))
-            raise self.fail(f"attribute {shown(name)}", f"must be one of {allowed}, got {value}")
-        return self._bounded(value, f"attribute {shown(name)}", minimum, limit)
+            raise self.fail(f"attribute {quoted(name)}", f"must be one of {allowed}, got {value}")
+        return self._bounded(value, f"attribute {quoted(name)}", minimum, limit)
 
     def integers(self, name: str, default: Any = _MISSING, *, length: int | None = None,
                  minimum: int | None = None, limit: int = MAX_PARAMETER) -> Any:
@@ -141,7 +127,7 @@ class Fields:
         if attr is None:
             return self._default(name, default)
         self._count(name, len(attr.ints), length)
-        return [self._bounded(int(v), f"attribute {shown(name)}", minimum, limit) for v in attr.ints]
+        return [self._bounded(int(v), f"attribute {quoted(name)}", minimum, limit) for v in attr.ints]
 
     def number(self, name: str, default: Any = _MISSING) -> Any:
         attr = self._attribute(name, FLOAT)
@@ -160,10 +146,10 @@ class Fields:
         attr = self._attribute(name, STRING)
         if attr is None:
             return self._default(name, default)
-        value = self.text(attr.s, f"attribute {shown(name)}")
+        value = self.text(attr.s, f"attribute {quoted(name)}")
         if choices is not None and value not in choices:
-            raise self.fail(f"attribute {shown(name)}",
-                            f"must be one of {', '.join(choices)}, got {shown(value)}")
+            raise self.fail(f"attribute {quoted(name)}",
+                            f"must be one of {', '.join(choices)}, got {quoted(value)}")
         return value
 
     def tensor(self, name: str) -> Any:
@@ -181,9 +167,9 @@ class Fields:
 
     def _count(self, name: str, count: int, length: int | None) -> None:
         if length is not None and count != length:
-            raise self.fail(f"attribute {shown(name)}", f"has {count} entries; {length} expected")
+            raise self.fail(f"attribute {quoted(name)}", f"has {count} entries; {length} expected")
         if count > MAX_LIST:
-            raise LimitError(f"{self.where}: attribute {shown(name)} has {count:,} entries, beyond foveal's "
+            raise LimitError(f"{self.where}: attribute {quoted(name)} has {count:,} entries, beyond foveal's "
                              f"limit of {MAX_LIST:,}")
 
     def _bounded(self, value: int, field: str, minimum: int | None, limit: int) -> int:
@@ -191,7 +177,7 @@ class Fields:
 
     def _finite(self, value: float, field: str) -> float:
         if not math.isfinite(value):
-            raise self.fail(f"attribute {shown(field)}", f"must be a finite number, got {value}")
+            raise self.fail(f"attribute {quoted(field)}", f"must be a finite number, got {value}")
         return value
 
     # -- values read from the node's inputs --------------------------------------------------------
@@ -226,6 +212,19 @@ class Fields:
             raise self.fail(field, f"{list(values)} repeats an axis")
         return out
 
+    def slice_axes(self, starts: list[int], ends: list[int], axes: list[int] | None, steps: list[int] | None,
+                   rank: int) -> tuple[list[int], list[int]]:
+        """Slice's axes and steps (by default the first len(starts) axes, steps of 1): one of each
+        per start and end, at most `rank`, no step of 0."""
+        axes = self.axes(axes, rank) if axes is not None else list(range(len(starts)))
+        steps = steps if steps is not None else [1] * len(starts)
+        if not len(starts) == len(ends) == len(axes) == len(steps) or len(starts) > rank:
+            raise self.fail("starts, ends, axes and steps", f"have {len(starts)}, {len(ends)}, {len(axes)} "
+                            f"and {len(steps)} entries; they need the same number, at most the rank {rank}")
+        if 0 in steps:
+            raise self.fail("steps", "must not be 0")
+        return axes, steps
+
     def permutation(self, values: Sequence[int], rank: int, field: str = "perm") -> list[int]:
         if sorted(int(v) for v in values) != list(range(rank)):
             raise self.fail(field, f"{list(values)[:MAX_RANK]} is not a permutation of the {rank} dimensions")
@@ -252,14 +251,14 @@ def tensor_array(tensor: Any, where: str) -> Any:
     import numpy as np
 
     dims = tensor_dims(tensor, where)
-    if tensor.data_location == EXTERNAL or tensor.HasField("segment") or product(dims) > MAX_ELEMENTS:
+    if tensor.data_location == EXTERNAL or tensor.HasField("segment") or math.prod(dims) > MAX_ELEMENTS:
         return None
     dtype = NUMERIC_TYPES.get(tensor.data_type)
     if dtype is None:
         if tensor.data_type not in KNOWN_TYPES:
             raise GraphFormatError(f"{where} has data type {tensor.data_type}, which ONNX does not define")
         return None
-    count, item = product(dims), np.dtype(dtype).itemsize
+    count, item = math.prod(dims), np.dtype(dtype).itemsize
     if tensor.HasField("raw_data"):
         if len(tensor.raw_data) != count * item:
             raise GraphFormatError(f"{where} declares {count:,} elements (dims {list(dims)}), "

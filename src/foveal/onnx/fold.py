@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import FovealError
+from ..errors import FovealError, quoted
 from ..limits import LimitError
-from .fields import KNOWN_TYPES, MAX_ELEMENTS, MAX_RANK, NUMERIC_TYPES, Fields, product, shown, tensor_array
+from .fields import KNOWN_TYPES, MAX_ELEMENTS, MAX_RANK, NUMERIC_TYPES, Fields, tensor_array
 from .load import Dims
 
 BINARY: dict[str, Callable[[Any, Any], Any]] = {
@@ -114,7 +114,7 @@ class Constants:
 
     def _fold(self, name: str) -> Any:
         if name in self.initializers:
-            return self._counted(tensor_array(self.initializers[name], f"initializer {shown(name)}"))
+            return self._counted(tensor_array(self.initializers[name], f"initializer {quoted(name)}"))
         node = self.producers.get(name)
         if node is None or (name in self.spatial and node.op_type not in ("Shape", "Size")):
             return None
@@ -174,7 +174,7 @@ class Constants:
         if dims is None or not all(isinstance(d, int) for d in dims):
             return None
         if f.node.op_type == "Size":
-            return np.array(product(d for d in dims if isinstance(d, int)), dtype=np.int64)
+            return np.array(math.prod(d for d in dims if isinstance(d, int)), dtype=np.int64)
         start, end = f.integer("start", 0, limit=2**63 - 1), f.integer("end", None, limit=2**63 - 1)
         return np.array(dims[slice(start, end)], dtype=np.int64)
 
@@ -227,7 +227,7 @@ class Constants:
         if op == "Reshape":
             target = f.integers("shape") if self.opset < 5 else _integers(given, 1, f, "shape")
             shape = reshaped(f, args[0].shape, target, bool(f.integer("allowzero", 0, choices=(0, 1))))
-            if shape is None or product(shape) != args[0].size:
+            if shape is None or math.prod(shape) != args[0].size:
                 return None
             return args[0].reshape(shape)
         if op == "Slice":
@@ -282,8 +282,8 @@ class _TooBig(ValueError):
 
 
 def _fits(shape: tuple[int, ...]) -> None:
-    if product(shape) > MAX_ELEMENTS:
-        raise _TooBig(f"{product(shape)} elements")
+    if math.prod(shape) > MAX_ELEMENTS:
+        raise _TooBig(f"{math.prod(shape)} elements")
 
 
 def _integers(given: list[Any], index: int, f: Fields, field: str, default: Any = Fields.REQUIRED) -> Any:
@@ -323,10 +323,10 @@ def reshaped(f: Fields, before: tuple[int, ...], target: list[int],
     f.lengths([t for t in target if t != -1], "shape")
     out = [before[i] if t == 0 and not allowzero and i < len(before) else t for i, t in enumerate(target)]
     if -1 in out:
-        known = product(t for t in out if t != -1)
-        if not known or product(before) % known:
+        known = math.prod(t for t in out if t != -1)
+        if not known or math.prod(before) % known:
             return None
-        out[out.index(-1)] = product(before) // known
+        out[out.index(-1)] = math.prod(before) // known
     return tuple(out)
 
 
@@ -338,13 +338,7 @@ def _slice(f: Fields, x: Any, given: list[Any], opset: int) -> Any:
         starts, ends = _integers(given, 1, f, "starts"), _integers(given, 2, f, "ends")
         axes = _integers(given, 3, f, "axes", None)
         steps = _integers(given, 4, f, "steps", None)
-    axes = f.axes(axes, x.ndim) if axes is not None else list(range(len(starts)))
-    steps = steps if steps is not None else [1] * len(starts)
-    if not len(starts) == len(ends) == len(axes) == len(steps) or len(starts) > x.ndim:
-        raise f.fail("starts, ends, axes and steps", f"have {len(starts)}, {len(ends)}, {len(axes)} and "
-                     f"{len(steps)} entries; they must have the same number, at most the rank {x.ndim}")
-    if 0 in steps:
-        raise f.fail("steps", "must not be 0")
+    axes, steps = f.slice_axes(starts, ends, axes, steps, x.ndim)
     index = [slice(None)] * x.ndim
     for axis, start, end, step in zip(axes, starts, ends, steps):
         index[axis] = slice(start, end, step)

@@ -15,10 +15,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from ..errors import FovealError, GraphFormatError
+from ..errors import FovealError, GraphFormatError, quoted
 from ..files import is_regular_file, read_file
 from ..limits import MAX_AXIS_LENGTH, LimitError
-from .fields import KNOWN_TYPES, MAX_RANK, bounded, node_label, shown, tensor_dims
+from .fields import KNOWN_TYPES, MAX_RANK, bounded, node_label, tensor_dims
 
 KNOWN_OPSETS = range(1, 29)
 """ai.onnx opsets whose op definitions foveal follows (ONNX 1.23 defines up to 28)."""
@@ -28,7 +28,7 @@ DEFAULT_DOMAINS = ("", "ai.onnx")
 MAX_INLINED_NODES = 1_000_000
 """Nodes of a graph once its model-local functions are inlined (real models have up to ~10^5)."""
 
-_shown, _label = shown, node_label
+_label = node_label
 OP_NAME = re.compile(r"[^\s\x00-\x1f\x7f]{1,256}")
 """An op type or a domain: printable, no spaces (every message can quote it as it is)."""
 
@@ -124,7 +124,7 @@ def check_text(model: Any, where: str) -> None:
 
     for entry in model.opset_import:
         check(entry.domain, "an opset import's domain")
-    bodies = [(f"function {_shown(f.name)}", f) for f in model.functions]
+    bodies = [(f"function {quoted(f.name)}", f) for f in model.functions]
     for kind, function in bodies:
         check(function.name, "a function's name")
         check(function.domain, f"{kind}'s domain")
@@ -139,7 +139,7 @@ def check_text(model: Any, where: str) -> None:
             check(info.name, f"a value name in {kind}")
             if info.type.HasField("tensor_type"):
                 for d in info.type.tensor_type.shape.dim:
-                    check(d.dim_param, f"a dimension name of {_shown(info.name)}")
+                    check(d.dim_param, f"a dimension name of {quoted(info.name)}")
         for tensor in getattr(graph, "initializer", ()):
             check(tensor.name, f"an initializer name in {kind}")
         for k, node in enumerate(graph.node):
@@ -148,7 +148,7 @@ def check_text(model: Any, where: str) -> None:
                 check(field, what + "'s name, op or domain")
             for field, value in (("op type", node.op_type), ("domain", node.domain)):
                 if not OP_NAME.fullmatch(value) and (value or field == "op type"):
-                    raise GraphFormatError(f"{where}: {what} has {field} {_shown(value)}, which is not a "
+                    raise GraphFormatError(f"{where}: {what} has {field} {quoted(value)}, which is not a "
                                            f"name (at most 256 characters, no spaces or control characters)")
             for name in [*node.input, *node.output]:
                 check(name, f"an input or output of {what}")
@@ -181,7 +181,7 @@ def check_functions(model: Any, where: str) -> None:
                 callees = [c for c in calls(functions[key].node) if c is not None]
                 for callee in callees:
                     if state.get(callee) == "open":
-                        raise GraphFormatError(f"{where}: function {_shown(callee[1])} calls itself "
+                        raise GraphFormatError(f"{where}: function {quoted(callee[1])} calls itself "
                                                f"(directly or through other functions)")
                     if state.get(callee) is None:
                         stack.append(callee)
@@ -216,10 +216,10 @@ def check_model(model: Any, where: str) -> None:
                                f"with an older opset or convert the model with "
                                f"onnx.version_converter.convert_version")
     for info in graph.input:
-        declared_dims(info, f"{where}: input {_shown(info.name)}")
+        declared_dims(info, f"{where}: input {quoted(info.name)}")
     known = {""}
     for tensor in graph.initializer:
-        what = f"{where}: initializer {_shown(tensor.name)}"
+        what = f"{where}: initializer {quoted(tensor.name)}"
         if tensor.data_type not in KNOWN_TYPES:
             raise GraphFormatError(f"{what} has data type {tensor.data_type}, which ONNX does not define")
         tensor_dims(tensor, what)
@@ -228,26 +228,26 @@ def check_model(model: Any, where: str) -> None:
     known.update(t.values.name for t in graph.sparse_initializer)
     for node in graph.node:  # nodes need not be sorted
         if not node.output or not any(node.output):
-            raise GraphFormatError(f"{where}: node {_shown(_label(node))} ({node.op_type}) has no outputs")
+            raise GraphFormatError(f"{where}: node {quoted(_label(node))} ({node.op_type}) has no outputs")
         for name in node.output:
             if name and name in known:
-                raise GraphFormatError(f"{where}: tensor {_shown(name)} is produced twice (by node "
-                                       f"{_shown(_label(node))} and another node or input)")
+                raise GraphFormatError(f"{where}: tensor {quoted(name)} is produced twice (by node "
+                                       f"{quoted(_label(node))} and another node or input)")
             known.add(name)
     local = {(f.domain, f.name) for f in model.functions}
     for node in graph.node:
         for name in node.input:
             if name not in known:
                 raise GraphFormatError(f"{where} is truncated or malformed: node "
-                                       f"{_shown(_label(node))} reads {_shown(name)}, which no "
+                                       f"{quoted(_label(node))} reads {quoted(name)}, which no "
                                        f"node, input or initializer provides")
         if node.domain not in DEFAULT_DOMAINS and (node.domain, node.op_type) not in local \
                 and not any(i.domain == node.domain for i in model.opset_import):
-            raise GraphFormatError(f"{where}: node {_shown(_label(node))} is in domain "
-                                   f"{_shown(node.domain)}, which the model does not import")
+            raise GraphFormatError(f"{where}: node {quoted(_label(node))} is in domain "
+                                   f"{quoted(node.domain)}, which the model does not import")
     for out in graph.output:
         if out.name not in known:
-            raise GraphFormatError(f"{where} is truncated or malformed: output {_shown(out.name)} is "
+            raise GraphFormatError(f"{where} is truncated or malformed: output {quoted(out.name)} is "
                                    f"produced by no node")
 
 

@@ -69,9 +69,11 @@ def resize_op(c: Converter, node: Any) -> O.Op:
     factor: list[Fraction | None] = []
     ratio: list[Fraction | None] = []
     offset: list[Fraction] = []
-    for axis in range(c.n_axes):
-        d = c._dim_of(axis)
-        assert d is not None  # every axis is held alone (checked above)
+    held = [c._dim_of(axis) for axis in range(c.n_axes)]
+    dims = [d for d in held if d is not None]
+    if len(dims) < len(held):  # a spatial axis that an earlier op folded away: nothing foveal follows
+        return O.unknown(f"{name} (of a tensor that no longer holds every spatial axis)")
+    for d in dims:
         n = n_in[d] if n_in is not None else None
         s = _fraction(f, scales[d]) if scales[d] is not None else None
         m = sizes[d] if sizes[d] is not None else (int(n * s) if n is not None and s is not None else None)

@@ -43,7 +43,7 @@ from typing import Any
 
 import torch
 
-from ..errors import FovealError
+from ..errors import FovealError, quoted
 from ..files import open_zip, read_member
 from ..limits import MAX_AXIS_LENGTH, LimitError
 from . import sym_expr
@@ -124,7 +124,7 @@ def load_program(path: str | os.PathLike[str], input_shape: tuple[int, ...] | No
     shape when None), with meta tensors for its state; and the input shape."""
     where = repr(str(path))
     member, text = _read_program_json(path, where)
-    name = member if member.isprintable() and len(member) <= 200 else _show(member)
+    name = member if member.isprintable() and len(member) <= 200 else quoted(member)
     program = _Program(_parse(text, where, name), f"{where}: {name}", where)
     shape = program.bind(input_shape)
     return program.deserialize(), shape
@@ -199,14 +199,14 @@ def _conform(tp: Any, value: Any, depth: int = 0) -> Any:
             try:
                 result[k] = _conform(a, v, depth + 1)
             except _Bad as bad:
-                raise bad.inside(f"[{_show(k)}]") from None
+                raise bad.inside(f"[{quoted(k)}]") from None
         return result
     if kind == "union":
         if type(value) is not dict or len(value) != 1:
             raise _Bad("", f"must be an object with one of {', '.join(a)[:120]}")
         ((key, inner),) = value.items()
         if key not in a:
-            raise _Bad("", f"has an unknown kind {_show(key)}")
+            raise _Bad("", f"has an unknown kind {quoted(key)}")
         try:
             return {key: _conform(a[key], inner, depth + 1)}
         except _Bad as bad:
@@ -226,7 +226,7 @@ def _conform(tp: Any, value: Any, depth: int = 0) -> Any:
         return fields
     if kind == "enum":
         if type(value) is not int or value not in a._value2member_map_:
-            raise _Bad("", f"is {_show(value)}, not one of the values of {a.__name__}")
+            raise _Bad("", f"is {quoted(value)}, not one of the values of {a.__name__}")
         return value
     if kind == "bool":
         if type(value) is not bool:
@@ -236,7 +236,7 @@ def _conform(tp: Any, value: Any, depth: int = 0) -> Any:
         if type(value) is not int:
             raise _Bad("", f"is {_kind(value)}, not an integer")
         if not -(1 << 63) <= value < 1 << 63:
-            raise _Bad("", f"is {_show(value)}, out of the 64-bit range")
+            raise _Bad("", f"is {quoted(value)}, out of the 64-bit range")
         return value
     if kind == "float":
         if type(value) not in (int, float):
@@ -357,22 +357,22 @@ class _Scope:
     def define(self, name: str, where: str) -> None:
         _identifier(name, where)
         if name in self.defined:
-            raise _Bad(where, f"defines {_show(name)} a second time")
+            raise _Bad(where, f"defines {quoted(name)} a second time")
         self.defined.add(name)
 
     def define_tensor(self, name: str, where: str) -> None:
         self.define(name, where)
         if name not in self.graph["tensor_values"]:
-            raise _Bad(where, f"names {_show(name)}, which has no entry in tensor_values")
+            raise _Bad(where, f"names {quoted(name)}, which has no entry in tensor_values")
         self.tensors.add(name)
 
     def use_tensor(self, name: str, where: str) -> None:
         if name not in self.tensors:
-            raise _Bad(where, f"uses {_show(name)}, which no input or earlier node defines")
+            raise _Bad(where, f"uses {quoted(name)}, which no input or earlier node defines")
 
     def use_sym(self, body: dict, where: str) -> None:
         if "as_name" in body and body["as_name"] not in self.syms:
-            raise _Bad(where, f"uses {_show(body['as_name'])}, which no earlier node computes")
+            raise _Bad(where, f"uses {quoted(body['as_name'])}, which no earlier node computes")
 
     def check_argument(self, arg: dict, where: str) -> None:
         ((kind, body),) = arg.items()
@@ -452,7 +452,7 @@ class _Program:
                                          f"torch)")
         for i, name in enumerate(tree.get("verifiers", [])):
             if name not in ("", "ATEN", "TRAINING"):
-                raise _Bad(f"verifiers[{i}]", f"is {_show(name)}, not a verifier foveal knows "
+                raise _Bad(f"verifiers[{i}]", f"is {quoted(name)}, not a verifier foveal knows "
                                               f"(ATEN, TRAINING)")
         gm = tree["graph_module"]
         sig = gm["signature"]
@@ -470,9 +470,9 @@ class _Program:
                 name = body["arg"]["name"]
                 if name not in graph["tensor_values"]:
                     raise _Bad(f"graph_module.signature.input_specs[{i}].{kind}",
-                               f"names {_show(name)}, which has no entry in tensor_values")
+                               f"names {quoted(name)}, which has no entry in tensor_values")
                 if any("as_int" not in size for size in graph["tensor_values"][name]["sizes"]):
-                    raise _Bad(f"graph_module.graph.tensor_values[{_show(name)}]",
+                    raise _Bad(f"graph_module.graph.tensor_values[{quoted(name)}]",
                                f"gives the {kind} a symbolic size; the sizes of a {kind} are fixed")
         user = {s["user_input"]["arg"].get("as_tensor", {}).get("name") for s in sig["input_specs"]
                 if "user_input" in s}
@@ -532,10 +532,10 @@ class _Program:
             for name, value in graph.get(table, {}).items():
                 _identifier(name, f"{path}.{table}")
                 if table == "tensor_values":
-                    self._check_tensor_meta(value, f"{path}.tensor_values[{_show(name)}]")
+                    self._check_tensor_meta(value, f"{path}.tensor_values[{quoted(name)}]")
                 else:
                     self.size_count += 1
-                    self._parse_sym(value, f"{path}.{table}[{_show(name)}]")
+                    self._parse_sym(value, f"{path}.{table}[{quoted(name)}]")
         if graph.get("custom_obj_values"):
             raise _Bad(f"{path}.custom_obj_values", "is not empty: the program holds custom (torchbind) "
                                                     "objects, which only unpickling could restore")
@@ -575,7 +575,7 @@ class _Program:
         try:
             self.expressions[id(value)] = sym_expr.parse(text)
         except ExprError as err:
-            raise _Bad(where, f"is a size expression foveal does not read ({err}): {_show(text)}") from None
+            raise _Bad(where, f"is a size expression foveal does not read ({err}): {quoted(text)}") from None
 
     def _check_node(self, node: dict, where: str, scope: _Scope, depth: int) -> None:
         target = node["target"]
@@ -584,7 +584,7 @@ class _Program:
             where = f"{where} ({node['name']})"
         role = _target_role(target)
         if role is None:
-            raise _Bad(where, f"calls {_show(target)}, which foveal does not read from a .pt2 (it reads "
+            raise _Bad(where, f"calls {quoted(target)}, which foveal does not read from a .pt2 (it reads "
                               f"ATen and prims operators, size arithmetic and torch.no_grad blocks)")
         stack = node["metadata"].get("nn_module_stack")
         if stack is not None:
@@ -594,7 +594,7 @@ class _Program:
             at = f"{where}.inputs[{i}]"
             arg = named["arg"]
             if named["name"] in devices and not arg.keys() & {"as_device", "as_none"}:
-                raise _Bad(at, f"gives the device {_show(named['name'])} as {next(iter(arg))}, not as a "
+                raise _Bad(at, f"gives the device {quoted(named['name'])} as {next(iter(arg))}, not as a "
                                f"device")
             if "as_graph" in arg and role == "hop":
                 sub = arg["as_graph"]
@@ -613,7 +613,7 @@ class _Program:
             table = f"sym_{_SYM_KINDS[kind]}_values"
             scope.define(out["as_name"], f"{where}.outputs[0]")
             if out["as_name"] not in scope.graph.get(table, {}):
-                raise _Bad(f"{where}.outputs[0]", f"names {_show(out['as_name'])}, which has no entry in "
+                raise _Bad(f"{where}.outputs[0]", f"names {quoted(out['as_name'])}, which has no entry in "
                                                   f"{table}")
             scope.syms.add(out["as_name"])
             return
@@ -665,12 +665,12 @@ class _Program:
                 raise FovealError(f"{self.path_name} takes an input of rank {len(recorded)} {shown}, not "
                                   f"{shape}")
         meta = self.graph["tensor_values"][self.user_inputs[0]]
-        self._solve(meta["sizes"], shape, f"the input {_show(self.user_inputs[0])}", from_user=True)
+        self._solve(meta["sizes"], shape, f"the input {quoted(self.user_inputs[0])}", from_user=True)
         for name in self.user_inputs[1:]:
             sizes = self.graph["tensor_values"][name]["sizes"]
             hints = [s["as_int"] if "as_int" in s else (s["as_expr"].get("hint") or {}).get("as_int")
                      for s in sizes]
-            self._solve(sizes, hints, f"the input {_show(name)}", from_user=False)
+            self._solve(sizes, hints, f"the input {quoted(name)}", from_user=False)
         self._check_ranges(shape)
         self.shape = shape
         return shape
@@ -711,14 +711,14 @@ class _Program:
             try:
                 node = sym_expr.parse(key)
             except ExprError as err:
-                raise FovealError(f"{self.where}: range_constraints[{_show(key)}] is a size expression "
+                raise FovealError(f"{self.where}: range_constraints[{quoted(key)}] is a size expression "
                                   f"foveal does not read ({err})") from None
             if sym_expr.symbols(node) - self.values.keys():
                 continue  # a symbol no input has (the ops that use it are refused)
             try:
                 value = sym_expr.evaluate(node, self.values)
             except ExprError as err:
-                raise FovealError(f"{self.where}: range_constraints[{_show(key)}]: {err}") from None
+                raise FovealError(f"{self.where}: range_constraints[{quoted(key)}]: {err}") from None
             low, high = bounds["min_val"], bounds["max_val"]
             if (low is not None and value < low) or (high is not None and value > high):
                 axes = [k for k, size in enumerate(self.recorded_shape()) if size == sym_expr.show(node)]
@@ -777,12 +777,12 @@ class _Program:
         sym: dict[str, Any] = {}
         for table, kind in (("sym_int_values", int), ("sym_bool_values", bool), ("sym_float_values", float)):
             for name, value in graph.get(table, {}).items():
-                at = f"{g}.{table}[{_show(name)}]"
+                at = f"{g}.{table}[{quoted(name)}]"
                 result = self._evaluate(value, at)
                 if kind is float and not isinstance(result, bool):
                     result = float(result)
                 if type(result) is not kind:
-                    raise FovealError(f"{self.where}: {at} is {_show(result)}, not "
+                    raise FovealError(f"{self.where}: {at} is {quoted(result)}, not "
                                       f"{'an integer' if kind is int else 'a ' + kind.__name__}")
                 if isinstance(result, int):
                     _check_int(result, f"{self.where}: {at}")
@@ -797,7 +797,7 @@ class _Program:
         tensors = {}
         for name in sorted(needed):  # the others are never read
             meta = graph["tensor_values"][name]
-            at = f"{g}.tensor_values[{_show(name)}]"
+            at = f"{g}.tensor_values[{quoted(name)}]"
             sizes = [self._int(s, f"{at}.sizes[{k}]", size=True) for k, s in enumerate(meta["sizes"])]
             strides = [self._int(s, f"{at}.strides[{k}]") for k, s in enumerate(meta["strides"])]
             offset = self._int(meta["storage_offset"], f"{at}.storage_offset")
@@ -860,7 +860,7 @@ class _Program:
     def _int(self, value: dict, where: str, size: bool = False) -> int:
         result = self._evaluate(value, where)
         if type(result) is not int:
-            raise FovealError(f"{self.where}: {where} is {_show(result)}, not an integer")
+            raise FovealError(f"{self.where}: {where} is {quoted(result)}, not an integer")
         if size and not 0 <= result <= MAX_AXIS_LENGTH:
             raise FovealError(f"{self.where}: {where} is {result:,} at input shape {self.shape}, not a size "
                               f"(0 to {MAX_AXIS_LENGTH:,})")
@@ -873,7 +873,7 @@ class _Program:
             ok = values[0] if values else True
             message = values[1] if len(values) > 1 and isinstance(values[1], str) else ""
             if ok is False:
-                raise FovealError(f"{self.path_name}: the program's check {_show(message[:120])} fails at "
+                raise FovealError(f"{self.path_name}: the program's check {quoted(message[:120])} fails at "
                                   f"input shape {self.shape} ({where})")
             return
         number = values[0] if values else None
@@ -917,17 +917,17 @@ def _meta_state(static: dict, where: str) -> tuple[dict[str, torch.Tensor], dict
             continue
         name = value["arg"]["name"]
         if name not in metas:
-            raise FovealError(f"{where}: the {kind} {_show(name)} has no entry in tensor_values")
+            raise FovealError(f"{where}: the {kind} {quoted(name)} has no entry in tensor_values")
         meta = metas[name]
         sizes = [s["as_int"] for s in meta["sizes"]]
         dtype = _SERIALIZE_TO_TORCH_DTYPE.get(meta["dtype"])
         if dtype is None:
-            raise FovealError(f"{where}: the {kind} {_show(name)} has dtype {meta['dtype']}, which torch "
+            raise FovealError(f"{where}: the {kind} {quoted(name)} has dtype {meta['dtype']}, which torch "
                               f"does not know")
         try:
             tensor = torch.empty(sizes, dtype=dtype, device="meta")
         except Exception as exc:  # noqa: BLE001 - sizes torch refuses
-            raise FovealError(f"{where}: the {kind} {_show(name)} cannot have sizes {sizes}: "
+            raise FovealError(f"{where}: the {kind} {quoted(name)} cannot have sizes {sizes}: "
                               f"{_one_line(exc)}") from None
         if kind == "parameter":
             state[value["parameter_name"]] = torch.nn.Parameter(tensor, requires_grad=False)
@@ -1131,12 +1131,12 @@ def _bounded_list(items: list, where: str) -> None:
 
 def _identifier(name: Any, where: str) -> None:
     if not isinstance(name, str) or not _IDENTIFIER.fullmatch(name) or keyword.iskeyword(name):
-        raise _Bad(where, f"names {_show(name)}, not a Python identifier")
+        raise _Bad(where, f"names {quoted(name)}, not a Python identifier")
 
 
 def _fqn(name: Any, where: str) -> None:
     if not isinstance(name, str) or not _FQN.fullmatch(name):
-        raise _Bad(where, f"is {_show(name)}, not a dotted attribute path")
+        raise _Bad(where, f"is {quoted(name)}, not a dotted attribute path")
 
 
 def _module_stack(text: str, where: str) -> None:
@@ -1153,18 +1153,12 @@ def _module_stack(text: str, where: str) -> None:
             elif c == "," and depth == 0:
                 parts += 1
         if parts != 3:
-            raise _Bad(where, f"has an entry {_show(item)} that is not 'key,path,type'")
+            raise _Bad(where, f"has an entry {quoted(item)} that is not 'key,path,type'")
 
 
 def _check_int(value: int, where: str) -> None:
     if abs(value) >= 1 << 63:
         raise FovealError(f"{where} is {value:,}, out of the 64-bit range")
-
-
-def _show(value: Any) -> str:
-    """A value from the file, quoted and cut short, safe in a one-line message."""
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _kind(value: Any) -> str:

@@ -16,7 +16,7 @@ from collections import deque
 from typing import Any
 
 from .. import ops as O
-from ..errors import GraphFormatError, UnknownNodeError
+from ..errors import GraphFormatError, UnknownNodeError, quoted
 from ..graph import Graph
 from ..limits import MAX_AXIS_LENGTH, MAX_PARAMETER
 from . import fields as F
@@ -133,13 +133,13 @@ class NodeReader:
                 loop = list(walked)[list(walked).index(node.name):]
                 what = "a pass-through node that reads itself" if len(loop) == 1 else \
                     f"{len(loop)} pass-through nodes that form a cycle"
-                raise fail(user, f"{field} is read through {what} ({', '.join(map(F.shown, loop[:4]))}"
+                raise fail(user, f"{field} is read through {what} ({', '.join(map(quoted, loop[:4]))}"
                                  f"{', ...' if len(loop) > 4 else ''})")
             walked[node.name] = None
             node = self.nodes.get(F.source(refs[0]))
         if node is None:
             missing = F.source(refs[0]) if walked else name
-            raise fail(user, f"{field} reads {F.shown(missing)}, which names no node of the GraphDef")
+            raise fail(user, f"{field} reads {quoted(missing)}, which names no node of the GraphDef")
         for passed in (name, *walked):
             self._producers[passed] = node
         return node
@@ -472,7 +472,7 @@ class Converter(NodeReader):
                     ready.append(c)
         if len(order) != len(reached):
             stuck = sorted(n for n in reached if indegree[n] > 0)[:5]
-            raise GraphFormatError(f"the GraphDef has a cycle through {', '.join(map(F.shown, stuck))} "
+            raise GraphFormatError(f"the GraphDef has a cycle through {', '.join(map(quoted, stuck))} "
                                    f"(loops are not supported)")
         return order
 

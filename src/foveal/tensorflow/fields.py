@@ -17,11 +17,12 @@ axis).
 from __future__ import annotations
 
 import array
+import math
 import sys
 import unicodedata
 from typing import Any
 
-from ..errors import GraphFormatError
+from ..errors import MAX_QUOTED, GraphFormatError, quoted
 from ..limits import MAX_AXIS_LENGTH, MAX_PARAMETER, LimitError
 from .schema import DATA_TYPES
 
@@ -37,9 +38,6 @@ MAX_CONST_VALUES = 1024
 
 MAX_WALK = 64
 """Nested ExpandDims / Fill between a weight and the op that reads it (one, for Conv1D)."""
-
-MAX_NAME_SHOWN = 80
-"""Characters of a name quoted in a message (names come from the file and can be megabytes long)."""
 
 MAX_OP_NAME = 256
 """Characters of an op name (TensorFlow's are identifiers of a few dozen)."""
@@ -60,14 +58,9 @@ KINDS = {"list": "a list", "s": "a string", "i": "an int", "f": "a float", "b": 
 
 
 # -- errors ------------------------------------------------------------------------------------
-def shown(name: str) -> str:
-    """A name from the file, quoted for a message (cut after MAX_NAME_SHOWN characters)."""
-    return repr(name) if len(name) <= MAX_NAME_SHOWN else f"{name[:MAX_NAME_SHOWN]!r}..."
-
-
 def label(node: Any) -> str:
     """How a message names a node: "node 'conv1' (Conv2D)"."""
-    return f"node {shown(node.name)} ({node.op[:MAX_NAME_SHOWN]})"
+    return f"node {quoted(node.name)} ({node.op[:MAX_QUOTED]})"
 
 
 def fail(node: Any, message: str) -> GraphFormatError:
@@ -251,22 +244,14 @@ def const_shape(node: Any) -> list[int]:
     return dims
 
 
-def element_count(dims: list[int]) -> int:
-    """Product of the sizes, without building anything (at most 254 factors of 2^40)."""
-    count = 1
-    for size in dims:
-        count *= size
-    return count
-
-
 def const_ints(const: Any, user: Any, field: str, most: int = MAX_CONST_VALUES) -> list[int]:
     """The integer values of Const node `const`, which `user` reads as `field`: from the
     typed value field or tensor_content; fewer values than elements repeat the last one (an
     empty tensor is all zeros), as TensorFlow reads them. More than `most` elements is refused
     before any value is read."""
     tensor = const_tensor(const)
-    count = element_count(const_shape(const))
-    where = f"{field}, the constant {shown(const.name)},"
+    count = math.prod(const_shape(const))  # at most 254 factors of 2^40, nothing built
+    where = f"{field}, the constant {quoted(const.name)},"
     if count > min(most, MAX_CONST_VALUES):
         if most < MAX_CONST_VALUES:
             raise fail(user, f"{where} has {count:,} elements, expected at most {most}")

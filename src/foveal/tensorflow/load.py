@@ -21,10 +21,10 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from ..errors import GraphFormatError
+from ..errors import GraphFormatError, quoted
 from ..files import gunzip, read_file
 from ..limits import LimitError
-from .fields import MAX_OP_NAME, has_line_breaks, shown
+from .fields import MAX_OP_NAME, has_line_breaks
 from .schema import message_classes
 
 TEXT_SUFFIXES = (".pbtxt", ".txt", ".prototxt")
@@ -269,14 +269,14 @@ def _checked(graph: Any, where: str) -> Any:
             raise GraphFormatError(f"{where} is not a GraphDef: node {i} has no "
                                    f"{'name' if not node.name else 'op'}")
         if ":" in node.name or node.name.startswith("^") or has_line_breaks(node.name):
-            raise GraphFormatError(f"{where} is not a GraphDef: node {i} has the name {shown(node.name)} "
+            raise GraphFormatError(f"{where} is not a GraphDef: node {i} has the name {quoted(node.name)} "
                                    f"(a name has no ':', no leading '^' and no control character)")
         if has_line_breaks(node.op) or len(node.op) > MAX_OP_NAME:
-            raise GraphFormatError(f"{where} is not a GraphDef: node {shown(node.name)} has the op "
-                                   f"{shown(node.op)} (an op name has at most {MAX_OP_NAME} characters, "
+            raise GraphFormatError(f"{where} is not a GraphDef: node {quoted(node.name)} has the op "
+                                   f"{quoted(node.op)} (an op name has at most {MAX_OP_NAME} characters, "
                                    f"none a control character)")
         if node.name in seen:
-            raise GraphFormatError(f"{where}: node name {shown(node.name)} appears twice")
+            raise GraphFormatError(f"{where}: node name {quoted(node.name)} appears twice")
         seen.add(node.name)
     return graph
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 import collections
 from typing import Any
 
-from ...errors import GraphFormatError
+from ...errors import GraphFormatError, quoted
 from ...tensorflow.convert import NodeReader
-from ...tensorflow.fields import data_inputs, shown, source
+from ...tensorflow.fields import data_inputs, source
 from ...tensorflow.load import load_graph_def
 from .parse_layer_parameters import node_layer, output_size
 
@@ -51,7 +51,7 @@ def _data_sources(node: Any, name_to_node: dict[str, Any]) -> list[str]:
     for ref in data_inputs(node):
         name = source(ref)
         if name not in name_to_node:
-            raise GraphFormatError(f"input {shown(ref)} of node {shown(node.name)} names no node of the "
+            raise GraphFormatError(f"input {quoted(ref)} of node {quoted(node.name)} names no node of the "
                                    f"GraphDef")
         sources.append(name)
     return sources
@@ -71,8 +71,8 @@ def _visit(root: str, name_to_node: dict[str, Any], node_info: dict[str, Any], r
         pending = next((s for s in sources if s not in node_info), None)
         if pending is not None:
             if pending in on_stack:
-                raise GraphFormatError(f"the GraphDef has a cycle through {shown(pending)} and {shown(name)} "
-                                       f"(loops are not supported)")
+                raise GraphFormatError(f"the GraphDef has a cycle through {quoted(pending)} and "
+                                       f"{quoted(name)} (loops are not supported)")
             stack.append((pending, []))
             on_stack.add(pending)
             continue
