@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Iterator
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
 
 from . import paths
 from .axis_map import Piece
@@ -48,6 +48,24 @@ class cached_property(Generic[T]):  # noqa: N801 - used as functools' decorator 
         return value
 
 
+class Affine(NamedTuple):
+    """A node in the common case, read without a NodeResult: one map on every axis, exact, aligned
+    and without upsampling. Feature o reads [first + o*stride, last + o*stride] on each axis (size
+    last - first + 1, padding -first); size_min / size_max are over all paths."""
+
+    first: int
+    last: int
+    stride: int
+    size_min: int
+    size_max: int
+    output_shape: tuple[int | None, ...]
+
+
+def kind_of(op: Any) -> str:
+    """An op's kind (conv, max_pool, add...), or its name for unknown ops."""
+    return str(getattr(op, "kind", getattr(op, "name", op.op)))
+
+
 def _plain(value: Fraction) -> int | Fraction:
     return value.numerator if value.denominator == 1 else value
 
@@ -76,7 +94,7 @@ class NodeResult:
 
     @property
     def kind(self) -> str:
-        return str(getattr(self.node.op, "kind", getattr(self.node.op, "name", self.op)))
+        return kind_of(self.node.op)
 
     @property
     def output_shape(self) -> tuple[int | None, ...]:
@@ -126,22 +144,16 @@ class NodeResult:
         return self._analysis.input_shape[axis] if self._analysis.input_shape else None
 
     @cached_property
-    def affine(self) -> tuple[int, int, int, int] | None:
-        """(first, last, stride, number of axes) when one map holds on every axis, exact, aligned
-        and without upsampling: feature o reads [first + o*stride, last + o*stride] on each axis
-        (size last - first + 1, padding -first). None otherwise. The properties below, and the
-        outputs of graphs of millions of nodes, read this common case without a loop."""
-        state = self._state
-        if not state.simple:
-            return None
-        lo, hi = state.axes[0].pieces[0].table[0]  # type: ignore[misc]  # simple: never None
-        return lo, hi, state.axes[0].pieces[0].shift, len(state.axes)
+    def affine(self) -> Affine | None:
+        """The node in the common case (see Affine), None otherwise. The properties below read
+        it without a loop."""
+        return self._analysis.affine(self.name)
 
     @cached_property
     def size(self) -> tuple[Number, ...]:
         """Largest region size over the features (the RF size); inf if global with no input size."""
         if (affine := self.affine) is not None:
-            return (affine[1] - affine[0] + 1,) * affine[3]
+            return (affine.last - affine.first + 1,) * len(self._state.axes)
         out: list[Number] = []
         for axis, a in enumerate(self._state.axes):
             if a.is_global and self.status != "unavailable":
@@ -174,14 +186,14 @@ class NodeResult:
     def phase_sizes(self) -> tuple[tuple[int, ...] | None, ...]:
         """Per axis, the region size of each phase o mod period (one entry without upsampling)."""
         if (affine := self.affine) is not None:
-            return ((affine[1] - affine[0] + 1,),) * affine[3]
+            return ((affine.last - affine.first + 1,),) * len(self._state.axes)
         return tuple(None if (p := self._single(axis)) is None or a.is_global else p.sizes()
                      for axis, a in enumerate(self._state.axes))
 
     @cached_property
     def period(self) -> tuple[int | None, ...]:
-        if (affine := self.affine) is not None:
-            return (1,) * affine[3]
+        if self.affine is not None:
+            return (1,) * len(self._state.axes)
         return tuple(None if (p := self._single(axis)) is None or a.is_global else p.period
                      for axis, a in enumerate(self._state.axes))
 
@@ -189,7 +201,7 @@ class NodeResult:
     def stride(self) -> tuple[Number, ...]:
         """Effective stride: input pixels per feature step (a Fraction after upsampling)."""
         if (affine := self.affine) is not None:
-            return (affine[2],) * affine[3]
+            return (affine.stride,) * len(self._state.axes)
         return tuple(None if (p := self._single(axis)) is None or a.is_global else _plain(p.stride)
                      for axis, a in enumerate(self._state.axes))
 
@@ -197,7 +209,7 @@ class NodeResult:
     def padding(self) -> tuple[int | None, ...]:
         """Effective padding P: the region of feature 0 starts at input coordinate -P."""
         if (affine := self.affine) is not None:
-            return (-affine[0],) * affine[3]
+            return (-affine.first,) * len(self._state.axes)
         out: list[int | None] = []
         for axis, a in enumerate(self._state.axes):
             p = self._single(axis)
@@ -311,6 +323,7 @@ class Analysis:
         self.graph = graph
         self.options = options
         self.order, self._states, self.input, unknown_ops = run(graph, options)
+        self._state_list = self._states.by_index
         self.axes = graph.axes
         self.input_shape = self._states[self.input].sizes if all(
             s is not None for s in self._states[self.input].sizes) else None
@@ -369,21 +382,42 @@ class Analysis:
         return [self[n] for n in self.ancestor_names(name)]
 
     def ancestor_names(self, name: str) -> list[str]:
-        """The names of `ancestors(name)`."""
+        """The names of `ancestors(name)` (marked by node index: linear, and fast on big graphs)."""
         self[name]
-        keep = {name}
-        for n in reversed(self.order):
-            if n in keep:
-                keep.update(self.graph.nodes[n].sources)
-        return [n for n in self.order if n in keep]
+        graph = self.graph
+        nodes = graph.nodes
+        records = list(nodes.values()) if graph.in_insertion_order else [nodes[n] for n in self.order]
+        keep = bytearray(len(nodes))
+        keep[nodes[name].index] = 1
+        for node in reversed(records):
+            if keep[node.index]:
+                for i in graph.source_ids(node):
+                    keep[i] = 1
+        return [node.name for node in records if keep[node.index]]
+
+    def result(self, name: str) -> NodeResult:
+        """The NodeResult of `name`, made for the caller and not kept (see results)."""
+        found = self._results.get(name)
+        return found if found is not None else NodeResult(self, self.graph.nodes[name], self._states[name])
 
     def results(self, names: Iterable[str] | None = None) -> Iterator[NodeResult]:
         """NodeResults of `names` (default: every node in order), made as they are read and not
         kept: writing the output of a graph of a million nodes never holds a million of them."""
-        nodes, states, kept = self.graph.nodes, self._states, self._results
         for name in self.order if names is None else names:
-            found = kept.get(name)
-            yield found if found is not None else NodeResult(self, nodes[name], states[name])
+            yield self.result(name)
+
+    def affine(self, name: str) -> Affine | None:
+        """Node `name` in the common case (see Affine), read straight from the analysis; None when
+        it is not the common case. Outputs of graphs of millions of nodes use it per node."""
+        state = self._state_list[self.graph.nodes[name].index]
+        if not state.simple:
+            return None
+        axis = state.axes[0]
+        piece = axis.pieces[0]
+        first, last = piece.table[0]  # type: ignore[misc]  # simple: never None
+        stats = axis.paths
+        low, high = (stats[1], stats[2]) if type(stats) is tuple else paths.size_range(stats)  # type: ignore[misc]
+        return Affine(first, last, piece.shift, low, high, state.sizes)  # type: ignore[arg-type]
 
     # -- productivity at the input resolution (rfa_toolbox's questions) -------------------
     def verdicts(self, *, filter_kernel_size_1: bool = False) -> Verdicts:

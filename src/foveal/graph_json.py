@@ -43,11 +43,6 @@ def _decode(value: Any, field: str, where: str) -> Any:
     return value
 
 
-def _key(value: Any) -> str:
-    """A key for a JSON value that tells 1, 1.0, true and "1" apart (Python's == does not)."""
-    return repr(value)
-
-
 def graph_to_dict(graph: Graph) -> dict[str, Any]:
     nodes = []
     for node in graph:
@@ -65,6 +60,8 @@ def graph_to_dict(graph: Graph) -> dict[str, Any]:
 
 
 NODE_FIELDS = frozenset(["name", "op", "inputs", "params", "outputs", "label"])
+NO_PARAMS: dict[str, Any] = {}
+NO_INPUTS: list[str] = []
 
 
 def graph_from_dict(data: Any) -> Graph:
@@ -95,15 +92,18 @@ def graph_from_dict(data: Any) -> Graph:
         if len(entry) > 2 and not NODE_FIELDS.issuperset(entry):
             raise GraphFormatError(f"node {name!r} has unknown fields {sorted(set(entry) - NODE_FIELDS)}; "
                                    f"expected {sorted(NODE_FIELDS)}")
-        params = entry.get("params", {})
-        key = (op_name, _key(params))
+        params = entry.get("params", NO_PARAMS)
+        key = (op_name, repr(params))  # repr tells 1, 1.0, true and "1" apart (== does not)
         op = ops.get(key)
         if op is None:
             op = ops[key] = _op(name, op_name, params, n_axes)
-        inputs = entry.get("inputs", [])
+        inputs = entry.get("inputs", NO_INPUTS)
         if type(inputs) is not list:
             raise GraphFormatError(f"node {name!r}: \"inputs\" must be a list of node names")
-        graph.add(name, op, inputs, entry.get("outputs", 1), entry.get("label"), normalized=True)
+        if len(entry) > 4:
+            graph.add(name, op, inputs, entry.get("outputs", 1), entry.get("label"), normalized=True)
+        else:
+            graph.add(name, op, inputs, normalized=True)
     outputs = data.get("outputs", [])
     if not isinstance(outputs, list):
         raise GraphFormatError("\"outputs\" must be a list of node names")
