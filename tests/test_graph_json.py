@@ -12,7 +12,7 @@ from foveal import Graph, graph_json
 
 def every_op_graph() -> Graph:
     g = Graph(("H", "W"), name="every-op")
-    x = g.input("x")
+    x = g.add("x", foveal.ops.Input(), label="InputLayer")  # a label and no params
     a = g.add("conv", foveal.conv((3, 5), (1, 2), ((1, 1), "same_upper"), (2, 1)), x, label="Conv2d")
     a = g.add("pool", foveal.max_pool(2, 2, 0, ceil_mode=True), a)
     a = g.add("pad", foveal.pad((1, 0), (2, -1), "reflect"), a)

@@ -100,10 +100,7 @@ def graph_from_dict(data: Any) -> Graph:
         inputs = entry.get("inputs", NO_INPUTS)
         if type(inputs) is not list:
             raise GraphFormatError(f"node {name!r}: \"inputs\" must be a list of node names")
-        if len(entry) > 4:
-            graph.add(name, op, inputs, entry.get("outputs", 1), entry.get("label"), normalized=True)
-        else:
-            graph.add(name, op, inputs, normalized=True)
+        graph.add(name, op, inputs, entry.get("outputs", 1), entry.get("label"), normalized=True)
     outputs = data.get("outputs", [])
     if not isinstance(outputs, list):
         raise GraphFormatError("\"outputs\" must be a list of node names")
