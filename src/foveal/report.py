@@ -193,16 +193,16 @@ def rows(a: Analysis, nodes: Nodes = None) -> Iterator[list[str]]:
     """The table's cells, node by node (names and kinds with control characters escaped); the
     common case (Analysis.affine) without a NodeResult."""
     n = len(a.axes)
+    each = "x".join(["%d"] * n)  # one value on every axis: "427x427"
     for item in (a.order if nodes is None else nodes):
         name = item if isinstance(item, str) else item.name
         affine = a.affine(name)
         if affine is not None:
-            def each(value: int) -> str:
-                return "x".join([str(value)] * n)
-
-            yield [shown(name), shown(kind_of(a.graph.nodes[name].op)), _axes(affine.output_shape),
-                   each(affine.last - affine.first + 1), each(affine.stride), each(-affine.first),
-                   each(affine.size_min), each(affine.size_max), "yes", "exact"]
+            first, last, stride, low, high, shape = affine
+            output = "-" if None in shape else each % shape
+            yield [shown(name), shown(kind_of(a.graph.nodes[name].op)), output,
+                   each % ((last - first + 1,) * n), each % ((stride,) * n), each % ((-first,) * n),
+                   each % ((low,) * n), each % ((high,) * n), "yes", "exact"]
             continue
         r = a.result(name) if isinstance(item, str) else item
         aligned = {True: "yes", False: "no", None: "?"}[r.aligned]
@@ -220,18 +220,14 @@ def iter_table(a: Analysis, nodes: Nodes = None) -> Iterator[str]:
             if len(c) > widths[i]:
                 widths[i] = len(c)
         kept.append("\x1f".join(cells))
-
-    def line(cells: list[str] | tuple[str, ...]) -> str:
-        return "  ".join(c.rjust(w) if i in NUMERIC else c.ljust(w)
-                         for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
-
+    template = "  ".join(f"{{:{'>' if i in NUMERIC else '<'}{w}}}" for i, w in enumerate(widths))
     shape = "x".join(str(s) for s in a.input_shape) if a.input_shape else "unknown size"
     yield (f"{shown(a.graph.name)}: receptive fields w.r.t. {shown(repr(a.input))} ({shape}, axes "
            f"{shown('x'.join(a.axes))})")
-    yield line(COLUMNS)
-    yield line(["-" * w for w in widths])
+    yield template.format(*COLUMNS).rstrip()
+    yield template.format(*("-" * w for w in widths)).rstrip()
     for row in kept:
-        yield line(row.split("\x1f"))
+        yield template.format(*row.split("\x1f")).rstrip()
 
 
 def to_table(a: Analysis, nodes: Nodes = None) -> str:
