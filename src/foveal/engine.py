@@ -13,7 +13,7 @@ from fractions import Fraction
 from . import ops as O
 from . import paths
 from .axis_map import Piece, add_offsets, compose, hull, shift_between
-from .errors import InvalidParameterError, ShapeError, UnknownNodeError, UnsupportedOpError
+from .errors import InvalidParameterError, ShapeError, UnknownNodeError, UnsupportedOpError, quoted
 from .gc_pause import paused_gc
 from .graph import Graph, Node
 from .limits import MAX_AXIS_LENGTH, MAX_PHASES, LimitError, check, work_budget
@@ -217,7 +217,7 @@ def _run(graph: Graph, options: Options) -> tuple[list[str], StateTable, str, li
                     q = a0.pieces[0]
                     state.simple = q.period == 1 and not q.offset and q.table[0] is not None
     except LimitError as err:  # said for the node at hand, which the maps' arithmetic does not know
-        raise LimitError(f"node {name!r} ({getattr(op, 'op', '?')}): {err}") from None
+        raise LimitError(f"node {quoted(name)} ({getattr(op, 'op', '?')}): {err}") from None
     return order, table, input_name, unknown_ops
 
 
