@@ -99,12 +99,11 @@ class StateTable(Mapping[str, NodeState]):
 
     def __init__(self, nodes: Mapping[str, Node], states: list[NodeState]) -> None:
         self._nodes = nodes
-        self._states = states
         self.by_index = states
         """The states in Node.index order (one list lookup where a name costs a dict lookup too)."""
 
     def __getitem__(self, name: str) -> NodeState:
-        return self._states[self._nodes[name].index]
+        return self.by_index[self._nodes[name].index]
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._nodes)
