@@ -26,7 +26,8 @@ from keras_models import keras_on  # noqa: E402
 
 import foveal  # noqa: E402
 from foveal.errors import FovealError, UnsupportedOpError  # noqa: E402
-from foveal.keras import analyse, flops_by_layer, graph_from_model, is_keras_model  # noqa: E402
+from foveal import receptive_field as analyse  # noqa: E402
+from foveal.keras import flops_by_layer, graph_from_model, is_keras_model  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -404,7 +405,6 @@ TF_SCRIPT = textwrap.dedent('''
     import keras
     from keras import layers as L
     import foveal
-    from foveal.keras import analyse
     from foveal.compat.rfa_toolbox import create_graph_from_tensorflow_model
     assert keras.backend.backend() == "tensorflow"
 

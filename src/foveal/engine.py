@@ -74,7 +74,8 @@ class Options:
 
 
 def spatial_shape(graph: Graph, shape: object) -> tuple[int, ...] | None:
-    """Accept spatial sizes, an int, or a full (N, C, *spatial) shape."""
+    """Spatial sizes (or one int for every axis): front-ends resolve full shapes in their
+    model's layout before the engine runs (foveal.input_spec)."""
     if shape is None:
         return None
     n = len(graph.axes)
@@ -83,12 +84,10 @@ def spatial_shape(graph: Graph, shape: object) -> tuple[int, ...] | None:
     if not isinstance(shape, (tuple, list)):
         raise InvalidParameterError(f"input_shape must be an int or a tuple of ints, got {shape!r}")
     shape = tuple(shape)
-    if len(shape) == n + 2:
-        shape = shape[2:]
     if len(shape) != n or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in shape):
         raise InvalidParameterError(
             f"input_shape {shape} does not fit a graph with axes {graph.axes}: give {n} positive "
-            f"sizes (or N, C and {n} sizes)")
+            f"spatial sizes")
     for s in shape:
         check(s, MAX_AXIS_LENGTH, "an input size")
     return shape
@@ -202,7 +201,7 @@ def _run(graph: Graph, options: Options) -> tuple[list[str], StateTable, str, li
             _propagate(op, state, live, symbols, options.unknown_policy, cache)
             if type(op) is O.Global and op.bound:
                 _mark(state, "bound", op.bound)
-            if type(op) is O.Merge and op.kind == "choice" and _branches_differ(live):
+            if type(op) is O.Merge and op.is_choice and _branches_differ(live):
                 _mark(state, "bound", "a choice takes one input at a time (TensorFlow's Merge); its inputs "
                       "read different pixels, so their union is an upper bound")
             if len(live) > 1:
@@ -256,7 +255,7 @@ def _fast(name: str, op: O.Op, preds: list[NodeState], cache: RunCache, n_axes: 
                 paths.step(path_stats, cache.lattice_taps(op, 0, None, None), {}))
         axis = AxisState((piece,), False, path_stats)
     elif kind is _MERGE or kind is _ELEMENTWISE:
-        if kind is _MERGE and op.kind == "choice" and len(preds) > 1:  # type: ignore[union-attr]
+        if kind is _MERGE and op.is_choice and len(preds) > 1:  # type: ignore[union-attr]
             return None  # the general pass checks whether the branches agree
         sizes = first_pred.sizes
         for p in preds:

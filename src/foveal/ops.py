@@ -146,12 +146,26 @@ class Global:
     op = "global"
 
 
+MODULE_OUTPUT = "module_output"
+MODEL_OUTPUT = "model_output"
+ALIAS_KINDS = frozenset([MODULE_OUTPUT, MODEL_OUTPUT])
+"""Kinds of an identity that only names another node's output: a PyTorch module's (its path),
+a nested Keras model's. Verdicts skip aliases (a name is not a layer)."""
+CHOICE = "choice"
+"""The kind of a merge that takes one input at a time (TensorFlow's Merge after a Switch): the
+union of its inputs' fields is a bound unless they agree."""
+
+
 @dataclass(frozen=True)
 class Elementwise:
     """One input, same position: activations, normalisation, dropout, channel ops."""
 
     kind: str = "identity"
     op = "elementwise"
+
+    @property
+    def is_alias(self) -> bool:
+        return self.kind in ALIAS_KINDS
 
 
 @dataclass(frozen=True)
@@ -160,6 +174,10 @@ class Merge:
 
     kind: str = "add"
     op = "merge"
+
+    @property
+    def is_choice(self) -> bool:
+        return self.kind == CHOICE
 
 
 @dataclass(frozen=True)
@@ -462,6 +480,18 @@ def attention(axes: Any = True) -> Global:
 
 def elementwise(kind: str = "identity") -> Elementwise:
     return Elementwise(kind)
+
+
+def alias(kind: str = MODULE_OUTPUT) -> Elementwise:
+    """A name for another node's output (see ALIAS_KINDS)."""
+    if kind not in ALIAS_KINDS:
+        raise InvalidParameterError(f"an alias's kind is one of {sorted(ALIAS_KINDS)}, got {kind!r}")
+    return Elementwise(kind)
+
+
+def choice() -> Merge:
+    """One input at a time (see CHOICE)."""
+    return Merge(CHOICE)
 
 
 def add() -> Merge:

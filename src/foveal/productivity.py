@@ -64,8 +64,9 @@ class LayerFacts:
 
 
 def is_alias(op: O.Op) -> bool:
-    """A module-output name that PyTorch capture adds after a container: a name, not a layer."""
-    return isinstance(op, O.Elementwise) and op.kind == "module_output"
+    """A name for another node's output (a PyTorch module's, a nested Keras model's): a name, not
+    a layer (ops.ALIAS_KINDS)."""
+    return isinstance(op, O.Elementwise) and op.is_alias
 
 
 def footprint(op: O.Op, axis: int, n_in: int | None, n_out: int | None) -> Any:

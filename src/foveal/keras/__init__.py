@@ -13,11 +13,10 @@ from typing import TYPE_CHECKING, Any
 from ..errors import FovealError
 
 if TYPE_CHECKING:
-    from ..analysis import Analysis
     from ..graph import Graph
     from .builder import Builder
 
-__all__ = ["analyse", "flops_by_layer", "graph_from_model", "is_keras_model"]
+__all__ = ["flops_by_layer", "graph_from_model", "is_keras_model"]
 
 
 def is_keras_model(obj: Any) -> bool:
@@ -42,20 +41,6 @@ def graph_from_model(model: Any, input_shape: Any = None) -> Graph:
     size-dependent layers (Resizing with crop_to_aspect_ratio) are exact there.
     """
     return build(model, input_shape)[0].graph
-
-
-def analyse(model: Any, input_shape: Any = None, **options: Any) -> Analysis:
-    """foveal.receptive_field for a Keras model: the graph analysed at `input_shape` (see
-    graph_from_model), by default at the model's declared input size when every spatial size is
-    fixed. `options` are receptive_field's (input, output, stop_propagation, unknown_policy)."""
-    from ..api import receptive_field
-
-    builder, spatial = build(model, input_shape)
-    if options.get("handlers"):
-        raise FovealError("handlers= applies to PyTorch modules only")
-    options.pop("handlers", None)
-    options.pop("capture", None)
-    return receptive_field(builder.graph, spatial, **options)
 
 
 def flops_by_layer(model: Any, input_shape: Any = None) -> dict[str, int]:

@@ -10,10 +10,9 @@ from typing import TYPE_CHECKING, Any
 from .load import is_onnx_model
 
 if TYPE_CHECKING:
-    from ..analysis import Analysis
     from ..graph import Graph
 
-__all__ = ["analyse", "graph_from_onnx", "is_onnx_model"]
+__all__ = ["graph_from_onnx", "is_onnx_model"]
 
 
 def graph_from_onnx(model: Any, input_shape: Any = None, input: str | None = None) -> Graph:
@@ -30,26 +29,3 @@ def graph_from_onnx(model: Any, input_shape: Any = None, input: str | None = Non
     from .convert import Converter  # numpy: importable once onnx is
 
     return Converter(model, input, input_shape).graph()
-
-
-def analyse(model: Any, input_shape: Any = None, *, input: str | None = None, output: str | None = None,
-            **options: Any) -> Analysis:
-    """foveal.receptive_field for an ONNX model. `input` and `output` take node names or tensor
-    names; `options` are receptive_field's (stop_propagation, unknown_policy)."""
-    from ..api import receptive_field
-    from ..errors import FovealError
-    from ..graph import split_ref
-    from .load import read_model
-
-    if options.pop("handlers", None):
-        raise FovealError("handlers= applies to PyTorch modules only")
-    options.pop("capture", None)
-    model = read_model(model)
-    from .convert import Converter  # numpy: importable once onnx is
-
-    converter = Converter(model, input, input_shape)
-    graph = converter.graph()
-    if output is not None and output not in graph and output in converter.refs:
-        output = split_ref(converter.refs[output])[0]
-    return receptive_field(graph, converter.spatial_size, input=converter.refs[converter.input],
-                           output=output, **options)

@@ -248,7 +248,7 @@ class NodeReader:
             # decides which, so then every output also reads what the predicate reads
             return O.elementwise("switch") if self._spatial_inputs(node) < 2 else O.add()
         if op == "Merge":  # whichever branch ran: the union of the branches
-            return O.Merge("choice") if self._spatial_inputs(node) > 1 else O.elementwise("merge")
+            return O.choice() if self._spatial_inputs(node) > 1 else O.elementwise("merge")
         if op in BINARY or op in ("AddN", "Select", "SelectV2"):
             return O.add() if self._spatial_inputs(node) > 1 else O.elementwise(op.lower())
         if op == "ConcatV2":

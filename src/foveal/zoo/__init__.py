@@ -42,6 +42,10 @@ class ZooEntry:
     """True when the graph holds only at `captured_at` (see the module docstring)."""
     task: str
     """'classification', 'segmentation' or 'detection backbone'."""
+    channels_last: bool = False
+    """The model's input is (N, *spatial, C) (Keras) rather than (N, C, *spatial)."""
+    channels: int | None = None
+    """The input's channel count, which a full input_shape must repeat."""
 
     def describe(self) -> str:
         sizes = "x".join(map(str, self.captured_at))
@@ -51,7 +55,8 @@ class ZooEntry:
 @cache
 def _index() -> dict[str, ZooEntry]:
     data = json.loads(resources.files(__name__).joinpath(INDEX).read_text(encoding="utf-8"))
-    return {name: ZooEntry(name, e["source"], tuple(e["captured_at"]), e["fixed_size"], e["task"])
+    return {name: ZooEntry(name, e["source"], tuple(e["captured_at"]), e["fixed_size"], e["task"],
+                           e["input_layout"] == "channels_last", e["channels"])
             for name, e in data["models"].items()}
 
 
@@ -85,15 +90,16 @@ def load(name: str) -> Graph:
 
 
 def input_size(name: str, requested: Any) -> Any:
-    """The input size to analyse zoo model `name` at: the requested one, checked against a
-    fixed-size entry, which also defaults to its capture size."""
+    """The spatial input size to analyse zoo model `name` at: the requested one (None, spatial
+    sizes, or a dict of them), checked against a fixed-size entry, which also defaults to its
+    capture size."""
     found = entry(name)
     if not found.fixed_size:
         return requested
     if requested is None:
         return found.captured_at
     for sizes in requested.values() if isinstance(requested, Mapping) else [requested]:
-        spatial = _spatial(sizes, len(found.captured_at))
+        spatial = tuple(sizes)
         if spatial != found.captured_at:
             captured = "x".join(map(str, found.captured_at))
             raise FovealError(f"zoo model {name!r} holds only at input size {captured}: its graph depends "
@@ -101,9 +107,3 @@ def input_size(name: str, requested: Any) -> Any:
                               f"the framework's model itself at {'x'.join(map(str, spatial))}")
     return requested
 
-
-def _spatial(requested: Any, n_axes: int) -> tuple[Any, ...]:
-    if isinstance(requested, int):
-        return (requested,) * n_axes
-    sizes = tuple(requested)
-    return sizes[-n_axes:] if len(sizes) > n_axes else sizes

@@ -111,8 +111,12 @@ def capture(source: Source) -> Captured:
     graph, fixed = capture_framework(source)
     graph.name = source.name
     entry = {"source": _describe(source), "task": source.task, "captured_at": [source.nominal] * 2,
-             "fixed_size": fixed}
+             "fixed_size": fixed, "input_layout": INPUT_LAYOUT[source.framework], "channels": 3}
     return Captured(graph, entry)
+
+
+INPUT_LAYOUT = {"torchvision": "channels_first", "keras": "channels_last"}
+"""Where the channels sit in each framework's image input (every zoo model takes RGB: 3)."""
 
 
 def _describe(source: Source) -> str:
