@@ -12,6 +12,7 @@ from typing import Any
 
 from . import ops as O
 from .errors import CycleError, GraphError, UnknownNodeError
+from .toposort import topological
 
 DEFAULT_AXES = {1: ("T",), 2: ("H", "W"), 3: ("D", "H", "W")}
 
@@ -238,30 +239,13 @@ class Graph:
             return list(self.nodes)
         self.validate()
         index = {name: i for i, name in enumerate(self.nodes)}
-        indegree = [0] * len(index)
-        consumers: list[list[int]] = [[] for _ in index]
-        for i, node in enumerate(self.nodes.values()):
-            for name in node.sources:
-                consumers[index[name]].append(i)
-            indegree[i] = len(node.sources)
         names = list(self.nodes)
-        ready = [i for i in range(len(names)) if indegree[i] == 0]
-        ready.reverse()
-        order: list[str] = []
-        while ready:
-            i = ready.pop()
-            order.append(names[i])
-            fresh = []
-            for c in consumers[i]:
-                indegree[c] -= 1
-                if indegree[c] == 0:
-                    fresh.append(c)
-            ready.extend(reversed(fresh))
-        if len(order) != len(names):
-            stuck = [names[i] for i in range(len(names)) if indegree[i] > 0]
-            raise CycleError(f"the graph has a cycle through {', '.join(repr(s) for s in stuck[:6])}"
+        nodes = list(self.nodes.values())
+        ordered, stuck = topological(len(names), lambda i: (index[s] for s in nodes[i].sources))
+        if stuck:
+            raise CycleError(f"the graph has a cycle through {', '.join(repr(names[i]) for i in stuck[:6])}"
                              f"{' ...' if len(stuck) > 6 else ''}; receptive fields need a DAG")
-        return order
+        return [names[i] for i in ordered]
 
 
 def sequential(layers: Iterable[Any], axes: int | Sequence[str] = 2, input_name: str = "input",
