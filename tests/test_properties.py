@@ -576,3 +576,62 @@ def test_global_of_a_map_that_reads_nothing():
     assert r.region(0, clip=True) == (None,)
     assert (r.size_min, r.size_max) == ((None,), (None,))  # no path reads anything
     assert r.region(0) == (None,)
+
+
+# ------------------------------------------------------------------------------------------
+# The engine's fast path (engine._fast: one affine map shared by every axis) against the general
+# path, which handles every node when the fast path is switched off.
+
+
+def general_path_only():
+    """The engine with its fast path switched off: every node goes through the general pass."""
+    from unittest import mock
+
+    from foveal import engine
+
+    return mock.patch.object(engine, "_fast", lambda *args: None)
+
+
+def full_summary(a, shape):
+    regions = {}
+    for r in a:
+        if r.connected and r.output_shape and None not in r.output_shape:
+            sizes = r.output_shape
+            regions[r.name] = [r.region(tuple(i % n for n in sizes)) for i in range(max(sizes))]
+    return summary(a), regions
+
+
+@settings(FAST, max_examples=400)
+@given(graphs(n_axes=2, max_ops=6, max_input=12, cap=24, kinds=["conv", "max_pool", "avg_pool", "pad",
+                                                                "elementwise", "upsample", "global"]))
+def test_fast_path_agrees_with_general_path(case):
+    g, shape, err = case
+    assume(not err)
+    fast = full_summary(foveal.receptive_field(g, shape), shape)
+    with general_path_only():
+        general = full_summary(foveal.receptive_field(g, shape), shape)
+    assert fast == general
+
+
+@pytest.mark.parametrize("name", ["resnet18", "densenet121", "keras.InceptionV3"])
+def test_fast_path_agrees_on_zoo_graphs(name):
+    from foveal import engine
+
+    taken = []
+    real = engine._fast
+
+    def counting(*args):
+        state = real(*args)
+        taken.append(state is not None)
+        return state
+
+    from unittest import mock
+
+    with mock.patch.object(engine, "_fast", counting):
+        fast = foveal.receptive_field(name, 96)
+    assert sum(taken) > len(taken) // 4  # the fast path really ran, on many nodes
+    with general_path_only():
+        general = foveal.receptive_field(name, 96)
+    assert summary(fast) == summary(general)
+    assert [fast.result(n).region((1, 2)) for n in fast.order if fast.result(n).connected] == \
+        [general.result(n).region((1, 2)) for n in general.order if general.result(n).connected]

@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from . import benchmark, zoo
 from .api import receptive_field
@@ -15,6 +15,7 @@ from .cli_args import json_kwargs, print_error, sizes
 from .compat.receptive_field import compute_rf
 from .erf import cli as erf_cli
 from .errors import FovealError
+from .input_spec import Given, InputRequest, parse
 
 if TYPE_CHECKING:
     from .analysis import Analysis
@@ -41,7 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--input-size", type=sizes, default=None, metavar="N[,N..]",
                          help="spatial input size (one number for every axis, or one per axis)")
     analyze.add_argument("--input-shape", type=sizes, default=None, metavar="N,C,H[,W..]",
-                         help="full input shape for a PyTorch or ONNX model, e.g. 1,3,224,224")
+                         help="full input shape in the model's layout: 1,3,224,224 (PyTorch, ONNX, zoo), "
+                              "1,224,224,3 (TensorFlow, the zoo's keras.* models), 1,16000 (a PyTorch model "
+                              "that takes a raw signal)")
     analyze.add_argument("--kwargs", default=None, metavar="JSON",
                          help="keyword arguments for a PyTorch factory, as a JSON object")
     analyze.add_argument("--capture", choices=("auto", "fx", "export"), default="auto",
@@ -89,17 +92,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stdout.write(compute_rf.main(args))
             return 0
         _check_outputs(args)
-        size = args.input_size
         model = args.model
         torch_options = {}
         if _is_factory(model):
-            model, size = _torch_model(model, args.kwargs, args.input_shape, size)
+            model = _torch_model(model, args.kwargs)
             torch_options["capture"] = args.capture
-        elif model.lower().endswith(".pt2") or args.input_shape is not None:
-            if args.input_size is not None and args.input_shape is None:
-                raise FovealError("a .pt2 program takes --input-shape N,C,H[,W..], not --input-size")
-            size = args.input_shape
-        analysis = receptive_field(model, size[0] if size and len(size) == 1 else size,
+        analysis = receptive_field(model, _input_request(args, _is_factory(args.model)),
                                    input=args.input_node, output=args.output_node,
                                    stop_propagation=args.stop_propagation,
                                    unknown_policy=args.unknown_policy, **torch_options)
@@ -211,19 +209,33 @@ def _is_factory(model: str) -> bool:
     return bool(sep) and attr.isidentifier() and all(p.isidentifier() for p in module.split("."))
 
 
-def _torch_model(spec: str, kwargs_text: str | None, shape: tuple[int, ...] | None,
-                 size: tuple[int, ...] | None):
+def _torch_model(spec: str, kwargs_text: str | None) -> Any:
     try:
         from .pytorch.load import build
     except ImportError as exc:
         raise FovealError(f"{spec} names a PyTorch model, but torch is not importable ({exc}); "
                           f"install foveal[torch]") from None
-    kwargs = json_kwargs(kwargs_text)
-    if shape is None:
-        if size is None:
-            raise FovealError("a PyTorch model needs --input-shape, e.g. 1,3,224,224")
-        shape = (1, 3, *((size[0],) * 2 if len(size) == 1 else size))
-    return build(spec, kwargs), shape
+    return build(spec, json_kwargs(kwargs_text))
+
+
+def _input_request(args: argparse.Namespace, factory: bool) -> InputRequest:
+    """--input-size (spatial sizes) or --input-shape (the full shape, in the model's layout).
+    A PyTorch factory runs on a tensor, so its --input-size N means an RGB image (1, 3, N, N)."""
+    size, shape = args.input_size, args.input_shape
+    if size is not None and shape is not None:
+        raise FovealError("give --input-size or --input-shape, not both")
+    if shape is not None:
+        return parse(shape, Given.FULL)
+    if size is None:
+        if factory:
+            raise FovealError("a PyTorch model needs --input-shape, e.g. 1,3,224,224 (or 1,16000 for a "
+                              "raw signal)")
+        return parse(None)
+    if factory:
+        return parse((1, 3, *((size[0],) * 2 if len(size) == 1 else size)), Given.FULL)
+    if args.model.lower().endswith(".pt2"):
+        raise FovealError("a .pt2 program takes --input-shape N,C,H[,W..], not --input-size")
+    return parse(size[0] if len(size) == 1 else size, Given.SPATIAL)
 
 
 if __name__ == "__main__":

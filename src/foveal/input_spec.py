@@ -9,6 +9,7 @@ model's layout is an error naming both, never a silent reinterpretation.
 from __future__ import annotations
 
 import enum
+import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -102,7 +103,7 @@ class InputSpec:
         dim = form.channel_dim(rank)
         if channels is not None and dim is not None and self.sizes[dim] != channels:
             other = Form.CHANNELS_LAST if form is Form.CHANNELS_FIRST else Form.CHANNELS_FIRST
-            hint = (f"; it reads as {other.pattern(n_axes)}: give {_reordered(self.sizes, other, form)}"
+            hint = (f"; it reads as {other.pattern(n_axes)}: give {reordered(self.sizes, other, form)}"
                     if self.sizes[other.channel_dim(rank)] == channels else "")  # type: ignore[index]
             raise InvalidParameterError(
                 f"input_shape {self.sizes} contradicts {what}'s layout {form.pattern(n_axes)}, {form.value} "
@@ -112,15 +113,16 @@ class InputSpec:
     def _mismatch(self, n_axes: int, form: Form, what: str) -> str:
         full = form.pattern(n_axes)
         if self.given is Given.SPATIAL:
-            return f"{what} has {n_axes} spatial axes; input sizes {self} give {len(self.sizes)}"
+            return (f"input size {self} does not fit {what}, which has {n_axes} spatial "
+                    f"ax{'es' if n_axes != 1 else 'is'}")
         if self.given is Given.FULL:
             return f"input shape {self} does not fit {what}, which takes {full}"
         return (f"input_shape {self} does not fit {what}: give {n_axes} spatial "
                 f"size{'s' if n_axes != 1 else ''} or the full shape {full}")
 
 
-def _reordered(sizes: tuple[int, ...], source: Form, target: Form) -> tuple[int, ...]:
-    """`sizes` read in layout `source`, written in layout `target`."""
+def reordered(sizes: tuple[int, ...], source: Form, target: Form) -> tuple[int, ...]:
+    """A full shape read in layout `source`, written in layout `target` (both with channels)."""
     rank = len(sizes)
     channels = sizes[source.channel_dim(rank)]  # type: ignore[index]
     spatial = [sizes[d] for d in source.spatial_dims(rank)]
@@ -186,7 +188,8 @@ def parse_one(value: Any, given: Given = Given.EITHER, field: str = "input_shape
 
 
 def _is_size(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+    """An integer (NumPy's too), never a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def _checked(size: int, field: str) -> int:

@@ -135,6 +135,7 @@ def _plain_shape(input_shape: Sequence[int] | None) -> tuple[int, ...] | None:
 
 def _channels_first(input_shape: Sequence[int] | None, probe: Any) -> tuple[int, ...] | None:
     """A Keras input shape in channels-first order; by default the model's declared size (batch 1)."""
+    from ..input_spec import Form, reordered
     from .inputs import check_shape
 
     if input_shape is None:
@@ -144,5 +145,5 @@ def _channels_first(input_shape: Sequence[int] | None, probe: Any) -> tuple[int,
         input_shape = (1, *declared[1:])
     shape = check_shape(input_shape)
     if probe.input_channels_last:
-        return (shape[0], shape[-1], *shape[1:-1])
+        return reordered(shape, Form.CHANNELS_LAST, Form.CHANNELS_FIRST)
     return shape

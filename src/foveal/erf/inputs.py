@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from ..errors import FovealError, InvalidParameterError, ShapeError
+from ..input_spec import Given, parse_one
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -78,16 +79,16 @@ def input_source(inputs: Any, input_shape: tuple[int, ...] | None, *, samples: i
 
 
 def check_shape(shape: Any) -> tuple[int, ...]:
-    """(N, C, *spatial) as a tuple of positive ints, with at least one spatial axis."""
+    """(N, C, *spatial) as a tuple of positive ints, with at least one spatial axis (parsed as
+    every input shape is: foveal.input_spec)."""
     try:
-        out = tuple(shape)
-    except TypeError:
-        raise InvalidParameterError(f"input_shape must be (N, C, *spatial), got {shape!r}") from None
-    if len(out) < 3 or any(isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1
-                           for n in out):
+        out = parse_one(shape, Given.FULL).full("an ERF")
+    except InvalidParameterError:
+        out = ()
+    if len(out) < 3:
         raise InvalidParameterError(f"input_shape must be (N, C, *spatial) with positive integers "
                                     f"and at least one spatial axis, got {shape!r}")
-    return tuple(int(n) for n in out)
+    return out
 
 
 def _is_array(value: Any) -> bool:
