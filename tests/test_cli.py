@@ -186,3 +186,30 @@ def test_graph_write_failures_are_one_line(tmp_path, monkeypatch, capsys) -> Non
     assert main(["analyze", "resnet18", "--input-size", "32", "--graph", str(tmp_path / "r.svg")]) == 2
     captured = capsys.readouterr()
     assert captured.out == "" and "apt-get install graphviz" in captured.err
+
+
+AUDIO_MODEL = '''
+import torch
+from torch import nn
+
+
+class AddChannel(nn.Module):
+    def forward(self, x):
+        return x.unsqueeze(1)
+
+
+def build():
+    return nn.Sequential(AddChannel(), nn.Conv1d(1, 8, 10, stride=5), nn.Conv1d(8, 8, 3, stride=2))
+'''
+
+
+def test_a_raw_signal_model_takes_its_own_input_shape(tmp_path, monkeypatch, capsys) -> None:
+    pytest.importorskip("torch")
+    (tmp_path / "audio_model.py").write_text(AUDIO_MODEL, encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert main(["analyze", "audio_model:build", "--input-shape", "1,16000", "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["axes"] == ["T"] and data["input_shape"] == [16000]
+    out = data["nodes"][-1]
+    assert out["name"] == "2" and out["output_shape"] == [1598]
+    assert out["rf"]["size"] == [20] and out["rf"]["stride"] == [10]

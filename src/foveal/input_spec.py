@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import InvalidParameterError
+from .graph import DEFAULT_AXES
 from .limits import MAX_AXIS_LENGTH, check
 
 MAX_RANK = 8
@@ -29,7 +30,7 @@ class Form(enum.Enum):
     CHANNELS_LAST = "channels last"
     """(N, *spatial, C): Keras and TensorFlow by default, and the zoo's keras.* graphs."""
     SIGNAL = "raw signal"
-    """(N, L): a model that takes a raw signal (audio) and adds its own channel dim."""
+    """(N, T): a model that takes a raw signal (audio) and adds its own channel dim."""
 
     def spatial_dims(self, rank: int) -> range:
         """The dims of a full shape of `rank` that hold spatial axes."""
@@ -44,8 +45,7 @@ class Form(enum.Enum):
 
     def pattern(self, n_axes: int) -> str:
         """The full shape in words, e.g. (N, H, W, C)."""
-        names = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}.get(n_axes) or tuple(
-            f"S{k}" for k in range(n_axes))
+        names = DEFAULT_AXES.get(n_axes) or tuple(f"S{k}" for k in range(n_axes))
         if self is Form.CHANNELS_FIRST:
             dims = ("N", "C", *names)
         elif self is Form.CHANNELS_LAST:
