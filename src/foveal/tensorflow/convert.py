@@ -6,19 +6,25 @@ graph; its values are read where an op needs them (kernel shapes from the weight
 amounts, reduction axes) by following edges to a Const, never by name. Layouts: NHWC unless the
 ops say NCHW (`data_format`); 5-D tensors are NDHWC / NCDHW.
 
+Each op is read by its entry in `TABLE`, keyed by the NodeDef's op name (the caller's
+`handlers=` first); an op without one becomes an unknown op, counted by name in `unhandled`.
+
 Every field is read through `fields` (the validation layer): a malformed GraphDef is one
 GraphFormatError naming the node, its op and the field, whatever the damage.
 """
 
 from __future__ import annotations
 
-from collections import deque
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from .. import ops as O
-from ..errors import GraphFormatError, UnknownNodeError, quoted
+from ..errors import GraphFormatError, InvalidParameterError, UnknownNodeError, quoted
 from ..graph import Graph
+from ..handler_table import HandlerTable
 from ..limits import MAX_AXIS_LENGTH, MAX_PARAMETER
+from ..toposort import topological
 from . import fields as F
 from .fields import data_inputs, fail
 
@@ -65,8 +71,13 @@ def _field(index: int, name: str) -> str:
 class NodeReader:
     """Reads one NodeDef as a foveal op: its constants by following edges, its axes by layout."""
 
-    def __init__(self, nodes: dict[str, Any], inputs: list[str], channels_first: bool, rank: int) -> None:
+    def __init__(self, nodes: dict[str, Any], inputs: list[str], channels_first: bool, rank: int,
+                 handlers: Mapping[str, Any] | None = None) -> None:
         self.nodes, self.inputs, self.channels_first, self.rank = nodes, inputs, channels_first, rank
+        self.handlers = TABLE.with_extras(user_handlers(handlers or {}))
+        """The op table (`TABLE`) with the caller's handlers, which win."""
+        self.unhandled: Counter[str] = Counter()
+        """Ops met without a handler, by op name (each became an unknown op)."""
         first = 2 if channels_first else 1
         self.positions: tuple[int, ...] = tuple(range(first, first + rank - 2))
         """Where the graph's spatial axes sit in the tensor being read: Conv1D in TensorFlow is
@@ -207,74 +218,89 @@ class NodeReader:
         return 0
 
     def op_for(self, node: Any) -> O.Op:
-        op = node.op
+        """The foveal op of `node`: its entry in the table (the user's handlers first), else an
+        unknown op, counted in `unhandled`."""
         if node.name in self.inputs:
             return O.Input()
-        if op in ("Conv2D", "Conv3D", "DepthwiseConv2dNative"):
-            shape = self._shape_of(F.data_input(node, 1, "filter"), node, _field(1, "filter"))
-            if shape is None:
-                return O.unknown(f"{op} (weight shape unknown)")
-            strides, dilations = self._strides(node), self._dilations(node)
-            kernel = self._kernel(node, shape, strides, dilations)
-            if isinstance(kernel, str):
-                return O.unknown(f"{op} ({kernel})")
-            return O.Window(kernel, self._pick(strides), self._pick(dilations), self._padding(node))
-        if op in ("Conv2DBackpropInput", "Conv3DBackpropInputV2"):
-            return self._transposed(node)
-        if op in POOLS:
-            return self._pool(node)
-        if op in ("Pad", "PadV2", "MirrorPad"):
-            amounts = self._const_ints(node, 1, "paddings", length=2 * self.rank, per=self._per_axis(True),
-                                       minimum=0)
-            mode = "constant"
-            if op == "MirrorPad":
-                mode = F.attr_text(node, "mode", choices=("REFLECT", "SYMMETRIC")).lower()
-            if amounts is None or mode == "symmetric":
-                return O.unknown(f"{op} ({'paddings not constant' if amounts is None else 'SYMMETRIC'})")
-            pairs = [(amounts[2 * i], amounts[2 * i + 1]) for i in range(self.rank)]
-            return O.pad(tuple(pairs[i][0] for i in self._axes()), tuple(pairs[i][1] for i in self._axes()),
-                         mode)
-        if op in ("DepthToSpace", "SpaceToDepth"):
-            block = F.attr_int(node, "block_size", minimum=2)
-            return O.pixel_shuffle(block) if op == "DepthToSpace" else O.pixel_unshuffle(block)
-        if op in RESIZES:
-            return self._resize(node)
-        if op in ("Slice", "StridedSlice"):
-            return self._slice(node)
-        if op in UNARY or op == "IdentityN" or op == "ExpandDims" and self._expand_axis(node) is not None or \
-                op == "Squeeze" and self._keeps_spatial(node):
-            return O.elementwise(op.lower())
-        if op == "Switch":  # both outputs carry the data; a predicate computed from the image
-            # decides which, so then every output also reads what the predicate reads
-            return O.elementwise("switch") if self._spatial_inputs(node) < 2 else O.add()
-        if op == "Merge":  # whichever branch ran: the union of the branches
-            return O.choice() if self._spatial_inputs(node) > 1 else O.elementwise("merge")
-        if op in BINARY or op in ("AddN", "Select", "SelectV2"):
-            return O.add() if self._spatial_inputs(node) > 1 else O.elementwise(op.lower())
-        if op == "ConcatV2":
-            axis = self._const_ints(node, -1, "axis", length=1)
-            if axis is None or F.check_axis(node, _field(-1, "axis"), axis[0], self.rank) in self._axes():
-                return O.unknown("ConcatV2 (along a spatial axis)")
-            return O.concat() if self._spatial_inputs(node) > 1 else O.elementwise("concat")
-        if op in ("Mean", "Max", "Sum", "Min"):
-            axes = self._const_ints(node, 1, "reduction_indices")
-            if axes is None:
-                return O.unknown(f"{op} (axes not constant)")
-            reduced = {F.check_axis(node, _field(1, "reduction_indices"), a, self.rank) for a in axes}
-            if not reduced & set(self._axes()):
-                return O.elementwise(op.lower())
-            return O.Global(op.lower(), tuple(a in reduced for a in self._axes()),
-                            keep_size=False)
-        if op == "MatMul":
-            return O.Global("dense")
-        if op == "Reshape":  # to [batch, features]: the flatten before a MatMul head
-            target = self._producer(F.data_input(node, 1, "shape"), node, _field(1, "shape"))
-            dims = F.const_shape(target) if target.op == "Const" else None
-            if dims is not None and len(dims) == 1 and dims[0] <= 2:
-                return O.Global("flatten")
-            return O.Global("reshape", bound="a Reshape that keeps more than two axes is taken to "
-                            "mix all positions")
-        return O.unknown(op)
+        handler = self.handlers.get(node.op)
+        if handler is None:
+            self.unhandled[node.op] += 1
+            return O.unknown(node.op)
+        return handler(self, node)
+
+    # -- the table's handlers: each reads one NodeDef --------------------------------------------
+    def _conv(self, node: Any) -> O.Op:
+        shape = self._shape_of(F.data_input(node, 1, "filter"), node, _field(1, "filter"))
+        if shape is None:
+            return O.unknown(f"{node.op} (weight shape unknown)")
+        strides, dilations = self._strides(node), self._dilations(node)
+        kernel = self._kernel(node, shape, strides, dilations)
+        if isinstance(kernel, str):
+            return O.unknown(f"{node.op} ({kernel})")
+        return O.Window(kernel, self._pick(strides), self._pick(dilations), self._padding(node))
+
+    def _pad(self, node: Any) -> O.Op:
+        amounts = self._const_ints(node, 1, "paddings", length=2 * self.rank, per=self._per_axis(True),
+                                   minimum=0)
+        mode = "constant"
+        if node.op == "MirrorPad":
+            mode = F.attr_text(node, "mode", choices=("REFLECT", "SYMMETRIC")).lower()
+        if amounts is None or mode == "symmetric":
+            return O.unknown(f"{node.op} ({'paddings not constant' if amounts is None else 'SYMMETRIC'})")
+        pairs = [(amounts[2 * i], amounts[2 * i + 1]) for i in range(self.rank)]
+        return O.pad(tuple(pairs[i][0] for i in self._axes()), tuple(pairs[i][1] for i in self._axes()), mode)
+
+    def _space_depth(self, node: Any) -> O.Op:
+        block = F.attr_int(node, "block_size", minimum=2)
+        return O.pixel_shuffle(block) if node.op == "DepthToSpace" else O.pixel_unshuffle(block)
+
+    def _elementwise(self, node: Any) -> O.Op:
+        return O.elementwise(node.op.lower())
+
+    def _expand_dims(self, node: Any) -> O.Op:
+        return O.elementwise("expanddims") if self._expand_axis(node) is not None else O.unknown(node.op)
+
+    def _squeeze(self, node: Any) -> O.Op:
+        return O.elementwise("squeeze") if self._keeps_spatial(node) else O.unknown(node.op)
+
+    def _switch(self, node: Any) -> O.Op:
+        """Both outputs carry the data; a predicate computed from the image decides which, so
+        then every output also reads what the predicate reads."""
+        return O.elementwise("switch") if self._spatial_inputs(node) < 2 else O.add()
+
+    def _merge(self, node: Any) -> O.Op:
+        """Whichever branch ran: the union of the branches."""
+        return O.choice() if self._spatial_inputs(node) > 1 else O.elementwise("merge")
+
+    def _binary(self, node: Any) -> O.Op:
+        return O.add() if self._spatial_inputs(node) > 1 else O.elementwise(node.op.lower())
+
+    def _concat(self, node: Any) -> O.Op:
+        axis = self._const_ints(node, -1, "axis", length=1)
+        if axis is None or F.check_axis(node, _field(-1, "axis"), axis[0], self.rank) in self._axes():
+            return O.unknown("ConcatV2 (along a spatial axis)")
+        return O.concat() if self._spatial_inputs(node) > 1 else O.elementwise("concat")
+
+    def _reduce(self, node: Any) -> O.Op:
+        axes = self._const_ints(node, 1, "reduction_indices")
+        if axes is None:
+            return O.unknown(f"{node.op} (axes not constant)")
+        reduced = {F.check_axis(node, _field(1, "reduction_indices"), a, self.rank) for a in axes}
+        if not reduced & set(self._axes()):
+            return O.elementwise(node.op.lower())
+        return O.Global(node.op.lower(), tuple(a in reduced for a in self._axes()), keep_size=False)
+
+    def _matmul(self, node: Any) -> O.Op:
+        return O.Global("dense")
+
+    def _reshape(self, node: Any) -> O.Op:
+        """To [batch, features]: the flatten before a MatMul head; any other reshape mixes."""
+        target = self._producer(F.data_input(node, 1, "shape"), node, _field(1, "shape"))
+        dims = F.const_shape(target) if target.op == "Const" else None
+        if dims is not None and len(dims) == 1 and dims[0] <= 2:
+            return O.Global("flatten")
+        return O.Global("reshape", bound="a Reshape that keeps more than two axes is taken to "
+                        "mix all positions")
 
     def _pool(self, node: Any) -> O.Op:
         """Max or average pooling: ksize and strides as attributes, or as constant inputs (V2)."""
@@ -433,7 +459,8 @@ def _clamp(bound: int) -> int:
 class Converter(NodeReader):
     """Builds the foveal Graph node by node in topological order."""
 
-    def __init__(self, graph_def: Any, inputs: list[str] | None = None) -> None:
+    def __init__(self, graph_def: Any, inputs: list[str] | None = None,
+                 handlers: Mapping[str, Any] | None = None) -> None:
         nodes = {n.name: n for n in graph_def.node}
         inputs = inputs or [n.name for n in graph_def.node if _is_image_placeholder(n)]
         for name in inputs:
@@ -443,11 +470,12 @@ class Converter(NodeReader):
             raise GraphFormatError("the GraphDef has no Placeholder of rank 3 or more; name the input "
                                    "node (input=...)")
         reader = NodeReader.of(graph_def, inputs)
-        super().__init__(nodes, inputs, reader.channels_first, reader.rank)
+        super().__init__(nodes, inputs, reader.channels_first, reader.rank, handlers)
         self.spatial = self._spatial_nodes()
 
     def _spatial_nodes(self) -> list[str]:
-        """Nodes the inputs reach through data edges, in topological order (Kahn)."""
+        """Nodes the inputs reach through data edges (not through a shape-only op), in
+        topological order: GraphDef order among the ready ones (toposort.topological)."""
         consumers: dict[str, list[str]] = {}
         for node in self.nodes.values():
             for ref in data_inputs(node):
@@ -458,23 +486,15 @@ class Converter(NodeReader):
                 if c not in reached and self.nodes[c].op not in SHAPE_ONLY:
                     reached.add(c)
                     stack.append(c)
-        indegree = {n: sum(F.source(r) in reached for r in data_inputs(self.nodes[n])) for n in reached}
-        ready = deque(n for n in self.nodes if n in reached and indegree[n] == 0)
-        order = []
-        while ready:
-            name = ready.popleft()
-            order.append(name)
-            for c in consumers.get(name, ()):
-                if c not in indegree:
-                    continue  # a shape-only op: not spatial
-                indegree[c] -= 1
-                if indegree[c] == 0:
-                    ready.append(c)
-        if len(order) != len(reached):
-            stuck = sorted(n for n in reached if indegree[n] > 0)[:5]
-            raise GraphFormatError(f"the GraphDef has a cycle through {', '.join(map(quoted, stuck))} "
+        names = [n for n in self.nodes if n in reached]
+        index = {name: i for i, name in enumerate(names)}
+        order, stuck = topological(len(names), lambda i: [index[s] for s in map(F.source, data_inputs(
+            self.nodes[names[i]])) if s in index])
+        if stuck:
+            first = sorted(names[i] for i in stuck)[:5]
+            raise GraphFormatError(f"the GraphDef has a cycle through {', '.join(map(quoted, first))} "
                                    f"(loops are not supported)")
-        return order
+        return [names[i] for i in order]
 
     def graph(self) -> Graph:
         g = Graph(len(self.positions), name="graphdef")
@@ -491,14 +511,14 @@ class Converter(NodeReader):
             found = {rates[s] for s in sources if s in rates}
             rate = found.pop() if len(found) == 1 else None
             self.rank, self.positions = layouts[sources[0]] if sources else base
-            op = self.op_for(node)
+            atrous = ATROUS.get(node.op) if name not in self.inputs and node.op not in self.handlers.extras \
+                else None
+            op = self.op_for(node) if atrous is None else O.unknown(node.op)
             layouts[name] = self._layout_after(node)
             if found:
                 op = O.unknown(f"{node.op} (inputs at different atrous rates)")
-            elif node.op == "SpaceToBatchND":
-                op, rate = self._space_to_batch(node, rate)
-            elif node.op == "BatchToSpaceND":
-                op, rate = self._batch_to_space(node, rate)
+            elif atrous is not None:
+                op, rate = atrous(self, node, rate)
             elif rate is not None:
                 op = _dilated(op, rate, node)
             if len(sources) > 1 and not isinstance(op, O.Merge | O.Unknown | O.Input):
@@ -554,8 +574,79 @@ def _per_axis(value: Any, n: int) -> tuple[Any, ...]:
     return tuple(value) if isinstance(value, tuple) else (value,) * n
 
 
-def graph_from_graph_def(graph_def: Any, inputs: list[str] | None = None) -> Graph:
-    """The spatial part of `graph_def` as a foveal Graph; node names are the GraphDef's."""
+Handler = Callable[[NodeReader, Any], O.Op]
+"""A table entry: the foveal op of a NodeDef, read through the reader (constants, layout)."""
+
+
+def _table(*families: tuple[Iterable[str], Handler]) -> HandlerTable[Handler]:
+    """One entry per op name; a family of ops (the element-wise ones) shares its handler."""
+    entries: dict[str, Handler] = {}
+    for names, handler in families:
+        for name in sorted(names):
+            if name in entries:
+                raise ValueError(f"internal: the TensorFlow op {name!r} has two handlers")
+            entries[name] = handler
+    return HandlerTable(entries)
+
+
+TABLE = _table(
+    (("Conv2D", "Conv3D", "DepthwiseConv2dNative"), NodeReader._conv),
+    (("Conv2DBackpropInput", "Conv3DBackpropInputV2"), NodeReader._transposed),
+    (POOLS, NodeReader._pool),
+    (("Pad", "PadV2", "MirrorPad"), NodeReader._pad),
+    (("DepthToSpace", "SpaceToDepth"), NodeReader._space_depth),
+    (RESIZES, NodeReader._resize),
+    (("Slice", "StridedSlice"), NodeReader._slice),
+    (UNARY | {"IdentityN"}, NodeReader._elementwise),
+    (("ExpandDims",), NodeReader._expand_dims),
+    (("Squeeze",), NodeReader._squeeze),
+    (("Switch",), NodeReader._switch),
+    (("Merge",), NodeReader._merge),
+    (BINARY | {"AddN", "Select", "SelectV2"}, NodeReader._binary),
+    (("ConcatV2",), NodeReader._concat),
+    (("Mean", "Max", "Sum", "Min"), NodeReader._reduce),
+    (("MatMul",), NodeReader._matmul),
+    (("Reshape",), NodeReader._reshape),
+)
+"""TensorFlow op name (NodeDef.op) -> handler. Adding an op is one entry here and one test.
+SpaceToBatchND and BatchToSpaceND are not here: the graph walk follows the atrous rate from one
+to the other (ATROUS)."""
+
+ATROUS = {"SpaceToBatchND": Converter._space_to_batch, "BatchToSpaceND": Converter._batch_to_space}
+"""The atrous pair, read with the rate the walk carries: (op, rate after the node)."""
+
+
+def user_handlers(handlers: Mapping[str, Any]) -> dict[str, Handler]:
+    """The caller's `handlers=` as table entries: a TF op name -> a foveal op, or a callable
+    taking the NodeDef and returning one, applied to the node's spatial inputs."""
+    entries = {}
+    for name, value in handlers.items():
+        if not isinstance(name, str):
+            raise InvalidParameterError(f"handlers= keys for a TensorFlow graph are op names (the NodeDef's "
+                                        f"op, e.g. 'MyBlur'), got {name!r}")
+        if not isinstance(value, O.Op) and not callable(value):
+            raise InvalidParameterError(f"handlers[{name!r}] must be a foveal op (e.g. foveal.conv(3)) or "
+                                        f"a callable taking the NodeDef and returning one, got {value!r}")
+        entries[name] = _user_handler(value)
+    return entries
+
+
+def _user_handler(value: Any) -> Handler:
+    def handler(reader: NodeReader, node: Any) -> O.Op:
+        if isinstance(value, O.Op):
+            return value
+        op = value(node)
+        if not isinstance(op, O.Op):
+            raise InvalidParameterError(f"the handler for op {quoted(node.op)} returned {op!r} at node "
+                                        f"{quoted(node.name)}; it must return a foveal op")
+        return op
+    return handler
+
+
+def graph_from_graph_def(graph_def: Any, inputs: list[str] | None = None,
+                         handlers: Mapping[str, Any] | None = None) -> Graph:
+    """The spatial part of `graph_def` as a foveal Graph; node names are the GraphDef's.
+    handlers: extra table entries by TF op name (`user_handlers`)."""
     from .load import load_graph_def
 
-    return Converter(load_graph_def(graph_def), inputs).graph()
+    return Converter(load_graph_def(graph_def), inputs, handlers).graph()
