@@ -1211,3 +1211,108 @@ def test_resize10_nearest_shrinking_reads_ceil():
     assert analysis["r"].output_shape == (1, 6)
     read = [analysis["r"].region(0, o, clip=True)[1] for o in range(6)]
     assert read == [(i, i) for i in (0, 2, 4, 5, 7, 9)]
+
+
+# ------------------------------------------------------------------------------------------
+# handlers=: the caller's entries in the op table
+
+
+def _conv_then_blur(domain: str = "com.example", **attrs) -> onnx.ModelProto:
+    """A 3x3 Conv (padding 1), then an op of `domain` foveal has no handler for."""
+    rng, inits = _rng(), []
+    nodes = [conv("c", "x", 2, 2, [3, 3], inits, rng, pads=[1, 1, 1, 1]),
+             oh.make_node("Blur", ["c.y"], ["blur.y"], name="blur", domain=domain, **attrs)]
+    graph = oh.make_graph(nodes, "g", [oh.make_tensor_value_info("x", FLOAT, [1, 2, 8, 8])],
+                          [oh.make_tensor_value_info("blur.y", FLOAT, [1, 2, 8, 8])], inits)
+    opsets = [oh.make_opsetid("", 17)] + ([oh.make_opsetid(domain, 1)] if domain else [])
+    return oh.make_model(graph, opset_imports=opsets, ir_version=8)
+
+
+def test_a_handler_for_a_custom_domain_op():
+    model = _conv_then_blur()
+    analysis = foveal.receptive_field(model, handlers={"com.example::Blur": foveal.conv(3, padding=1)})
+    blur = analysis["blur"]
+    assert (blur.size, blur.stride, blur.padding, blur.output_shape) == ((5, 5), (1, 1), (2, 2), (8, 8))
+    with pytest.raises(UnsupportedOpError) as info:
+        foveal.receptive_field(model)
+    message = str(info.value)
+    assert "'blur'" in message and "com.example.Blur" in message and "domain::OpType" in message, message
+
+
+def test_ops_without_a_handler_are_counted_by_key():
+    from collections import Counter
+
+    from foveal.input_spec import parse
+    from foveal.onnx.convert import Converter
+
+    model = _conv_then_blur()
+    model.graph.node.extend([oh.make_node("Blur", ["blur.y"], ["b2.y"], name="b2", domain="com.example"),
+                             oh.make_node("Foo", ["b2.y"], ["foo.y"], name="foo")])
+    converter = Converter(model, None, parse(8))
+    converter.graph()
+    assert converter.unhandled == Counter({"com.example::Blur": 2, "Foo": 1})
+    handled = Converter(model, None, parse(8), {"com.example::Blur": foveal.conv(3, padding=1)})
+    handled.graph()
+    assert handled.unhandled == Counter({"Foo": 1})
+
+
+def test_a_callable_handler_reads_the_node():
+    """The callable gets the NodeProto: here Blur's `size` attribute sets the kernel."""
+    model = _conv_then_blur(size=5)
+
+    def blur(node: onnx.NodeProto):
+        size = oh.get_attribute_value(node.attribute[0])
+        return foveal.conv(size, padding=size // 2)
+
+    analysis = foveal.receptive_field(model, 8, handlers={"com.example::Blur": blur})
+    assert analysis["blur"].size == (7, 7) and analysis["blur"].output_shape == (8, 8)
+
+
+def test_a_handler_for_a_default_domain_op_and_over_a_default():
+    """A default-domain op is keyed by its op type ('ai.onnx::' is the same domain); an entry for
+    an op foveal knows replaces its handler for this call only."""
+    model = _conv_then_blur(domain="")
+    for key in ("Blur", "ai.onnx::Blur"):
+        assert foveal.receptive_field(model, handlers={key: foveal.conv(3, padding=1)})["blur"].size == (5, 5)
+    with pytest.raises(UnsupportedOpError, match="'Blur'"):
+        foveal.receptive_field(model, handlers={"com.example::Blur": foveal.conv(3, padding=1)})
+    replaced = foveal.receptive_field(model, handlers={"Blur": foveal.conv(1), "Conv": foveal.conv(5, padding=2)})
+    assert replaced["c"].size == (5, 5)
+    assert foveal.receptive_field(model, handlers={"Blur": foveal.conv(1)})["c"].size == (3, 3)
+
+
+@pytest.mark.parametrize("handlers, error, phrase", [
+    ({3: foveal.conv(3)}, foveal.InvalidParameterError, "op types"),
+    ({"com.example::": foveal.conv(3)}, foveal.InvalidParameterError, "op types"),
+    ({"com.example::Blur": "conv"}, foveal.InvalidParameterError, "handlers['com.example::Blur']"),
+    ({"com.example::Blur": lambda node: 3}, foveal.FovealError, "node 'blur' (Blur): handlers"),
+])
+def test_malformed_handlers_are_named(handlers, error, phrase):
+    with pytest.raises(error) as info:
+        foveal.receptive_field(_conv_then_blur(), handlers=handlers)
+    assert phrase in str(info.value), str(info.value)
+
+
+# ------------------------------------------------------------------------------------------
+# input_shape against the input's layout
+
+
+def test_a_full_shape_that_contradicts_the_layout_is_an_error():
+    rng, inits = _rng(), []
+    nchw = make_model([conv("c", "x", 2, 2, [3, 3], inits, rng)], [1, 2, 9, 9], inits)
+    with pytest.raises(foveal.InvalidParameterError, match=r"channels first with C = 2.*give \(1, 2, 9, 9\)"):
+        foveal.receptive_field(nchw, (1, 9, 9, 2))
+    with pytest.raises(foveal.InvalidParameterError, match=r"give 2 spatial sizes or the full shape \(N, C, H, W\)"):
+        foveal.receptive_field(nchw, (9, 9, 9))
+    assert foveal.receptive_field(nchw, (1, 2, 11, 9))["c"].output_shape == (9, 7)
+
+
+def test_an_nhwc_input_takes_its_full_shape_channels_last():
+    """tf2onnx's NHWC input (a Transpose to NCHW first) is channels last: (N, H, W, C)."""
+    rng, inits = _rng(), []
+    nodes = [node("Transpose", "to_nchw", ["x"], perm=[0, 3, 1, 2]),
+             conv("c", "to_nchw.y", 3, 2, [3, 3], inits, rng)]
+    model = make_model(nodes, [1, 9, 8, 3], inits, opset=13)
+    assert foveal.receptive_field(model, (1, 11, 10, 3))["c"].output_shape == (9, 8)
+    with pytest.raises(foveal.InvalidParameterError, match=r"channels last with C = 3.*give \(1, 9, 8, 3\)"):
+        foveal.receptive_field(model, (1, 3, 9, 8))

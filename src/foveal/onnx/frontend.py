@@ -1,30 +1,35 @@
-"""ONNX's side of the front-end contract (foveal.frontend): a ModelProto or a `.onnx` file."""
+"""ONNX's side of the front-end contract (foveal.frontend): a ModelProto or a `.onnx` file.
+
+`input_shape` is resolved against the input's layout (channels first; channels last for the
+NHWC input of a tf2onnx model, found by its Transpose); `handlers` are op-table entries keyed
+by op type, or "domain::OpType" outside ONNX's own domains (onnx/handlers.py).
+
+No `expected` sizes: the shapes ONNX's inference gives are not exact enough to call a
+difference foveal's bug. For ops it cannot infer (other domains, control flow) they are the
+model's own declared shapes, which a model may get wrong, and Upsample and Resize-10 follow
+onnxruntime's sizes where the spec's inference differs.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..errors import FovealError
 from ..frontend import Conversion, Request
 from ..graph import split_ref
 from .load import read_model
 
+HINT = ("register a handler, e.g. receptive_field(model, shape, handlers={'OpType' or "
+        "'domain::OpType': foveal.conv(3, padding=1)})")
+
 
 def convert(model: Any, request: Request) -> Conversion:
-    if request.handlers:
-        raise FovealError("handlers= applies to PyTorch modules only")
-    shapes = request.input_shape
-    raw: Any = None
-    if shapes.by_name is not None:
-        raw = {k: (v.sizes[0] if v.one_for_all else v.sizes) for k, v in shapes.by_name.items()}
-    elif shapes.one is not None:
-        raw = shapes.one.sizes[0] if shapes.one.one_for_all else shapes.one.sizes
     model = read_model(model)
     from .convert import Converter  # numpy: importable once onnx is
 
-    converter = Converter(model, request.input, raw)
+    converter = Converter(model, request.input, request.input_shape, request.handlers)
     graph = converter.graph()
     output = request.output
     if output is not None and output not in graph and output in converter.refs:
         output = split_ref(converter.refs[output])[0]
-    return Conversion(graph, converter.spatial_size, converter.refs[converter.input], output)
+    return Conversion(graph, converter.spatial_size, converter.refs[converter.input], output,
+                      framework="ONNX", handler_hint=HINT)

@@ -16,14 +16,12 @@ from __future__ import annotations
 
 import math
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .. import ops as O
 from ..limits import MAX_AXIS_LENGTH, MAX_PARAMETER, LimitError
+from .context import Context
 from .fields import MAX_RANK, Fields
-
-if TYPE_CHECKING:
-    from .convert import Converter
 
 METHODS = {"nearest": "nearest", "linear": "linear", "bilinear": "linear", "trilinear": "linear",
            "cubic": "cubic", "bicubic": "cubic"}
@@ -35,8 +33,8 @@ TRANSFORMATIONS = (*COORDINATES, "tf_half_pixel_for_nn")
 NEAREST_MODES = ("round_prefer_floor", "round_prefer_ceil", "floor", "ceil")
 
 
-def resize_op(c: Converter, node: Any) -> O.Op:
-    f, rank, name = c.f, c._rank(), node.op_type
+def resize_op(c: Context, node: Any) -> O.Op:
+    f, rank, name = c.f, c.rank, node.op_type
     method = METHODS.get(f.string("mode", "nearest").lower())
     if method is None:
         return O.unknown(f"{name} (mode {f.string('mode')!r})")
@@ -45,7 +43,7 @@ def resize_op(c: Converter, node: Any) -> O.Op:
     if isinstance(found, str):
         return O.unknown(f"{name} ({found})")
     scales, sizes = found
-    n_in = c._int_dims(c.x)
+    n_in = c.int_dims(c.x)
     for dim in range(rank):
         entry = c.layout[dim]
         if entry is None:
@@ -69,7 +67,7 @@ def resize_op(c: Converter, node: Any) -> O.Op:
     factor: list[Fraction | None] = []
     ratio: list[Fraction | None] = []
     offset: list[Fraction] = []
-    held = [c._dim_of(axis) for axis in range(c.n_axes)]
+    held = [c.dim_of(axis) for axis in range(c.n_axes)]
     dims = [d for d in held if d is not None]
     if len(dims) < len(held):  # a spatial axis that an earlier op folded away: nothing foveal follows
         return O.unknown(f"{name} (of a tensor that no longer holds every spatial axis)")
@@ -151,9 +149,9 @@ def _source_map(mode: str, n: int | None, factor: Fraction | None, m: int | None
     return Fraction(n - 1) / (width - 1), Fraction(0)
 
 
-def _roi(c: Converter, node: Any, rank: int) -> list[tuple[Fraction, Fraction]] | str:
+def _roi(c: Context, node: Any, rank: int) -> list[tuple[Fraction, Fraction]] | str:
     """tf_crop_and_resize's region per tensor dim, as fractions of the image."""
-    roi = c.consts.floats(c._input(node, 1)) if c._given(node, 1) else None
+    roi = c.consts.floats(c.f.input(1)) if c.given(1) else None
     axes = _axes(c, rank)
     if roi is None or len(roi) != 2 * len(axes):
         return "tf_crop_and_resize without a constant roi of two entries per resized dimension"
@@ -166,13 +164,13 @@ def _roi(c: Converter, node: Any, rank: int) -> list[tuple[Fraction, Fraction]] 
     return out
 
 
-def _axes(c: Converter, rank: int) -> list[int]:
+def _axes(c: Context, rank: int) -> list[int]:
     """The dims Resize's scales, sizes and roi are listed for (opset 18's `axes`; all by default)."""
     axes = c.f.integers("axes", None)
     return c.f.axes(axes, rank) if axes is not None else list(range(rank))
 
 
-def _scales_sizes(c: Converter, node: Any, rank: int, legacy: bool) -> tuple[list[Any], list[Any]] | str:
+def _scales_sizes(c: Context, node: Any, rank: int, legacy: bool) -> tuple[list[Any], list[Any]] | str:
     """Per tensor dim, a scale or an output size (the other None), or why neither is known.
     Dims that opset 18's `axes` leaves out keep their length: scale 1."""
     f = c.f
@@ -185,23 +183,23 @@ def _scales_sizes(c: Converter, node: Any, rank: int, legacy: bool) -> tuple[lis
         return _checked_scales(f, f.numbers("scales", length=rank)), none
     if legacy:
         f.require_inputs(2)
-        given = c.consts.floats(c._input(node, 1))
+        given = c.consts.floats(c.f.input(1))
         if given is None:
             return "scales not constant"
         if len(given) != rank:
             raise f.fail("input 'scales'", f"has {len(given)} entries; {rank} expected")
         return _checked_scales(f, given), none
-    scales: list[float] | None = c.consts.floats(node.input[2]) if c._given(node, 2) else None
-    sizes: list[int] | None = c.consts.ints(node.input[3]) if c._given(node, 3) else None
+    scales: list[float] | None = c.consts.floats(node.input[2]) if c.given(2) else None
+    sizes: list[int] | None = c.consts.ints(node.input[3]) if c.given(3) else None
     if scales is not None and sizes is not None:
         raise f.fail("inputs 'scales' and 'sizes'", "are both given; ONNX allows one")
     axes = _axes(c, rank)
     if scales is None and sizes is None:
-        sizes = list(c._int_dims(node.output[0]) or []) or None  # the size ONNX's inference found
+        sizes = list(c.int_dims(node.output[0]) or []) or None  # the size ONNX's inference found
         axes = list(range(rank))
         if sizes is None:
-            named = [n for n, i in (("scales", 2), ("sizes", 3)) if c._given(node, i)]
-            hint = c._no_size()
+            named = [n for n, i in (("scales", 2), ("sizes", 3)) if c.given(i)]
+            hint = c.no_size()
             return f"{' and '.join(named) or 'scales and sizes'} not constant" + (
                 f": {hint}" if hint == "give input_shape" or not named else "")
     if sizes is not None and f.string("keep_aspect_ratio_policy", "stretch",
