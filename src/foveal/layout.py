@@ -1,5 +1,5 @@
 """Which network spatial axis each dimension of a tensor holds, through reshapes and permutes
-(shared by the PyTorch and ONNX front-ends).
+(shared by the PyTorch, ONNX and Keras front-ends).
 
 A layout has one entry per tensor dimension: None (batch, channels, features), an int (that
 spatial axis of the input, position by position) or `Merged` (several axes flattened into one
@@ -9,6 +9,7 @@ permuted or channels-last tensor is still mapped to the right axis.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -116,9 +117,7 @@ def _regroup(entries: list[Entry], before: list[int], after: list[int],
     if len(entries) == 1 and len(after) == 1:
         return list(entries)
     if len(after) == 1:  # flatten: spatial dims (and maybe channels) into one
-        exact = all(e is not None and not (isinstance(e, Merged) and (e.extra or not e.exact))
-                    for e, n in zip(entries, before) if n != 1)
-        return [Merged(tuple(axes), 0, exact, _parts(entries, before))]
+        return [merged(entries, before)]
     if len(entries) == 1 and isinstance(entries[0], Merged):
         m = entries[0]
         real = [n for n in after if n != 1]
@@ -130,6 +129,20 @@ def _regroup(entries: list[Entry], before: list[int], after: list[int],
             return [next(it) if n != 1 else None for n in after]
     raise LayoutError(f"a reshape of dims {tuple(before)} to {tuple(after)} splits or regroups "
                       f"spatial axes (window partitioning, say), which foveal cannot follow")
+
+
+def merged(entries: Sequence[Entry], lengths: Sequence[int | None]) -> Entry:
+    """The entry of one dim that flattens dims holding `entries`, of `lengths`, row-major (a
+    Flatten layer): None when no spatial axis is among them. A None length is unknown: the
+    result is then never split back."""
+    axes = tuple(a for e in entries for a in axes_in(e))
+    if not axes:
+        return None
+    exact = all(e is not None and not (isinstance(e, Merged) and (e.extra or not e.exact))
+                for e, n in zip(entries, lengths) if n != 1)
+    known = [n for n in lengths if n is not None]
+    parts = _parts(list(entries), known) if len(known) == len(lengths) else ()
+    return Merged(axes, 0, exact, parts)
 
 
 def _parts(entries: list[Entry], lengths: list[int]) -> tuple[tuple[Any, int], ...]:
@@ -156,3 +169,35 @@ def size_of(layout: Layout, shape: tuple[int, ...], n_axes: int) -> tuple[int | 
                 out[a] = None
     return tuple(out)
 
+
+
+def lengths(layout: Layout, shape: tuple[int, ...], n_axes: int) -> dict[int, int]:
+    """Each axis's current length, 1 for an axis no dim holds alone (for `reshape`'s `sizes`)."""
+    return {a: 1 if n is None else n for a, n in enumerate(size_of(layout, shape, n_axes))}
+
+
+def axis_per_dim(layout: Layout, dims: Sequence[int]) -> tuple[int | None, ...]:
+    """The spatial axis each of `dims` holds (None: batch, channels, features), for an op that
+    slides a window over those dims; a window cannot run over a dim of flattened axes."""
+    out: list[int | None] = []
+    for d in dims:
+        entry = layout[d]
+        if isinstance(entry, Merged):
+            raise LayoutError("a spatial op runs over a dimension of flattened spatial axes")
+        out.append(entry)
+    return tuple(out)
+
+
+def per_axis(mapped: Sequence[int | None], values: Sequence[Any], identity: Any, n_axes: int) -> list[Any]:
+    """An op's per-dim `values` as per network axis: `mapped[k]` is the axis dim k holds (None:
+    the value is dropped); an axis no dim holds gets `identity` (kernel 1, padding 0)."""
+    out = [identity] * n_axes
+    for a, v in zip(mapped, values):
+        if a is not None:
+            out[a] = v
+    return out
+
+
+def mask(axes: Sequence[int], n_axes: int) -> tuple[bool, ...]:
+    """A Global op's `axes`: True for each network axis in `axes`."""
+    return tuple(a in axes for a in range(n_axes))

@@ -1,49 +1,31 @@
 """Walks a Keras 3 functional graph (Functional, Sequential, nested models) into a foveal Graph.
 
-Every Keras tensor becomes a `Value`: the foveal node its receptive field comes from (None: it
-reads no input pixel), its layout and its shape. The layout names, per tensor dim, what the dim
-holds: None (batch, channels, units), a foveal axis (an int), or a frozenset of axes that a
-Flatten or Reshape merged into one dim. Handlers (`handlers.py`) read layer attributes, never
-weights, and add foveal nodes through `Builder.emit`.
+Every Keras tensor becomes a `building.Value` whose layout (`foveal.layout`) names what each dim
+holds: batch and channels, a spatial axis, or axes a Flatten or Reshape merged. Handlers
+(`handlers.py`) read layer attributes, never weights, and add the current layer's nodes through
+`Builder.layer_node`, which names them and records the sizes Keras computed (`GraphBuilder.add`).
 
 Naming: a layer's node is the layer's name; its k-th call (a shared layer) is `name@k`; layers
-inside a nested model are `model/layer`, and the nested model's own name is an identity node on
-its output. A handler that needs several foveal nodes names the extra ones `name/step`.
+inside a nested model are `model/layer`, and the nested model's own name is an alias
+(`ops.MODEL_OUTPUT`) of its output. A handler that needs several foveal nodes names the extra
+ones `name/step`.
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from .. import ops as O
+from ..building import GraphBuilder, Value, constant
 from ..errors import FovealError
-from ..graph import Graph, fresh_name
+from ..graph import fresh_name
+from ..handler_table import HandlerTable
+from ..layout import Layout, LayoutError
 
-Entry = Any  # None, an axis (int) or a frozenset of merged axes
-Layout = tuple[Entry, ...]
 Shape = tuple[Any, ...]
-
-
-class NotFollowed(Exception):
-    """A layer foveal cannot map onto the axes (a spatial op over merged dims, a concat along a
-    spatial axis): the layer becomes an unknown node, so the user's policy applies."""
-
-
-@dataclass(frozen=True)
-class Value:
-    node: str | None
-    layout: Layout
-    shape: Shape
-
-    @property
-    def rank(self) -> int:
-        return len(self.shape)
-
-    def dim(self, d: int) -> int:
-        return d + self.rank if d < 0 else d
 
 
 @dataclass
@@ -58,13 +40,13 @@ class Call:
 
     @property
     def inputs(self) -> list[Value]:
-        return [v for v in _flatten((self.args, self.kwargs)) if isinstance(v, Value)]
+        return [v for v in flatten((self.args, self.kwargs)) if isinstance(v, Value)]
 
     @property
     def x(self) -> Value:
         found = self.inputs
         if not found:
-            raise NotFollowed("a layer without tensor inputs")
+            raise LayoutError("a layer without tensor inputs")
         return found[0]
 
     @property
@@ -75,15 +57,16 @@ class Call:
 Handler = Callable[["Builder", Call], Any]
 
 
-def _flatten(tree: Any) -> list[Any]:
+def flatten(tree: Any) -> list[Any]:
+    """The leaves of Keras's nested call arguments (dicts, lists, tuples)."""
     if isinstance(tree, dict):
-        return [x for v in tree.values() for x in _flatten(v)]
+        return [x for v in tree.values() for x in flatten(v)]
     if isinstance(tree, (list, tuple)):
-        return [x for v in tree for x in _flatten(v)]
+        return [x for v in tree for x in flatten(v)]
     return [tree]
 
 
-def _shape(tensor: Any) -> Shape:
+def shape_of(tensor: Any) -> Shape:
     return tuple(None if d is None else int(d) for d in tensor.shape)
 
 
@@ -93,7 +76,7 @@ def channels_first_model(model: Any) -> bool:
     return bool(formats) and formats == {"channels_first"}
 
 
-def _all_layers(model: Any) -> Iterable[Any]:
+def _all_layers(model: Any) -> Any:
     for layer in getattr(model, "layers", ()):
         yield layer
         if hasattr(layer, "layers"):
@@ -101,57 +84,48 @@ def _all_layers(model: Any) -> Iterable[Any]:
 
 
 def spatial_layout(rank: int, channels_first: bool) -> Layout:
-    n = rank - 2
-    axes = tuple(range(n))
+    axes = tuple(range(rank - 2))
     return (None, None) + axes if channels_first else (None,) + axes + (None,)
 
 
-class Builder:
-    """Builds the foveal Graph call by call; `specs` chooses the shapes (recorded or concrete)."""
+class Builder(GraphBuilder):
+    """Builds the foveal Graph call by call; `concrete`: shapes are recomputed at the requested
+    input size (else the ones Keras recorded are used)."""
 
     def __init__(self, keras: Any, n_axes: int, name: str, concrete: bool,
-                 handler_for: Callable[[Any], Handler | None]) -> None:
+                 handler_for: Callable[[HandlerTable[Handler], Any], Handler | None],
+                 table: HandlerTable[Handler]) -> None:
+        super().__init__(n_axes, name)
         self.keras = keras
         self.backend = keras.backend.backend()
-        self.n_axes = n_axes
-        self.graph = Graph(n_axes, name=name)
         self.concrete = concrete
         self.handler_for = handler_for
+        self.table = table
         self.prefix = ""
         self.call: Call | None = None
-        self._uses: dict[str, int] = {}
         self.calls: dict[str, Call] = {}
         """The layer call each foveal node stands for (the last node of a call; for FLOPs)."""
-        self.expected: dict[str, Shape] = {}
-        """Each node's output shape as Keras computed it."""
+        self.input_sizes: Any = None
+        """The spatial input size(s) for the analysis (None when neither given nor fixed)."""
 
-    # -- naming ------------------------------------------------------------------------------
-    def fresh(self, base: str) -> str:
-        """`base`, or `base@k` for its k-th call (a shared layer)."""
-        return fresh_name(base, self.graph.nodes, self._uses)
-
-    # -- nodes --------------------------------------------------------------------------------
-    def emit(self, op: O.Op, inputs: Sequence[Value], layout: Layout, shape: Shape | None = None,
-             step: str | None = None) -> Value:
-        """A foveal node reading the connected `inputs`; a constant when none is connected."""
+    def layer_node(self, op: O.Op, inputs: list[Value], layout: Layout, shape: Shape | None = None,
+                   step: str | None = None) -> Value:
+        """A node of the current layer call (`step`: a handler's extra node, `name/step`)."""
         call = self.call
         assert call is not None
-        shape = call.out if shape is None else shape
-        sources = list(dict.fromkeys(v.node for v in inputs if v.node is not None))
-        if not sources:
-            return Value(None, layout, shape)
-        if len(sources) > 1 and not isinstance(op, (O.Merge, O.Unknown)):
-            raise FovealError(f"internal: {op!r} given several inputs at {call.layer.name!r}")
         base = self.prefix + call.layer.name
-        name = self.fresh(f"{base}/{step}" if step else base)
-        self.graph.add(name, op, sources, label=type(call.layer).__name__)
-        self.expected[name] = shape
-        if step is None:
-            self.calls[name] = call
-        return Value(name, layout, shape)
+        value = self.add(f"{base}/{step}" if step else base, op, inputs, layout,
+                         call.out if shape is None else shape, label=type(call.layer).__name__)
+        if step is None and value.node is not None:
+            self.calls[value.node] = call
+        return value
 
-    def identity(self, x: Value, kind: str, layout: Layout | None = None) -> Value:
-        return self.emit(O.Elementwise(kind), [x], x.layout if layout is None else layout)
+    def input_node(self, base: str, layout: Layout, shape: Shape) -> Value:
+        """An Input layer's node (labelled InputLayer, as Keras names the class)."""
+        name = self.fresh(base)
+        self.graph.add(name, O.Input(), (), label="InputLayer")
+        self.expected[name] = tuple(shape[d] for d in range(len(shape)) if layout[d] is not None)
+        return Value(name, layout, shape)
 
     # -- the walk -----------------------------------------------------------------------------
     def walk(self, function: Any, inputs: list[Value | None], prefix: str) -> list[Value | None]:
@@ -192,34 +166,38 @@ class Builder:
             except Exception as exc:  # Keras's own shape error, e.g. a Dense after Flatten
                 raise FovealError(f"layer {prefix + op.name!r} ({type(op).__name__}) cannot run at "
                                   f"this input size: {str(exc).splitlines()[0]}") from None
-            out_specs = _flatten(result)
+            out_specs = flatten(result)
         else:
             out_specs = list(node.outputs)
-        out_shapes = [_shape(s) for s in out_specs]
-        in_specs = [_shape(s) for s in _flatten((spec_args, spec_kwargs))
+        out_shapes = [shape_of(s) for s in out_specs]
+        in_specs = [shape_of(s) for s in flatten((spec_args, spec_kwargs))
                     if isinstance(s, self.keras.KerasTensor)]
         inner = graph_of(self.keras, op)
         if inner is not None:
-            return self._nested(op, inner, args, kwargs, out_shapes, prefix), out_specs
+            return self._nested(op, inner, args, kwargs, prefix), out_specs
         call = Call(op, args, kwargs, out_shapes, in_specs)
-        self.call, self.prefix = call, prefix
-        found = [v for v in call.inputs if v.node is not None]
-        if not found:  # a constant branch (no input pixel): no node
-            return [Value(None, (None,) * len(s), s) for s in out_shapes], out_specs
-        handler = self.handler_for(op)
-        try:
-            result = self.unknown(call, _op_label(op)) if handler is None else handler(self, call)
-        except NotFollowed as exc:
-            result = self.unknown(call, f"{_op_label(op)} ({exc})")
-        outputs = list(result) if isinstance(result, (list, tuple)) else [result]
-        return outputs, out_specs
+        if not any(v.node is not None for v in call.inputs):  # a constant branch (no input pixel)
+            return [constant(s) for s in out_shapes], out_specs
+        return self.apply_handler(call, prefix), out_specs
 
-    def _nested(self, model: Any, inner: Any, args: tuple, kwargs: dict, out_shapes: list[Shape],
-                prefix: str) -> list[Any]:
-        """A model used as a layer: its layers under `model/`, and an identity node named after
-        the model on each output (so the model's name refers to its output, as a layer's does)."""
-        base = self.fresh(prefix + model.name)
-        flat = _flatten((args, kwargs))
+    def apply_handler(self, call: Call, prefix: str) -> list[Value]:
+        """The layer's nodes by its handler; an unknown node (counted) when it has none, or
+        when the handler cannot follow the layout."""
+        self.call, self.prefix = call, prefix
+        handler = self.handler_for(self.table, call.layer)
+        label = op_label(call.layer)
+        try:
+            result = self.unknown_layer(call, label, counted=True) if handler is None else handler(self, call)
+        except LayoutError as exc:
+            result = self.unknown_layer(call, f"{label} ({exc})")
+        return list(result) if isinstance(result, (list, tuple)) else [result]
+
+    def _nested(self, model: Any, inner: Any, args: tuple, kwargs: dict, prefix: str) -> list[Any]:
+        """A model used as a layer: its layers under `model/`, and an alias named after the model
+        on each output (so the model's name refers to its output, as a layer's does)."""
+        # the name the alias gets after the walk: inner layers are named under it
+        base = fresh_name(prefix + model.name, self.graph.nodes, {})
+        flat = flatten((args, kwargs))
         inputs: list[Value | None] = [v for v in flat if isinstance(v, Value) or v is None]
         outputs: list[Any]
         if isinstance(inner, list):  # a Sequential without a functional graph: a chain
@@ -229,14 +207,12 @@ class Builder:
         else:
             outputs = self.walk(inner, inputs[:len(inner.inputs)], base + "/")
         result: list[Any] = []
-        for k, (value, shape) in enumerate(zip(outputs, out_shapes)):
+        for k, value in enumerate(outputs):
             if not isinstance(value, Value) or value.node is None:
                 result.append(value)
                 continue
-            name = base if k == 0 else self.fresh(f"{base}/output{k}")
-            self.graph.add(name, O.Elementwise("model_output"), [value.node], label=type(model).__name__)
-            self.expected[name] = shape
-            result.append(Value(name, value.layout, value.shape))
+            result.append(self.alias(value, base if k == 0 else f"{base}/output{k}", type(model).__name__,
+                                     kind=O.MODEL_OUTPUT))
         return result
 
     def _chain(self, layers: list[Any], x: Value, prefix: str) -> Value:
@@ -245,26 +221,28 @@ class Builder:
         value: Value = x
         for layer in layers:
             out = layer.compute_output_spec(spec)
-            shape = _shape(out)
-            call = Call(layer, (value,), {}, [shape], [_shape(spec)])
-            self.call, self.prefix = call, prefix
-            handler = self.handler_for(layer)
-            try:
-                result = self.unknown(call, _op_label(layer)) if handler is None else handler(self, call)
-            except NotFollowed as exc:
-                result = self.unknown(call, f"{_op_label(layer)} ({exc})")
-            value = result[0] if isinstance(result, list) else result
+            call = Call(layer, (value,), {}, [shape_of(out)], [shape_of(spec)])
+            value = self.apply_handler(call, prefix)[0]
             spec = out
         return value
 
-    def unknown(self, call: Call, what: str) -> list[Value]:
-        """A layer without a handler: one unknown node per output, named by the layer."""
+    def unknown_layer(self, call: Call, what: str, counted: bool = False) -> list[Value]:
+        """A layer foveal cannot express: one unknown node per output, named by the layer
+        (`counted`: it had no handler, so `unhandled` counts it by its class)."""
         found = [v for v in call.inputs if v.node is not None]
+        base = self.prefix + call.layer.name
         out: list[Value] = []
         for k, shape in enumerate(call.out_shapes):
             layout = found[0].layout if found and found[0].rank == len(shape) else (None,) * len(shape)
-            out.append(self.emit(O.Unknown(what), found, layout, shape,
-                                 step=None if k == 0 else f"output{k}"))
+            value = self.unknown(base if k == 0 else f"{base}/output{k}", what, found, layout, shape,
+                                 label=type(call.layer).__name__,
+                                 counted=op_label(call.layer) if counted and k == 0 else None)
+            if value.node is not None:
+                # foveal's size here is the unknown_policy's guess, not a handler's result
+                self.expected[value.node] = (None,) * self.n_axes
+                if k == 0:
+                    self.calls[value.node] = call
+            out.append(value)
         return out
 
 
@@ -280,6 +258,7 @@ def graph_of(keras: Any, op: Any) -> Any:
     return None
 
 
-def _op_label(op: Any) -> str:
+def op_label(op: Any) -> str:
+    """A layer's class as the user knows it: keras.layers... rather than keras.src.layers..."""
     cls = type(op)
     return f"{cls.__module__.replace('keras.src.', 'keras.')}.{cls.__name__}"

@@ -1,32 +1,37 @@
 """The table from Keras layer class (by name) to foveal op.
 
-Adding a layer is one entry here and one test. Classes are matched by name on the class's MRO,
-restricted to Keras's own classes, so nothing here imports Keras and a reloaded Keras (another
-backend) still matches. A user subclass is handled as its Keras base only when it keeps the
-base's `call`. Parameters come from layer attributes, never from weights.
+Adding a layer is one entry in `_table` and one test. Classes are matched by name on the class's
+MRO, restricted to Keras's own classes, so nothing here imports Keras and a reloaded Keras
+(another backend) still matches. A user subclass is handled as its Keras base only when it keeps
+the base's `call`. The caller's `handlers=` (a layer class or a class name: a foveal op, or a
+callable(layer) returning one) win, by the same rule on the MRO. Parameters come from layer
+attributes, never from weights.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .. import ops as O
-from .builder import Builder, Call, Handler, Layout, NotFollowed, Value
+from ..building import Value
+from ..errors import FovealError
+from ..handler_table import HandlerTable
+from ..layout import (
+    Layout,
+    LayoutError,
+    axes_in,
+    axis_per_dim,
+    broadcast,
+    lengths,
+    mask,
+    merged,
+    per_axis,
+    reshape,
+)
+from .builder import Builder, Call, Handler
 
 # -- layouts -----------------------------------------------------------------------------------
-
-
-def axes_in(entry: Any) -> tuple[int, ...]:
-    if entry is None:
-        return ()
-    if isinstance(entry, int):
-        return (entry,)
-    return tuple(sorted(entry))
-
-
-def mask(b: Builder, axes: Sequence[int]) -> tuple[bool, ...]:
-    return tuple(a in axes for a in range(b.n_axes))
 
 
 def op_dims(x: Value, data_format: str | None, n_op: int) -> tuple[list[int], int]:
@@ -36,40 +41,17 @@ def op_dims(x: Value, data_format: str | None, n_op: int) -> tuple[list[int], in
     return list(range(x.rank - 1 - n_op, x.rank - 1)), x.rank - 1
 
 
-def mapped_axes(x: Value, dims: Sequence[int]) -> list[int | None]:
-    out: list[int | None] = []
-    for d in dims:
-        entry = x.layout[d]
-        if isinstance(entry, frozenset):
-            raise NotFollowed("a spatial window over a dim of flattened spatial axes")
-        out.append(entry)
-    return out
-
-
-def per_axis(b: Builder, mapped: Sequence[int | None], values: Sequence[Any], identity: Any) -> list[Any]:
-    out = [identity] * b.n_axes
-    for a, v in zip(mapped, values):
-        if a is not None:
-            out[a] = v
-    return out
-
-
-def broadcast(values: Sequence[Value], rank: int) -> Layout:
+def layout_of(values: Sequence[Value], rank: int) -> Layout:
     """Layout of an element-wise result (NumPy broadcasting, dims aligned on the right)."""
-    out: list[Any] = [None] * rank
-    for v in values:
-        for k, entry in enumerate(v.layout[::-1]):
-            if entry is None:
-                continue
-            d = rank - 1 - k
-            if out[d] is not None and out[d] != entry:
-                raise NotFollowed("inputs hold different spatial axes in one dim")
-            out[d] = entry
-    return tuple(out)
+    return broadcast([(v.layout, v.shape) for v in values], rank)
 
 
 def tup(value: Any, n: int) -> tuple[Any, ...]:
     return tuple(value) if isinstance(value, (list, tuple)) else (value,) * n
+
+
+def identity(b: Builder, x: Value, kind: str, layout: Layout | None = None) -> Value:
+    return b.layer_node(O.Elementwise(kind), [x], x.layout if layout is None else layout)
 
 
 # -- generic handlers --------------------------------------------------------------------------
@@ -82,9 +64,9 @@ def elementwise(kind: str) -> Handler:
     def handle(b: Builder, c: Call) -> Value:
         found = c.inputs
         connected = [v for v in found if v.node is not None]
-        layout = broadcast(found, len(c.out))
+        layout = layout_of(found, len(c.out))
         op = O.Merge(kind) if len(connected) > 1 else O.Elementwise(kind)
-        return b.emit(op, connected, layout)
+        return b.layer_node(op, connected, layout)
 
     return handle
 
@@ -92,8 +74,8 @@ def elementwise(kind: str) -> Handler:
 def global_over(b: Builder, x: Value, axes: Sequence[int], kind: str, keep_size: bool, layout: Layout,
                 shape: Any = None, step: str | None = None) -> Value:
     if not axes:
-        return b.emit(O.Elementwise(kind), [x], layout, shape, step)
-    return b.emit(O.Global(kind, mask(b, axes), keep_size), [x], layout, shape, step)
+        return b.layer_node(O.Elementwise(kind), [x], layout, shape, step)
+    return b.layer_node(O.Global(kind, mask(axes, b.n_axes), keep_size), [x], layout, shape, step)
 
 
 def along_axis(kind: str, attribute: str = "axis") -> Handler:
@@ -128,15 +110,16 @@ def window(b: Builder, c: Call, kind: str, kernel: Sequence[int], strides: Seque
     x = c.x
     n_op = len(kernel)
     dims, channel = op_dims(x, getattr(c.layer, "data_format", "channels_last"), n_op)
-    mapped = mapped_axes(x, dims)
+    mapped = axis_per_dim(x.layout, dims)
     if padding not in PADDINGS:
-        raise NotFollowed(f"padding {padding!r}")
+        raise LayoutError(f"padding {padding!r}")
     if all(a is None for a in mapped):
-        y = b.emit(O.Elementwise(kind), [x], x.layout)
+        y = b.layer_node(O.Elementwise(kind), [x], x.layout)
     else:
-        y = b.emit(O.Window(per_axis(b, mapped, kernel, 1), per_axis(b, mapped, strides, 1),
-                            per_axis(b, mapped, dilation, 1), PADDINGS[padding], False, kind),
-                   [x], x.layout)
+        n = b.n_axes
+        y = b.layer_node(O.Window(per_axis(mapped, kernel, 1, n), per_axis(mapped, strides, 1, n),
+                                  per_axis(mapped, dilation, 1, n), PADDINGS[padding], False, kind),
+                         [x], x.layout)
     return _mix_channels(b, y, channel) if mixes_channels else y
 
 
@@ -146,7 +129,7 @@ def _mix_channels(b: Builder, y: Value, channel: int) -> Value:
     if not axes:
         return y
     layout = y.layout[:channel] + (None,) + y.layout[channel + 1:]
-    return b.emit(O.Global("dense", mask(b, axes), True), [y], layout, step="channels")
+    return b.layer_node(O.Global("dense", mask(axes, b.n_axes), True), [y], layout, step="channels")
 
 
 def _conv(kind: str) -> Handler:
@@ -207,7 +190,7 @@ def transpose_padding(backend: str, k: int, s: int, d: int, padding: str,
         t = k_eff - s if output_padding is None else k_eff - k_eff % 2 - output_padding
         total = max(t, 0)
         return total // 2, total - total // 2, max(-t, 0)
-    raise NotFollowed(f"transposed convolution on the {backend} backend")
+    raise LayoutError(f"transposed convolution on the {backend} backend")
 
 
 def _torch_crops_like_jax() -> bool:
@@ -224,18 +207,20 @@ def _conv_transpose(b: Builder, c: Call) -> Value:
     strides, dilation = tup(m.strides, n), tup(m.dilation_rate, n)
     output_padding = tup(m.output_padding, n)
     dims, channel = op_dims(x, m.data_format, n)
-    mapped = mapped_axes(x, dims)
+    mapped = axis_per_dim(x.layout, dims)
     pads, extras = [], []
     for k, s, d, op in zip(m.kernel_size, strides, dilation, output_padding):
         before, after, extra = transpose_padding(b.backend, k, s, d, m.padding, op)
         pads.append((before, after))
         extras.append(extra)
     if all(a is None for a in mapped):
-        y = b.emit(O.Elementwise("conv_transpose"), [x], x.layout)
+        y = b.layer_node(O.Elementwise("conv_transpose"), [x], x.layout)
     else:
-        y = b.emit(O.TransposedWindow(per_axis(b, mapped, m.kernel_size, 1), per_axis(b, mapped, strides, 1),
-                                      per_axis(b, mapped, dilation, 1), per_axis(b, mapped, pads, (0, 0)),
-                                      per_axis(b, mapped, extras, 0)), [x], x.layout)
+        n_axes = b.n_axes
+        y = b.layer_node(O.TransposedWindow(
+            per_axis(mapped, m.kernel_size, 1, n_axes), per_axis(mapped, strides, 1, n_axes),
+            per_axis(mapped, dilation, 1, n_axes), per_axis(mapped, pads, (0, 0), n_axes),
+            per_axis(mapped, extras, 0, n_axes)), [x], x.layout)
     return _mix_channels(b, y, channel)
 
 
@@ -267,22 +252,24 @@ def _pairs(value: Any, n: int) -> list[tuple[int, int]]:
 def _zero_padding(b: Builder, c: Call) -> Value:
     m, x = c.layer, c.x
     pairs = _pairs(m.padding, x.rank - 2)
-    mapped = mapped_axes(x, op_dims(x, getattr(m, "data_format", "channels_last"), len(pairs))[0])
+    mapped = axis_per_dim(x.layout, op_dims(x, getattr(m, "data_format", "channels_last"), len(pairs))[0])
     if all(a is None for a in mapped):
-        return b.identity(x, "pad")
-    return b.emit(O.Pad(per_axis(b, mapped, [p[0] for p in pairs], 0),
-                        per_axis(b, mapped, [p[1] for p in pairs], 0)), [x], x.layout)
+        return identity(b, x, "pad")
+    n = b.n_axes
+    return b.layer_node(O.Pad(per_axis(mapped, [p[0] for p in pairs], 0, n),
+                              per_axis(mapped, [p[1] for p in pairs], 0, n)), [x], x.layout)
 
 
 def _cropping(b: Builder, c: Call) -> Value:
     m, x = c.layer, c.x
     pairs = _pairs(m.cropping, x.rank - 2)
-    mapped = mapped_axes(x, op_dims(x, getattr(m, "data_format", "channels_last"), len(pairs))[0])
+    mapped = axis_per_dim(x.layout, op_dims(x, getattr(m, "data_format", "channels_last"), len(pairs))[0])
     if all(a is None for a in mapped):
-        return b.identity(x, "crop")
-    return b.emit(O.Crop(per_axis(b, mapped, [p[0] for p in pairs], 0),
-                         per_axis(b, mapped, [-p[1] if p[1] else None for p in pairs], None)),
-                  [x], x.layout)
+        return identity(b, x, "crop")
+    n = b.n_axes
+    return b.layer_node(O.Crop(per_axis(mapped, [p[0] for p in pairs], 0, n),
+                               per_axis(mapped, [-p[1] if p[1] else None for p in pairs], None, n)),
+                        [x], x.layout)
 
 
 def _upsampling(b: Builder, c: Call) -> Value:
@@ -291,18 +278,18 @@ def _upsampling(b: Builder, c: Call) -> Value:
     m, x = c.layer, c.x
     n = x.rank - 2
     size = tup(m.size, n)
-    mapped = mapped_axes(x, op_dims(x, getattr(m, "data_format", "channels_last"), n)[0])
+    mapped = axis_per_dim(x.layout, op_dims(x, getattr(m, "data_format", "channels_last"), n)[0])
     interpolation = getattr(m, "interpolation", "nearest")
     if interpolation == "nearest":
-        op = O.Resize("nearest", per_axis(b, mapped, size, 1), None, "asymmetric", "floor")
+        op = O.Resize("nearest", per_axis(mapped, size, 1, b.n_axes), None, "asymmetric", "floor")
     elif interpolation in ("bilinear", "bicubic"):
         method = "linear" if interpolation == "bilinear" else "cubic"
-        op = O.Resize(method, per_axis(b, mapped, size, 1), None, "half_pixel", "floor")
+        op = O.Resize(method, per_axis(mapped, size, 1, b.n_axes), None, "half_pixel", "floor")
     else:
-        raise NotFollowed(f"interpolation {interpolation!r}")
+        raise LayoutError(f"interpolation {interpolation!r}")
     if all(a is None for a in mapped):
-        return b.identity(x, "upsampling")
-    return b.emit(op, [x], x.layout)
+        return identity(b, x, "upsampling")
+    return b.layer_node(op, [x], x.layout)
 
 
 def _resizing(b: Builder, c: Call) -> Value:
@@ -312,20 +299,21 @@ def _resizing(b: Builder, c: Call) -> Value:
     size depends on the input size: exact when it is known, unknown otherwise."""
     m, x = c.layer, c.x
     dims = op_dims(x, m.data_format, 2)[0]
-    mapped = mapped_axes(x, dims)
+    mapped = axis_per_dim(x.layout, dims)
     method = {"nearest": "nearest", "bilinear": "linear", "bicubic": "cubic"}.get(m.interpolation)
     if method is None:
-        raise NotFollowed(f"interpolation {m.interpolation!r}")
+        raise LayoutError(f"interpolation {m.interpolation!r}")
     sizes = [x.shape[d] for d in dims]
     target = (m.height, m.width)
     if m.antialias and method != "nearest" and (None in sizes or any(
             t < s for t, s in zip(target, sizes))):
-        raise NotFollowed("antialiased downsampling reads a scale-dependent window")
+        raise LayoutError("antialiased downsampling reads a scale-dependent window")
+    n = b.n_axes
     if all(a is None for a in mapped):
-        return b.identity(x, "resize")
+        return identity(b, x, "resize")
     if m.crop_to_aspect_ratio or m.pad_to_aspect_ratio:
         if None in sizes:
-            raise NotFollowed("crop/pad to aspect ratio needs the input size")
+            raise LayoutError("crop/pad to aspect ratio needs the input size")
         height, width = sizes
         th, tw = target
         if m.crop_to_aspect_ratio:
@@ -334,20 +322,20 @@ def _resizing(b: Builder, c: Call) -> Value:
             hs, ws = int(float(height - ch) / 2), int(float(width - cw) / 2)
             shape = list(x.shape)
             shape[dims[0]], shape[dims[1]] = ch, cw
-            x = b.emit(O.Crop(per_axis(b, mapped, (hs, ws), 0),
-                              per_axis(b, mapped, (hs + ch, ws + cw), None)),
-                       [x], x.layout, tuple(shape), step="crop")
+            x = b.layer_node(O.Crop(per_axis(mapped, (hs, ws), 0, n),
+                                    per_axis(mapped, (hs + ch, ws + cw), None, n)),
+                             [x], x.layout, tuple(shape), step="crop")
         else:
             ph, pw = max(height, int(float(width * th) / tw)), max(width, int(float(height * tw) / th))
             hs, ws = int(float(ph - height) / 2), int(float(pw - width) / 2)
             shape = list(x.shape)
             shape[dims[0]], shape[dims[1]] = ph, pw
-            x = b.emit(O.Pad(per_axis(b, mapped, (hs, ws), 0),
-                             per_axis(b, mapped, (ph - height - hs, pw - width - ws), 0)),
-                       [x], x.layout, tuple(shape), step="pad")
+            x = b.layer_node(O.Pad(per_axis(mapped, (hs, ws), 0, n),
+                                   per_axis(mapped, (ph - height - hs, pw - width - ws), 0, n)),
+                             [x], x.layout, tuple(shape), step="pad")
     rounding = "round_prefer_ceil" if method == "nearest" else "floor"
-    return b.emit(O.Resize(method, None, per_axis(b, mapped, target, None), "half_pixel", rounding),
-                  [x], x.layout)
+    return b.layer_node(O.Resize(method, None, per_axis(mapped, target, None, n), "half_pixel", rounding),
+                        [x], x.layout)
 
 
 # -- dense, reshapes, merges ---------------------------------------------------------------------
@@ -363,63 +351,25 @@ def _dense(b: Builder, c: Call) -> Value:
 
 def _flatten_layer(b: Builder, c: Call) -> Value:
     x = c.x
-    merged = frozenset(a for e in x.layout[1:] for a in axes_in(e))
-    return b.identity(x, "flatten", (x.layout[0], merged or None))
+    return identity(b, x, "flatten", (x.layout[0], merged(x.layout[1:], x.shape[1:])))
 
 
 def _reshape(b: Builder, c: Call) -> Value:
-    """Reshape by matching groups of dims with equal products: a group kept as one dim keeps its
-    entry, dims merged into one dim hold the union of their axes, size-1 dims come and go.
-    Splitting a dim that holds a spatial axis (or reshaping with unknown sizes) is not followed."""
+    """Reshape by matching groups of dims with equal products (`layout.reshape`): dims merged
+    into one hold their axes, a merged dim split back into its axes' lengths holds them again,
+    size-1 dims come and go; another split of a dim holding a spatial axis is not followed."""
     x = c.x
-    return b.identity(x, "reshape", reshape_layout(x.layout[1:], x.shape[1:], c.out[1:], (x.layout[0],)))
-
-
-def reshape_layout(layout: Layout, old: Sequence[Any], new: Sequence[Any], head: Layout) -> Layout:
-    if None in old or None in new:
-        raise NotFollowed("a Reshape with unknown sizes")
-    src = [(n, e) for n, e in zip(old, layout) if n != 1]
-    out: list[Any] = []
-    i = j = 0
-    while j < len(new):
-        if new[j] == 1:
-            out.append(None)
-            j += 1
-            continue
-        group: list[Any] = []
-        outs, size_in, size_out = [j], 1, new[j]
-        j += 1
-        while size_in != size_out:
-            if size_in < size_out:
-                if i >= len(src):
-                    raise NotFollowed("a Reshape whose sizes do not match")
-                size_in *= src[i][0]
-                group.append(src[i][1])
-                i += 1
-            else:
-                if j >= len(new):
-                    raise NotFollowed("a Reshape whose sizes do not match")
-                size_out *= new[j]
-                outs.append(j)
-                j += 1
-        axes = frozenset(a for e in group for a in axes_in(e))
-        if sum(new[k] != 1 for k in outs) > 1:
-            if axes:
-                raise NotFollowed("a Reshape that splits a dim holding a spatial axis")
-            out.extend([None] * len(outs))
-            continue
-        entry = group[0] if len(group) == 1 else (axes or None)
-        out.extend(entry if new[k] != 1 else None for k in outs)
-    if i != len(src):
-        raise NotFollowed("a Reshape whose sizes do not match")
-    return head + tuple(out)
+    if None in x.shape[1:] or None in c.out[1:]:
+        raise LayoutError("a Reshape with unknown sizes")
+    layout = reshape(x.layout[1:], x.shape[1:], c.out[1:], lengths(x.layout, x.shape, b.n_axes))
+    return identity(b, x, "reshape", (x.layout[0], *layout))
 
 
 def _permute(b: Builder, c: Call) -> Value:
     """Permute only reorders dims (1-based, batch excluded): the same positions, a new layout."""
     x = c.x
     layout = (x.layout[0],) + tuple(x.layout[d] for d in c.layer.dims)
-    return b.identity(x, "permute", layout)
+    return identity(b, x, "permute", layout)
 
 
 def _concatenate(b: Builder, c: Call) -> Value:
@@ -427,17 +377,17 @@ def _concatenate(b: Builder, c: Call) -> Value:
     connected = [v for v in found if v.node is not None]
     d = connected[0].dim(c.layer.axis)
     if any(v.layout[d] is not None for v in connected):
-        raise NotFollowed("a concatenation along a spatial axis")
-    layout = broadcast(found, len(c.out))
+        raise LayoutError("a concatenation along a spatial axis")
+    layout = layout_of(found, len(c.out))
     op = O.Merge("concat") if len(connected) > 1 else O.Elementwise("concat")
-    return b.emit(op, connected, layout)
+    return b.layer_node(op, connected, layout)
 
 
 def _lambda(b: Builder, c: Call) -> list[Value]:
     fn = getattr(c.layer, "function", None)
     name = getattr(fn, "__name__", "a function")
-    return b.unknown(c, f"keras.layers.Lambda ({name}: arbitrary Python code; replace it with Keras "
-                        f"layers to analyse it)")
+    return b.unknown_layer(c, f"keras.layers.Lambda ({name}: arbitrary Python code; replace it with Keras "
+                              f"layers or pass a handler to analyse it)", counted=True)
 
 
 # -- the table ---------------------------------------------------------------------------------
@@ -479,15 +429,6 @@ def _table() -> dict[str, Handler]:
     return table
 
 
-LAYERS = _table()
-"""Keras layer classes (keras.layers.*) by class name."""
-
-BY_NAME: dict[str, Handler] = {
-    # keras.applications' own layers, matched by qualified name
-    "keras.src.applications.convnext.LayerScale": elementwise("layer_scale"),
-    "keras.src.applications.inception_resnet_v2.CustomScaleLayer": elementwise("add"),
-}
-
 OPS_ELEMENTWISE = frozenset([
     # keras.ops called on symbolic tensors inside a functional model (keras.src.ops.numpy / nn)
     "Add", "Subtract", "Multiply", "Divide", "TrueDivide", "Maximum", "Minimum", "Power", "Negative",
@@ -495,24 +436,85 @@ OPS_ELEMENTWISE = frozenset([
     "Relu6", "Sigmoid", "HardSigmoid", "Silu", "HardSilu", "Swish", "HardSwish", "Gelu", "Elu",
     "Selu", "LeakyRelu", "Softplus", "Softsign", "Tanh", "Mish", "Celu", "Glu", "Erf", "Reciprocal",
 ])
+OPS = "keras.ops."
+"""The key prefix of a keras.ops operation: `keras.ops.Add` (the layer keras.layers.Add is `Add`)."""
+OPS_MODULES = ("keras.src.ops.numpy", "keras.src.ops.nn", "keras.src.ops.core")
+
+TABLE: HandlerTable[Handler] = HandlerTable({
+    **_table(),
+    **{OPS + name: elementwise(name.lower()) for name in OPS_ELEMENTWISE},
+    # keras.applications' own layers, by qualified name
+    "keras.src.applications.convnext.LayerScale": elementwise("layer_scale"),
+    "keras.src.applications.inception_resnet_v2.CustomScaleLayer": elementwise("add"),
+})
+"""Keras layers by class name (keras.layers.*), keras.ops by `keras.ops.<Class>`, and
+keras.applications' own layers by qualified class name."""
 
 
-def handler_for(layer: Any) -> Handler | None:
-    """The handler of a layer or keras operation, or None (an unknown op)."""
+def handler_for(table: HandlerTable[Handler], layer: Any) -> Handler | None:
+    """The handler of a layer or keras operation, or None (an unknown op). Up the class's MRO:
+    the caller's entry for the class (or its name), else Keras's own class's default; a base's
+    handler serves a subclass only when the subclass keeps the base's `call`."""
     cls = type(layer)
-    found = BY_NAME.get(f"{cls.__module__}.{cls.__name__}")
-    if found is not None:
-        return found
     for klass in cls.__mro__:
+        user = _user_entry(table.extras, klass)
+        if user is not None:
+            return user if _same_call(cls, klass) else None
+        if klass.__name__ in ("Layer", "Operation"):
+            return None
         module = klass.__module__
         if not module.startswith("keras."):
             continue
-        if module.startswith(("keras.src.ops.numpy", "keras.src.ops.nn", "keras.src.ops.core")):
-            return elementwise(klass.__name__.lower()) if klass.__name__ in OPS_ELEMENTWISE else None
-        found = LAYERS.get(klass.__name__)
+        if module.startswith(OPS_MODULES):
+            return table.defaults.get(OPS + klass.__name__)
+        found = table.defaults.get(qualified_name(klass)) or table.defaults.get(klass.__name__)
         if found is not None:
-            same_call = getattr(cls, "call", None) is getattr(klass, "call", None)
-            return found if klass is cls or same_call else None
-        if klass.__name__ in ("Layer", "Operation"):
-            return None
+            return found if _same_call(cls, klass) else None
     return None
+
+
+def qualified_name(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__name__}"
+
+
+def _user_entry(extras: Mapping[Any, Handler], klass: type) -> Handler | None:
+    if not extras:
+        return None
+    for key in (klass, qualified_name(klass), klass.__name__):
+        if key in extras:
+            return extras[key]
+    return None
+
+
+def _same_call(cls: type, klass: type) -> bool:
+    return klass is cls or getattr(cls, "call", None) is getattr(klass, "call", None)
+
+
+# -- the caller's handlers -----------------------------------------------------------------------
+
+
+def user_handler(spec: Any) -> Handler:
+    """A caller's entry: a foveal op, or a callable(layer) returning one, applied position-wise
+    to the layer's inputs (a Merge reads them all)."""
+
+    def handle(b: Builder, c: Call) -> list[Value]:
+        op = spec if isinstance(spec, O.OP_TYPES) else spec(c.layer)
+        if not isinstance(op, O.OP_TYPES):
+            raise FovealError(f"the handler for layer {c.layer.name!r} ({type(c.layer).__name__}) returned "
+                              f"{op!r}, not a foveal op")
+        connected = [v for v in c.inputs if v.node is not None]
+        x = connected[0]
+        first = b.layer_node(op, connected, x.layout if x.rank == len(c.out) else (None,) * len(c.out))
+        return [first] + [Value(first.node, x.layout if x.rank == len(shape) else (None,) * len(shape), shape)
+                          for shape in c.out_shapes[1:]]
+
+    return handle
+
+
+def table_with(handlers: Mapping[Any, Any]) -> HandlerTable[Handler]:
+    """The default table with the caller's `handlers=` (keys: layer classes or class names)."""
+    for key in handlers:
+        if not isinstance(key, (type, str)):
+            raise FovealError(f"handlers= keys for a Keras model are layer classes or class names, "
+                              f"got {key!r}")
+    return TABLE.with_extras({key: user_handler(spec) for key, spec in handlers.items()})
