@@ -1233,6 +1233,10 @@ def test_a_handler_for_a_custom_domain_op():
     analysis = foveal.receptive_field(model, handlers={"com.example::Blur": foveal.conv(3, padding=1)})
     blur = analysis["blur"]
     assert (blur.size, blur.stride, blur.padding, blur.output_shape) == ((5, 5), (1, 1), (2, 2), (8, 8))
+    graph = foveal.onnx.graph_from_onnx(model, handlers={"com.example::Blur": foveal.conv(3, padding=1)})
+    blur_node = graph.nodes["blur"]
+    assert (blur_node.op.kernel, blur_node.op.padding, blur_node.label) == ((3, 3), ((1, 1), (1, 1)),
+                                                                            "com.example.Blur")
     with pytest.raises(UnsupportedOpError) as info:
         foveal.receptive_field(model)
     message = str(info.value)
@@ -1276,7 +1280,8 @@ def test_a_handler_for_a_default_domain_op_and_over_a_default():
         assert foveal.receptive_field(model, handlers={key: foveal.conv(3, padding=1)})["blur"].size == (5, 5)
     with pytest.raises(UnsupportedOpError, match="'Blur'"):
         foveal.receptive_field(model, handlers={"com.example::Blur": foveal.conv(3, padding=1)})
-    replaced = foveal.receptive_field(model, handlers={"Blur": foveal.conv(1), "Conv": foveal.conv(5, padding=2)})
+    replaced = foveal.receptive_field(model, handlers={"Blur": foveal.conv(1),
+                                                       "Conv": foveal.conv(5, padding=2)})
     assert replaced["c"].size == (5, 5)
     assert foveal.receptive_field(model, handlers={"Blur": foveal.conv(1)})["c"].size == (3, 3)
 
@@ -1302,9 +1307,12 @@ def test_a_full_shape_that_contradicts_the_layout_is_an_error():
     nchw = make_model([conv("c", "x", 2, 2, [3, 3], inits, rng)], [1, 2, 9, 9], inits)
     with pytest.raises(foveal.InvalidParameterError, match=r"channels first with C = 2.*give \(1, 2, 9, 9\)"):
         foveal.receptive_field(nchw, (1, 9, 9, 2))
-    with pytest.raises(foveal.InvalidParameterError, match=r"give 2 spatial sizes or the full shape \(N, C, H, W\)"):
+    with pytest.raises(foveal.InvalidParameterError, match=r"give 2 spatial sizes or the full"):
         foveal.receptive_field(nchw, (9, 9, 9))
     assert foveal.receptive_field(nchw, (1, 2, 11, 9))["c"].output_shape == (9, 7)
+    assert foveal.receptive_field(nchw, {"x": (11, 9)})["c"].output_shape == (9, 7)  # by input name
+    with pytest.raises(foveal.InvalidParameterError, match="channels first with C = 2"):
+        foveal.receptive_field(nchw, {"x": (1, 9, 9, 2)})
 
 
 def test_an_nhwc_input_takes_its_full_shape_channels_last():
