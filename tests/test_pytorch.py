@@ -310,7 +310,10 @@ def test_data_dependent_control_flow_says_why() -> None:
 
 def test_wrong_rank_and_missing_shape() -> None:
     model = TM.torchvision_model("resnet18")
-    with pytest.raises(foveal.InvalidParameterError, match="rank 2"):
+    with pytest.raises(foveal.InvalidParameterError, match="rank 6"):
+        foveal.receptive_field(model, (1, 3, 2, 2, 2, 2))
+    # rank 2 is a raw signal, (N, L): an image model fails on it, naming the shape
+    with pytest.raises(CaptureError, match=r"shape \(3, 224\) failed"):
         foveal.receptive_field(model, (3, 224))
     with pytest.raises(foveal.FovealError, match="needs input_shape"):
         foveal.receptive_field(model)

@@ -302,7 +302,8 @@ def _torch_runner(entry: ZooModel) -> Runner:
     """Builds the model once (meta weights); one capture per input size, reused by None rows."""
     from .api import receptive_field
     from .flops import subgraph_flops
-    from .pytorch import check_sizes, convert
+    from .frontend import check_sizes
+    from .pytorch import convert
     from .pytorch.flops import count_flops
     from .pytorch.load import build
 
@@ -322,7 +323,7 @@ def _torch_runner(entry: ZooModel) -> Runner:
         if resolution is None:
             return graph, receptive_field(graph, None), None
         analysis = receptive_field(graph, (resolution, resolution))
-        check_sizes(analysis, builder.expected)
+        check_sizes(analysis, builder.expected, "PyTorch")
         flops = subgraph_flops(graph, count_flops(builder).by_node, entry.end_points)
         return graph, analysis, flops
 

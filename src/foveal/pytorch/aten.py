@@ -1,52 +1,28 @@
-"""The op table for exported graphs: ATen op (by packet name) to handler.
+"""The op table of exported graphs: ATen op (by packet name) to handler.
 
 Arguments are first put in schema order (defaults filled in), so the handlers written for
-torch.nn.functional calls, whose parameters come in the same order, serve the ATen ops too. An op
-tagged pointwise is element-wise; an op without an entry is unknown, so the policy applies.
+torch.nn.functional calls, whose parameters come in the same order, serve the ATen ops too: most
+entries are the functional table's (`functional.OPS`) under the same name or an ATen alias. An
+op tagged pointwise is element-wise; an op without an entry is unknown, so the policy applies.
 """
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 import torch
 from torch import fx
 
 from .. import ops as O
-from ..layout import LayoutError, spatial_axes
-from .builder import Builder, Handler, Value
-from .handlers import (
-    _data_dependent,
-    _expanded,
-    _f_adaptive,
-    _f_cat,
-    _f_conv,
-    _f_layer_norm,
-    _f_linear,
-    _f_matmul,
-    _f_pad,
-    _f_pool,
-    _f_roll,
-    _f_sdpa,
-    _f_shuffle,
-    _f_split,
-    _f_stack,
-    _f_unbind,
-    _group_norm,
-    _permuted,
-    _squeezed,
-    _transposed,
-    along_dim,
-    elementwise,
-    global_over,
-    index_op,
-    layout_op,
-    matmul_op,
-    pad_op,
-    reduction,
-    reshaped,
-    resize_op,
-)
+from ..building import Value
+from ..handler_table import HandlerTable
+from ..layout import LayoutError
+from .builder import Builder, Handler
+from .functional import CONVOLUTION, OPS, TRANSPOSED_CONVOLUTION
+from .nodes import elementwise, instance_norm_op, matmul_op
+from .reshaping import index_op
+from .spatial import pad_op, resize_op
 
 
 def params(n: fx.Node, args: tuple) -> dict[str, Any]:
@@ -55,7 +31,7 @@ def params(n: fx.Node, args: tuple) -> dict[str, Any]:
     return dict(zip(names, args))
 
 
-def _normalised(handler: Handler) -> Handler:
+def normalised(handler: Handler) -> Handler:
     """Arguments in schema order, defaults filled in; keyword-only ones stay keywords."""
 
     def handle(b: Builder, n: fx.Node, args: tuple, kwargs: dict) -> Any:
@@ -78,15 +54,16 @@ def _normalised(handler: Handler) -> Handler:
     return handle
 
 
-_CONV, _CONV_TRANSPOSED = _f_conv(False), _f_conv(True)
+# -- ATen's own ops ----------------------------------------------------------------------------
 
 
 def _convolution(b: Builder, n: fx.Node, args: tuple, kwargs: dict) -> Value:
     """aten.convolution, in the argument order of F.conv*d or F.conv_transpose*d."""
     x, w, bias, stride, padding, dilation, transposed, output_padding, groups = args[:9]
     if transposed:
-        return _CONV_TRANSPOSED(b, n, (x, w, bias, stride, padding, output_padding, groups, dilation), {})
-    return _CONV(b, n, (x, w, bias, stride, padding, dilation, groups), {})
+        return TRANSPOSED_CONVOLUTION(b, n, (x, w, bias, stride, padding, output_padding, groups, dilation),
+                                      {})
+    return CONVOLUTION(b, n, (x, w, bias, stride, padding, dilation, groups), {})
 
 
 def _pad_mode(mode: str) -> Handler:
@@ -142,10 +119,7 @@ def _addmm(b: Builder, n: fx.Node, args: tuple, kwargs: dict) -> Value:
 
 def _instance_norm(b: Builder, n: fx.Node, args: tuple, kwargs: dict) -> Value:
     p = params(n, args)
-    x: Value = p["input"]
-    if not p["use_input_stats"]:
-        return b.identity(x, "instance_norm")
-    return global_over(b, x, spatial_axes(x.layout, range(2, x.rank)), "instance_norm", True, x.layout)
+    return instance_norm_op(b, p["input"], p["use_input_stats"])
 
 
 def _first_of(kind: str) -> Handler:
@@ -161,13 +135,9 @@ def _first_of(kind: str) -> Handler:
     return handle
 
 
-def _roll(b: Builder, n: fx.Node, args: tuple, kwargs: dict) -> Value:
-    """aten.roll's dims=[] rolls the flattened tensor, as torch.roll(dims=None) does."""
-    x, shifts, dims = args[:3]
-    return _f_roll(b, n, (x, shifts, list(dims) or None), {})
+# -- the table ---------------------------------------------------------------------------------
 
-
-_POSITION_WISE = (
+POSITION_WISE = (
     "clone", "contiguous", "alias", "detach", "_to_copy", "to", "lift_fresh_copy", "type_as",
     "dropout", "feature_dropout", "alpha_dropout", "feature_alpha_dropout", "channel_shuffle",
     "native_channel_shuffle", "hardswish", "hardsigmoid", "mish", "batch_norm", "prelu",
@@ -175,71 +145,63 @@ _POSITION_WISE = (
     "hardshrink", "softshrink", "silu", "gelu")
 """Element-wise ATen ops that torch does not tag pointwise (or that stay whole when lowering)."""
 
+SAME_AS_FUNCTIONAL = (
+    *(f"{op}{k}d" for op in ("conv", "conv_transpose", "max_pool", "avg_pool", "adaptive_avg_pool",
+                             "adaptive_max_pool") for k in (1, 2, 3)),
+    "pad", "pixel_shuffle", "pixel_unshuffle", "linear", "matmul", "bmm", "layer_norm", "group_norm",
+    "scaled_dot_product_attention", "cat", "concat", "concatenate", "stack", "view", "reshape",
+    "flatten", "unflatten", "view_as", "reshape_as", "permute", "transpose", "squeeze", "unsqueeze",
+    "expand", "expand_as", "mean", "sum", "amax", "amin", "std", "var", "logsumexp", "prod", "max",
+    "min", "softmax", "log_softmax", "split", "chunk", "unbind", "roll")
+"""ATen ops whose handler is the functional table's of the same name."""
+
+ALIASES = {
+    **{f"max_pool{k}d_with_indices": f"max_pool{k}d" for k in (1, 2, 3)},
+    **{f"_adaptive_avg_pool{k}d": f"adaptive_avg_pool{k}d" for k in (1, 2, 3)},
+    "mm": "matmul", "_unsafe_view": "view", "_reshape_alias": "view", "_softmax": "softmax",
+    "_log_softmax": "log_softmax", "split_with_sizes": "split",
+    **dict.fromkeys(("grid_sampler", "grid_sampler_2d", "grid_sampler_3d"), "grid_sample"),
+}
+"""ATen ops that are a functional op under another name."""
+
+UPSAMPLE_MODES = {
+    "upsample_nearest1d": "nearest", "upsample_nearest2d": "nearest", "upsample_nearest3d": "nearest",
+    "_upsample_nearest_exact1d": "nearest-exact", "_upsample_nearest_exact2d": "nearest-exact",
+    "_upsample_nearest_exact3d": "nearest-exact", "upsample_linear1d": "linear",
+    "upsample_bilinear2d": "bilinear", "upsample_trilinear3d": "trilinear",
+    "upsample_bicubic2d": "bicubic", "_upsample_bilinear2d_aa": "antialias"}
+
 
 def _table() -> dict[str, Handler]:
-    table: dict[str, Handler] = {name: elementwise(name.strip("_")) for name in _POSITION_WISE}
+    table: dict[str, Handler] = {name: elementwise(name.strip("_")) for name in POSITION_WISE}
+    table.update({name: OPS[name] for name in SAME_AS_FUNCTIONAL})
+    table.update({name: OPS[same] for name, same in ALIASES.items()})
+    table.update({name: _upsample(mode) for name, mode in UPSAMPLE_MODES.items()})
     for k in (1, 2, 3):
-        table[f"conv{k}d"] = _CONV
-        table[f"conv_transpose{k}d"] = _CONV_TRANSPOSED
-        table[f"max_pool{k}d"] = table[f"max_pool{k}d_with_indices"] = _f_pool("max_pool", k)
-        table[f"avg_pool{k}d"] = _f_pool("avg_pool", k)
-        for prefix in ("", "_"):
-            table[f"{prefix}adaptive_avg_pool{k}d"] = _f_adaptive("adaptive_avg_pool")
-        table[f"adaptive_max_pool{k}d"] = _f_adaptive("adaptive_max_pool")
         table[f"reflection_pad{k}d"] = _pad_mode("reflect")
         table[f"replication_pad{k}d"] = _pad_mode("replicate")
-    for name, mode in (("upsample_nearest1d", "nearest"), ("upsample_nearest2d", "nearest"),
-                       ("upsample_nearest3d", "nearest"), ("_upsample_nearest_exact1d", "nearest-exact"),
-                       ("_upsample_nearest_exact2d", "nearest-exact"),
-                       ("_upsample_nearest_exact3d", "nearest-exact"), ("upsample_linear1d", "linear"),
-                       ("upsample_bilinear2d", "bilinear"), ("upsample_trilinear3d", "trilinear"),
-                       ("upsample_bicubic2d", "bicubic"), ("_upsample_bilinear2d_aa", "antialias")):
-        table[name] = _upsample(mode)
     table.update({
         "convolution": _convolution, "_convolution": _convolution,
-        "pad": _f_pad, "constant_pad_nd": _pad_mode("constant"), "_pad_circular": _pad_mode("circular"),
-        "pixel_shuffle": _f_shuffle(False), "pixel_unshuffle": _f_shuffle(True),
-        "linear": _f_linear, "mm": _f_matmul, "bmm": _f_matmul, "matmul": _f_matmul, "addmm": _addmm,
-        "layer_norm": _f_layer_norm, "group_norm": _group_norm, "instance_norm": _instance_norm,
+        "constant_pad_nd": _pad_mode("constant"), "_pad_circular": _pad_mode("circular"),
+        "addmm": _addmm, "instance_norm": _instance_norm,
         "_native_batch_norm_legit_no_training": _first_of("batch_norm"),
         "native_dropout": _first_of("dropout"),
-        "scaled_dot_product_attention": _f_sdpa,
-        "cat": _f_cat, "concat": _f_cat, "concatenate": _f_cat, "stack": _f_stack,
         "slice": _slice, "select": _select, "narrow": _narrow,
-        **dict.fromkeys(("view", "_unsafe_view", "reshape", "flatten", "unflatten", "view_as",
-                         "reshape_as", "_reshape_alias"), reshaped),
-        "permute": layout_op(_permuted, ("self", "dims")),
-        "transpose": layout_op(_transposed, ("self", "dim0", "dim1")),
-        "squeeze": layout_op(_squeezed, ("self",)), "unsqueeze": layout_op(_squeezed, ("self",)),
-        "expand": layout_op(_expanded, ("self",)), "expand_as": layout_op(_expanded, ("self",)),
-        **{name: reduction(name) for name in ("mean", "sum", "amax", "amin", "std", "var", "logsumexp",
-                                              "prod", "max", "min")},
-        "softmax": along_dim("softmax"), "_softmax": along_dim("softmax"),
-        "log_softmax": along_dim("log_softmax"), "_log_softmax": along_dim("log_softmax"),
-        "split": _f_split, "split_with_sizes": _f_split, "chunk": _f_split, "unbind": _f_unbind,
-        "roll": _roll,
-        **dict.fromkeys(("grid_sampler", "grid_sampler_2d", "grid_sampler_3d"),
-                        _data_dependent("grid_sample")),
     })
-    return {name: _normalised(h) for name, h in table.items()}
+    return {name: normalised(h) for name, h in table.items()}
 
 
-ATEN = _table()
-_POINTWISE: dict[str, Handler] = {}
+ATEN: HandlerTable[Handler] = HandlerTable(_table())
+"""ATen ops of the `aten` namespace by packet name (`torch.ops.aten.flip` is "flip"); the user's
+entries are keyed by the op (`torch.ops.aten.flip` or one overload of it), any namespace."""
 
 
 def handled_packets() -> frozenset[str]:
     """The ATen ops kept whole when an exported program is lowered."""
-    return frozenset(ATEN)
+    return frozenset(ATEN.defaults)
 
 
-def aten_handler(target: Any) -> Handler | None:
-    """The handler of an ATen op overload, or None (an unknown op)."""
-    name = target.overloadpacket.__name__
-    if torch.Tag.pointwise in target.tags:
-        if name not in _POINTWISE:
-            _POINTWISE[name] = _normalised(elementwise(name.strip("_")))
-        return _POINTWISE[name]
-    if target.namespace == "torchvision" and "deform_conv" in name:
-        return _data_dependent("deform_conv2d")
-    return ATEN.get(name) if target.namespace == "aten" else None
+@cache
+def pointwise(name: str) -> Handler:
+    """The handler of an ATen op tagged pointwise."""
+    return normalised(elementwise(name.strip("_")))

@@ -1,58 +1,44 @@
-"""Turns a captured fx graph into a foveal Graph, one fx node at a time, through the handler table.
+"""Turns a captured fx graph into a foveal Graph, one fx node at a time, through the op tables.
 
 Each fx node's output becomes a `Value` (for tensors) or stays a plain Python value (shapes,
 sizes, flags). A Value names the foveal node whose receptive field the tensor has and carries
-its layout (`layout.py`). Handlers (`handlers.py`) add foveal nodes through `Builder.emit`.
+its layout (`foveal.layout`). The Builder is the shared `foveal.building.GraphBuilder` plus the
+fx walk: handlers (`tables.py` says which) add foveal nodes through `Builder.emit`, which names
+them after the fx node being converted.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import fx
 
 from .. import ops as O
+from ..building import GraphBuilder, Value
 from ..errors import FovealError
-from ..graph import Graph, fresh_name
-from ..layout import Layout, LayoutError, size_of, standard
-from .capture import Captured, first_line
-
-
-@dataclass(frozen=True)
-class Value:
-    """A tensor: the foveal node it takes its receptive field from (None: it reads no input
-    pixel, as a parameter or a constant), its layout and its shape."""
-
-    node: str | None
-    layout: Layout
-    shape: tuple[int, ...]
-
-    @property
-    def rank(self) -> int:
-        return len(self.shape)
-
-    def dim(self, d: int) -> int:
-        """A possibly negative dim index, made positive."""
-        return d + self.rank if d < 0 else d
-
+from ..graph import Graph
+from ..layout import Layout, LayoutError, size_of
+from .capture import Captured, first_line, input_form
 
 Handler = Callable[["Builder", fx.Node, tuple, dict], Any]
+Lookup = Callable[["Builder", fx.Node], Handler | None]
 
 
-class Builder:
+def input_layout(rank: int) -> Layout:
+    """(N, C, *spatial); a raw signal (N, L) has its one spatial axis in dim 1."""
+    spatial = input_form(rank).spatial_dims(rank)
+    return tuple(spatial.index(d) if d in spatial else None for d in range(rank))
+
+
+class Builder(GraphBuilder):
     def __init__(self, captured: Captured, n_axes: int, name: str) -> None:
+        super().__init__(n_axes, name)
         self.captured = captured
-        self.n_axes = n_axes
-        self.graph = Graph(n_axes, name=name)
         self.env: dict[fx.Node, Any] = {}
-        self.expected: dict[str, tuple[int | None, ...]] = {}
-        """Each foveal node's axis lengths as PyTorch computed them (None: not comparable)."""
         self.node: fx.Node | None = None
         self.base = ""
-        self._uses: dict[str, int] = {}
         self._has_input = False
         self.fx_node_of: dict[str, tuple[fx.Node, Value]] = {}
         """The fx node (and its Value) whose output each foveal node stands for (for verify)."""
@@ -69,10 +55,6 @@ class Builder:
         short = str(n.target) if n.op == "call_method" else getattr(n.target, "__name__", None) or n.name
         return f"{scope}.{short}" if scope else short
 
-    def fresh(self, base: str) -> str:
-        """`base`, or `base@k` for its k-th use (a module called several times)."""
-        return fresh_name(base, self.graph.nodes, self._uses)
-
     # -- values ----------------------------------------------------------------------------
     def value_of(self, n: fx.Node) -> Any:
         return self.env[n]
@@ -87,21 +69,14 @@ class Builder:
 
     def emit(self, op: O.Op, inputs: list[Value], layout: Layout, shape: tuple[int, ...] | None = None,
              step: str | None = None) -> Value:
-        """Add a foveal node reading the connected `inputs`; a constant if none is connected.
+        """Add a foveal node for the fx node being converted, reading the connected `inputs`; a
+        constant if none is connected.
 
-        `step` names an intermediate node of a handler that needs several (`<name>/<step>`)."""
+        `step` names an intermediate node of a handler that needs several (`<name>/<step>`),
+        whose sizes PyTorch never computed."""
         shape = self.out_shape() if shape is None else shape
-        sources = list(dict.fromkeys(v.node for v in inputs if v.node is not None))
-        if not sources:
-            return Value(None, layout, shape)
-        if len(sources) > 1 and not isinstance(op, (O.Merge, O.Unknown)):
-            raise FovealError(f"internal: {op!r} given several inputs at {self.base!r}")
-        name = self.fresh(f"{self.base}/{step}" if step else self.base)
-        label = self.label()
-        self.graph.add(name, op, sources, label=label)
-        self.expected[name] = size_of(layout, shape, self.n_axes) if step is None else \
-            (None,) * self.n_axes
-        return Value(name, layout, shape)
+        base = f"{self.base}/{step}" if step else self.base
+        return self.add(base, op, inputs, layout, shape, self.label(), checked=step is None)
 
     def label(self) -> str:
         n = self.node
@@ -126,7 +101,8 @@ class Builder:
         return {a: 1 if n is None else n for a, n in enumerate(found)}
 
     # -- the walk --------------------------------------------------------------------------
-    def run(self, handlers: Callable[[Builder, fx.Node], Handler | None]) -> Graph:
+    def run(self, lookup: Lookup) -> Graph:
+        """Convert every fx node in order; `lookup` gives a node's handler (None: no handler)."""
         outputs: list[str] = []
         for n in self.captured.gm.graph.nodes:
             self.node = n
@@ -148,9 +124,10 @@ class Builder:
             self.base = self.base_name(n)
             args = fx.node.map_arg(n.args, self.value_of)
             kwargs = fx.node.map_arg(n.kwargs, self.value_of)
-            handler = handlers(self, n)
+            handler = lookup(self, n)
             try:
-                result = self.unknown(n, args, kwargs) if handler is None else handler(self, n, args, kwargs)
+                result = self.without_handler(n, args, kwargs) if handler is None else \
+                    handler(self, n, args, kwargs)
             except LayoutError as exc:  # an op foveal cannot follow: unknown, so the policy applies
                 result = self._not_followed(n, args, kwargs, str(exc))
             except FovealError:
@@ -178,10 +155,10 @@ class Builder:
             # the analysis is taken with respect to one input: the first tensor argument
             return self.constant(tuple(value.shape))
         self._has_input = True
-        name = self.fresh(str(n.target))
-        self.graph.input(name)
-        self.expected[name] = tuple(value.shape[2:])
-        result = Value(name, standard(self.n_axes), tuple(value.shape))
+        shape = tuple(value.shape)
+        layout = input_layout(len(shape))
+        name = self.input(str(n.target), size_of(layout, shape, self.n_axes))
+        result = Value(name, layout, shape)
         self.fx_node_of[name] = (n, result)
         return result
 
@@ -202,10 +179,9 @@ class Builder:
             value = self.env.get(n)
             if not isinstance(value, Value) or value.node is None or not path:
                 continue
-            name = self.fresh(path)
-            self.graph.add(name, O.Elementwise("module_output"), [value.node], label=cls)
-            self.fx_node_of[name] = (n, value)
-            self.expected[name] = self.expected.get(value.node, (None,) * self.n_axes)
+            alias = self.alias(value, path, cls, O.MODULE_OUTPUT)
+            assert alias.node is not None
+            self.fx_node_of[alias.node] = (n, value)
 
     def _not_followed(self, n: fx.Node, args: tuple, kwargs: dict, why: str) -> Any:
         meta = self.captured.values[n]
@@ -220,15 +196,18 @@ class Builder:
                 out.append(m)
         return out[0] if not isinstance(meta, (tuple, list)) else type(meta)(out)
 
-    def unknown(self, n: fx.Node, args: tuple, kwargs: dict) -> Any:
-        """An op without a handler: a foveal `unknown` node, so the analysis can name it."""
+    def without_handler(self, n: fx.Node, args: tuple, kwargs: dict) -> Any:
+        """An op no table has a handler for: a foveal `unknown` node, so the analysis can name
+        it, counted in `unhandled` under the same name."""
+        what = self.label() if n.op != "call_function" else op_name(n)
         found = tensors((args, kwargs))
         meta = self.captured.values[n]
-        if not isinstance(meta, torch.Tensor):
+        if not isinstance(meta, torch.Tensor):  # several outputs: kept as PyTorch made them
+            self.unhandled[what] += 1
             return meta
-        layout = found[0].layout if found and found[0].rank == meta.dim() else (None,) * meta.dim()
-        return self.emit(O.Unknown(self.label() if n.op != "call_function" else op_name(n)),
-                         found, layout)
+        shape = tuple(meta.shape)
+        layout = found[0].layout if found and found[0].rank == len(shape) else (None,) * len(shape)
+        return self.unknown(self.base, what, found, layout, shape, self.label(), counted=what)
 
 
 def op_name(n: fx.Node) -> str:

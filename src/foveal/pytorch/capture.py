@@ -21,6 +21,7 @@ from torch.func import functional_call
 from torch.overrides import TorchFunctionMode
 
 from ..errors import FovealError, InvalidParameterError
+from ..input_spec import Form
 
 
 class CaptureError(FovealError):
@@ -70,7 +71,8 @@ class _Tracer(fx.Tracer):
 
 
 def check_input_shape(input_shape: Any) -> tuple[int, ...]:
-    """(N, C, *spatial) with 1 to 3 spatial axes."""
+    """(N, C, *spatial) with 1 to 3 spatial axes, or (N, L): a raw signal (audio) to which the
+    model adds its own channel dim."""
     if isinstance(input_shape, torch.Size):
         input_shape = tuple(input_shape)
     if not isinstance(input_shape, (tuple, list)) or not all(
@@ -78,11 +80,22 @@ def check_input_shape(input_shape: Any) -> tuple[int, ...]:
         raise InvalidParameterError(
             f"input_shape for a PyTorch module must be a tuple of positive ints (N, C, *spatial), "
             f"got {input_shape!r}")
-    if not 3 <= len(input_shape) <= 5:
+    if not 2 <= len(input_shape) <= 5:
         raise InvalidParameterError(
             f"input_shape {tuple(input_shape)} has rank {len(input_shape)}; a PyTorch model takes "
-            f"(N, C, L), (N, C, H, W) or (N, C, D, H, W)")
+            f"(N, C, L), (N, C, H, W), (N, C, D, H, W) or a raw signal (N, L)")
     return tuple(input_shape)
+
+
+def input_form(rank: int) -> Form:
+    """Where a PyTorch input of `rank` holds its spatial axes: (N, L) is a raw signal, any other
+    rank is channels first."""
+    return Form.SIGNAL if rank == 2 else Form.CHANNELS_FIRST
+
+
+def spatial_sizes(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The spatial sizes of a PyTorch input shape, in axis order."""
+    return tuple(shape[d] for d in input_form(len(shape)).spatial_dims(len(shape)))
 
 
 def example_input(module: torch.nn.Module, input_shape: tuple[int, ...]) -> torch.Tensor:

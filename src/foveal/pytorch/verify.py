@@ -25,7 +25,7 @@ from torch.func import functional_call
 from ..errors import UnknownNodeError
 from ..layout import Merged
 from .builder import Value
-from .capture import check_input_shape
+from .capture import check_input_shape, input_form, spatial_sizes
 
 
 @dataclass
@@ -111,14 +111,15 @@ def verify(module: torch.nn.Module, input_shape: Any, layers: Iterable[str] | No
     """
     from ..analysis import Analysis
     from ..engine import Options
-    from . import check_sizes, convert  # noqa: PLC0415 - one import cycle, broken here
+    from ..frontend import check_sizes
+    from .frontend import convert_module
 
     shape = check_input_shape(input_shape)
-    batch = max(shape[2:])
-    shape = (batch, *shape[1:])
-    builder = convert(module, shape, handlers, capture)
-    analysis = Analysis(builder.graph, Options(None, shape[2:], (), "global"), None)
-    check_sizes(analysis, builder.expected)
+    dims = input_form(len(shape)).spatial_dims(len(shape))
+    shape = (max(shape[d] for d in dims), *shape[1:])
+    builder = convert_module(module, shape, handlers, capture)
+    analysis = Analysis(builder.graph, Options(None, spatial_sizes(shape), (), "global"), None)
+    check_sizes(analysis, builder.expected, "PyTorch")
     names = list(layers) if layers is not None else [
         name for name, (n, _) in builder.fx_node_of.items()
         if n.op == "call_module" or n in builder.captured.labels]
@@ -127,17 +128,15 @@ def verify(module: torch.nn.Module, input_shape: Any, layers: Iterable[str] | No
             raise UnknownNodeError(name, builder.fx_node_of, what="layer")
     wanted = {builder.fx_node_of[name][0] for name in names}
     gm = builder.captured.gm
-    n_axes = len(shape) - 2
     measured: dict[str, list[torch.Tensor]] = {name: [] for name in names}
     training = [(m, m.training) for m in gm.modules()]
     state = _real_state(gm)
     try:
         gm.eval()
-        for axis in range(n_axes):
-            length = shape[2 + axis]
+        for d in dims:
             probe = torch.rand(shape, generator=torch.Generator().manual_seed(1)) + 0.5
-            for i in range(length):
-                probe.select(2 + axis, i)[i] = float("nan")
+            for i in range(shape[d]):
+                probe.select(d, i)[i] = float("nan")
             recorder = _RecorderWithState(gm, wanted, state) if state else _Recorder(gm, wanted)
             with torch.no_grad():
                 recorder.run(*_arguments(builder.captured, probe))

@@ -128,7 +128,8 @@ def _describe(source: Source) -> str:
 
 def _capture_torchvision(source: Source) -> tuple[Graph, bool]:
     from ..api import receptive_field
-    from ..pytorch import check_sizes, convert
+    from ..frontend import check_sizes
+    from ..pytorch import convert
     from ..pytorch.load import build
 
     model = build(f"torchvision:{source.builder}", dict(source.options))
@@ -137,7 +138,7 @@ def _capture_torchvision(source: Source) -> tuple[Graph, bool]:
     model.eval()
     shape = (1, 3, source.nominal, source.nominal)
     builder = convert(model, shape)
-    check_sizes(receptive_field(builder.graph, shape[2:]), builder.expected)
+    check_sizes(receptive_field(builder.graph, shape[2:]), builder.expected, "PyTorch")
     second = source.nominal + SECOND_SIZE_OFFSET
     try:
         other = convert(model, (1, 3, second, second)).graph

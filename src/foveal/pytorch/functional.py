@@ -1,0 +1,254 @@
+"""The op tables of function calls: torch functions and operators by object, tensor methods by
+name, and the one mapping from op name to handler that they and the ATen table (`aten.py`)
+refer to, so an op served under several names (torch.roll, Tensor.roll, aten.roll) is defined
+once.
+
+Adding an op is one entry here (its handler in `OPS`, its name in the lists of the namespaces
+that have it) and one test.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import fx
+
+from .. import ops as O
+from ..building import Value
+from ..handler_table import HandlerTable
+from ..layout import spatial_axes
+from .builder import Builder, Handler
+from .nodes import (
+    along_dim,
+    attention_op,
+    bind,
+    data_dependent,
+    elementwise,
+    global_over,
+    linear_op,
+    matmul_op,
+    norm_over_last,
+    per_dim,
+    reduction,
+    with_indices,
+)
+from .reshaping import (
+    cat,
+    expanded,
+    getitem,
+    moved,
+    permuted,
+    reshaped,
+    split,
+    stack,
+    swapped,
+    unbind,
+)
+from .spatial import adaptive_op, conv_op, pad_op, pool_op, resize_op, roll, shuffle_op
+from .torchvision_ops import FUNCTIONS_BY_NAME
+
+# -- handlers of function calls ----------------------------------------------------------------
+
+
+def convolution(transposed: bool) -> Handler:
+    """F.conv*d / F.conv_transpose*d: the kernel is read off the weight's shape."""
+
+    def handle(b: Builder, n: fx.Node, args: tuple, kwargs: dict) -> Value:
+        if transposed:
+            p = bind(args, kwargs, ("input", "weight", "bias", "stride", "padding", "output_padding",
+                                    "groups", "dilation"),
+                     {"stride": 1, "padding": 0, "output_padding": 0, "dilation": 1})
+        else:
+            p = bind(args, kwargs, ("input", "weight", "bias", "stride", "padding", "dilation", "groups"),
+                     {"stride": 1, "padding": 0, "dilation": 1})
+        x, w = p["input"], p["weight"]
+        kernel = w.shape[2:]
+        k = len(kernel)
+        if w.node is not None:
+            return b.emit(O.Unknown("convolution with input-dependent weights"), [x, w],
+                          x.layout)
+        return conv_op(b, x, k, kernel, p["stride"], p["padding"], p["dilation"], "zeros", transposed,
+                       p.get("output_padding", 0))
+
+    return handle
+
+
+def pool(kind: str, k: int) -> Handler:
+    """F.max_pool*d, F.avg_pool*d and F.lp_pool*d over the last k dims."""
+    names = {"max_pool": ("input", "kernel_size", "stride", "padding", "dilation", "ceil_mode"),
+             "avg_pool": ("input", "kernel_size", "stride", "padding", "ceil_mode"),
+             "lp_pool": ("input", "norm_type", "kernel_size", "stride", "ceil_mode")}[kind]
+
+    def handle(b: Builder, n: fx.Node, args: tuple, kwargs: dict) -> Any:
+        p = bind(args, kwargs, names, {"stride": None, "padding": 0, "dilation": 1, "ceil_mode": False})
+        y = pool_op(b, p["input"], k, kind, p["kernel_size"], p["stride"], p["padding"], p["dilation"],
+                    p["ceil_mode"])
+        return with_indices(b, n, y)
+
+    return handle
+
+
+def adaptive(kind: str) -> Handler:
+    def handle(b: Builder, n: fx.Node, args: tuple, kwargs: dict) -> Any:
+        p = bind(args, kwargs, ("input", "output_size"), {})
+        x = p["input"]
+        y = adaptive_op(b, x, x.rank - 2, kind, p["output_size"])
+        return with_indices(b, n, y)
+
+    return handle
+
+
+def pad(b: Builder, n: fx.Node, args: tuple, kwargs: dict) -> Value:
+    p = bind(args, kwargs, ("input", "pad", "mode", "value"), {"mode": "constant"})
+    return pad_op(b, p["input"], p["pad"], p["mode"])
+
+
+def interpolate(b: Builder, n: fx.Node, args: tuple, kwargs: dict) -> Value:
+    p = bind(args, kwargs, ("input", "size", "scale_factor", "mode", "align_corners",
+                            "recompute_scale_factor", "antialias"),
+             {"size": None, "scale_factor": None, "mode": "nearest", "align_corners": None,
+              "recompute_scale_factor": None, "antialias": False})
+    return resize_op(b, p["input"], p["size"], p["scale_factor"], p["mode"], p["align_corners"],
+                     p["recompute_scale_factor"], bool(p["antialias"]))
+
+
+def shuffle(unshuffle: bool) -> Handler:
+    def handle(b: Builder, n: fx.Node, args: tuple, kwargs: dict) -> Value:
+        return shuffle_op(b, args[0], args[1] if len(args) > 1 else next(iter(kwargs.values())),
+                          unshuffle)
+
+    return handle
+
+
+def linear(b: Builder, n: fx.Node, args: tuple, kwargs: dict) -> Value:
+    p = bind(args, kwargs, ("input", "weight", "bias"), {})
+    if isinstance(p["weight"], Value) and p["weight"].node is not None:
+        return matmul_op(b, p["input"], p["weight"])
+    return linear_op(b, p["input"])
+
+
+def layer_norm(b: Builder, n: fx.Node, args: tuple, kwargs: dict) -> Value:
+    p = bind(args, kwargs, ("input", "normalized_shape"), {})
+    return norm_over_last(b, p["input"], len(per_dim(p["normalized_shape"], 1)))
+
+
+def scaled_dot_product_attention(b: Builder, n: fx.Node, args: tuple, kwargs: dict) -> Value:
+    p = bind(args, kwargs, ("query", "key", "value"), {})
+    return attention_op(b, p["query"], p["key"], p["value"], -2, b.out_shape())
+
+
+def matmul(b: Builder, n: fx.Node, args: tuple, kwargs: dict) -> Any:
+    x, y = args[0], args[1]
+    if not isinstance(x, Value) or not isinstance(y, Value):
+        return b.captured.values[n]
+    return matmul_op(b, x, y)
+
+
+def group_norm(b: Builder, n: fx.Node, args: tuple, kwargs: dict) -> Value:
+    """Statistics over channels and every spatial position: global on the spatial axes."""
+    x = args[0] if args else kwargs["input"]
+    return global_over(b, x, spatial_axes(x.layout, range(1, x.rank)), "group_norm", True, x.layout)
+
+
+CONVOLUTION, TRANSPOSED_CONVOLUTION = convolution(False), convolution(True)
+
+# -- the one mapping from op name to handler ---------------------------------------------------
+
+OPS: dict[str, Handler] = {
+    **{f"conv{k}d": CONVOLUTION for k in (1, 2, 3)},
+    **{f"conv_transpose{k}d": TRANSPOSED_CONVOLUTION for k in (1, 2, 3)},
+    **{f"max_pool{k}d": pool("max_pool", k) for k in (1, 2, 3)},
+    **{f"avg_pool{k}d": pool("avg_pool", k) for k in (1, 2, 3)},
+    **{f"lp_pool{k}d": pool("lp_pool", k) for k in (1, 2)},
+    **{f"adaptive_avg_pool{k}d": adaptive("adaptive_avg_pool") for k in (1, 2, 3)},
+    **{f"adaptive_max_pool{k}d": adaptive("adaptive_max_pool") for k in (1, 2, 3)},
+    "pad": pad, "interpolate": interpolate, "upsample": interpolate,
+    "pixel_shuffle": shuffle(False), "pixel_unshuffle": shuffle(True),
+    "linear": linear, "layer_norm": layer_norm, "group_norm": group_norm,
+    "scaled_dot_product_attention": scaled_dot_product_attention,
+    "matmul": matmul, "bmm": matmul,
+    "cat": cat, "concat": cat, "concatenate": cat, "stack": stack, "getitem": getitem,
+    **dict.fromkeys(("view", "reshape", "view_as", "reshape_as", "flatten", "unflatten", "squeeze",
+                     "unsqueeze"), reshaped),
+    "permute": permuted, "transpose": swapped, "movedim": moved, "expand": expanded,
+    "expand_as": expanded,
+    **{name: reduction(name) for name in ("mean", "sum", "amax", "amin", "std", "var", "logsumexp",
+                                          "prod", "max", "min")},
+    "softmax": along_dim("softmax"), "log_softmax": along_dim("log_softmax"),
+    "normalize": along_dim("normalize", default=1),
+    "roll": roll, "chunk": split, "split": split, "unbind": unbind,
+    "grid_sample": data_dependent("grid_sample"),
+}
+"""Every op that is not element-wise, by name; the tables below and the ATen table pick from it."""
+
+F_OPS = (
+    *(f"{op}{k}d" for op in ("conv", "conv_transpose", "max_pool", "avg_pool", "adaptive_avg_pool",
+                             "adaptive_max_pool") for k in (1, 2, 3)),
+    "lp_pool1d", "lp_pool2d", "pad", "interpolate", "upsample", "pixel_shuffle", "pixel_unshuffle",
+    "linear", "layer_norm", "group_norm", "scaled_dot_product_attention", "softmax", "log_softmax",
+    "normalize", "grid_sample")
+"""The ops of torch.nn.functional."""
+
+TORCH_OPS = (
+    "conv1d", "conv2d", "conv3d", "max_pool2d", "pixel_shuffle", "pixel_unshuffle", "matmul", "bmm",
+    "cat", "concat", "concatenate", "stack", "flatten", "reshape", "permute", "transpose", "movedim",
+    "squeeze", "unsqueeze", "mean", "sum", "amax", "amin", "std", "var", "logsumexp", "softmax", "roll",
+    "chunk", "split", "unbind")
+"""The ops of torch."""
+
+METHOD_OPS = (
+    "view", "reshape", "view_as", "reshape_as", "flatten", "unflatten", "squeeze", "unsqueeze",
+    "permute", "transpose", "movedim", "expand", "expand_as", "mean", "sum", "amax", "amin", "std",
+    "var", "softmax", "log_softmax", "chunk", "split", "unbind", "matmul", "roll")
+"""The ops of torch.Tensor."""
+
+# -- element-wise ops: the kind each is recorded as --------------------------------------------
+
+ELEMENTWISE_FUNCTIONS: dict[Any, str] = {
+    **{getattr(F, f): f for f in (
+        "relu", "relu6", "leaky_relu", "elu", "selu", "celu", "gelu", "silu", "mish", "sigmoid",
+        "tanh", "hardswish", "hardsigmoid", "hardtanh", "softplus", "softsign", "logsigmoid",
+        "dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout", "feature_alpha_dropout",
+        "batch_norm", "local_response_norm", "prelu", "threshold", "hardshrink", "tanhshrink",
+        "softshrink", "rrelu", "relu_", "elu_", "leaky_relu_", "hardtanh_")},
+    **{getattr(torch, f): f for f in (
+        "relu", "sigmoid", "tanh", "exp", "log", "sqrt", "rsqrt", "abs", "neg", "clamp", "clip",
+        "add", "sub", "subtract", "mul", "multiply", "div", "divide", "pow", "maximum", "minimum",
+        "where", "sign", "square", "erf", "sin", "cos", "reciprocal", "relu_", "sigmoid_",
+        "batch_norm", "channel_shuffle", "native_channel_shuffle", "masked_fill",
+        "clamp_min", "clamp_max", "floor", "ceil", "round", "logical_not", "lerp")},
+    operator.add: "add", operator.sub: "sub", operator.mul: "mul", operator.truediv: "div",
+    operator.floordiv: "floordiv", operator.pow: "pow", operator.neg: "neg", operator.iadd: "add",
+    operator.imul: "mul", operator.mod: "mod",
+}
+
+
+ELEMENTWISE_METHODS = (
+    "relu", "relu_", "sigmoid", "sigmoid_", "tanh", "exp", "log", "sqrt", "rsqrt", "abs", "neg",
+    "clamp", "clamp_", "clip", "add", "add_", "sub", "sub_", "mul", "mul_", "div", "div_", "pow",
+    "masked_fill", "masked_fill_", "type_as", "to", "float", "half", "double", "type", "clone",
+    "detach", "contiguous", "sign", "square", "erf", "sin", "cos", "reciprocal", "floor", "ceil",
+    "round", "maximum", "minimum", "__add__", "__mul__", "lerp", "requires_grad_", "bool", "cuda", "cpu",
+)
+"""Recorded as the name without underscores (`relu_` is a relu)."""
+
+# -- the tables --------------------------------------------------------------------------------
+
+FUNCTIONS: HandlerTable[Handler] = HandlerTable({
+    **{f: elementwise(kind) for f, kind in ELEMENTWISE_FUNCTIONS.items()},
+    **{getattr(F, name): OPS[name] for name in F_OPS},
+    **{getattr(torch, name): OPS[name] for name in TORCH_OPS},
+    operator.matmul: OPS["matmul"], operator.getitem: OPS["getitem"],
+    **FUNCTIONS_BY_NAME,
+})
+"""Function calls, by the function (torch, torch.nn.functional, operator), or by qualified name for
+library functions that fx keeps whole and foveal never imports (torchvision's)."""
+
+METHODS: HandlerTable[Handler] = HandlerTable({
+    **{m: elementwise(m.strip("_")) for m in ELEMENTWISE_METHODS},
+    **{name: OPS[name] for name in METHOD_OPS},
+})
+"""Tensor method calls, by method name."""

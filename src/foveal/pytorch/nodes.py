@@ -1,0 +1,202 @@
+"""Node-building helpers every op table shares: arguments, element-wise ops, global ops
+(reductions, softmax, matrix products, attention), and ops known only by their data.
+
+A handler gets the builder, the fx node and the node's arguments (tensors as `Value`s) and
+returns the output Value (or a plain value for shape arithmetic). Parameters come from module
+attributes or call arguments, never from weights. Spatial window ops are in `spatial.py`,
+layout-changing ops (reshape, permute, cat, index, split) in `reshaping.py`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cache
+from typing import Any
+
+import torch
+from torch import fx
+
+from .. import ops as O
+from ..building import Value
+from ..layout import Layout, axes_in, broadcast, spatial_axes
+from .builder import Builder, Handler, tensors
+
+# -- arguments ---------------------------------------------------------------------------------
+
+
+def bind(args: tuple, kwargs: dict, names: Sequence[str], defaults: dict[str, Any]) -> dict[str, Any]:
+    """Positional and keyword arguments by parameter name."""
+    out = dict(defaults)
+    out.update(zip(names, args))
+    out.update(kwargs)
+    return out
+
+
+def per_dim(value: Any, n: int) -> tuple[Any, ...]:
+    if isinstance(value, (list, tuple)):
+        return tuple(value) if len(value) == n else tuple(value) * n if len(value) == 1 else tuple(value)
+    return (value,) * n
+
+
+def module_of(b: Builder, n: fx.Node) -> Any:
+    """The module an fx `call_module` node calls."""
+    return b.captured.gm.get_submodule(str(n.target))
+
+
+def with_indices(b: Builder, n: fx.Node, y: Value) -> Any:
+    """Pools with return_indices give (values, indices); the indices read what the values read."""
+    meta = b.captured.values[n]
+    if isinstance(meta, tuple):
+        return (y, Value(y.node, y.layout, tuple(meta[1].shape)))
+    return y
+
+
+# -- element-wise and global ops ---------------------------------------------------------------
+
+
+@cache
+def elementwise(kind: str) -> Handler:
+    """Position-wise ops (activations, arithmetic, normalisation over channels): broadcasting."""
+
+    def handle(b: Builder, n: fx.Node, args: tuple, kwargs: dict) -> Any:
+        found = tensors((args, kwargs))
+        meta = b.captured.values[n]
+        if not isinstance(meta, torch.Tensor):
+            return meta
+        out = tuple(meta.shape)
+        layout = broadcast([(v.layout, v.shape) for v in found], len(out))
+        connected = [v for v in found if v.node is not None]
+        op = O.Merge(kind) if len(connected) > 1 else O.Elementwise(kind)
+        return b.emit(op, connected, layout)
+
+    return handle
+
+
+def global_over(b: Builder, x: Value, axes: tuple[int, ...], kind: str, keep_size: bool,
+                layout: Layout, shape: tuple[int, ...] | None = None, step: str | None = None,
+                bound: str = "") -> Value:
+    """A global op on `axes` (reading the whole axis); an identity node if there are none."""
+    if not axes:
+        return b.emit(O.Elementwise(kind), [x], layout, shape, step)
+    mask = tuple(a in axes for a in range(b.n_axes))
+    return b.emit(O.Global(kind, mask, keep_size, bound), [x], layout, shape, step)
+
+
+PAIRWISE = ("a product of two token tensors (attention scores written by hand): entry (i, j) reads "
+            "token i of the left side and token j of the right, and foveal reports every token "
+            "of the right side")
+
+
+def reduction(kind: str, dim_name: str = "dim", keep_name: str = "keepdim") -> Handler:
+    """mean/sum/amax...: the reduced dims' axes become global (size 1)."""
+
+    def handle(b: Builder, n: fx.Node, args: tuple, kwargs: dict) -> Any:
+        p = bind(args, kwargs, ("input", dim_name, keep_name), {dim_name: None, keep_name: False})
+        x: Value = p["input"]
+        dims = p[dim_name]
+        meta = b.captured.values[n]
+        if not isinstance(meta, torch.Tensor):  # max(x) -> (values, indices) etc.
+            meta = meta[0] if isinstance(meta, (tuple, list)) else meta
+        if dims is None:
+            dims = list(range(x.rank))
+        dims = [x.dim(d) for d in per_dim(dims, 1)] if not isinstance(dims, int) else [x.dim(dims)]
+        axes = spatial_axes(x.layout, dims)
+        layout = x.layout if p[keep_name] else tuple(e for d, e in enumerate(x.layout) if d not in dims)
+        result = global_over(b, x, axes, kind, False, layout, tuple(meta.shape))
+        value = b.captured.values[n]
+        if isinstance(value, (tuple, list)) and not isinstance(value, torch.Size):
+            return (result, b.constant(tuple(value[1].shape)))  # (values, indices)
+        return result
+
+    return handle
+
+
+def global_along(b: Builder, x: Value, dim: int, kind: str) -> Value:
+    """Every output reads the whole of `dim` (size kept): softmax and friends."""
+    return global_over(b, x, axes_in(x.layout[x.dim(dim)]), kind, True, x.layout)
+
+
+def along_dim(kind: str, dim_name: str = "dim", default: Any = -1) -> Handler:
+    """softmax(input, dim) and friends, as functions and methods."""
+
+    def handle(b: Builder, n: fx.Node, args: tuple, kwargs: dict) -> Any:
+        p = bind(args, kwargs, ("input", dim_name), {dim_name: default})
+        return global_along(b, p["input"], p[dim_name], kind)
+
+    return handle
+
+
+def linear_op(b: Builder, x: Value, kind: str = "dense") -> Value:
+    """A matrix product over the last dim: its axes become global (nn.Linear on W only, say)."""
+    axes = axes_in(x.layout[-1])
+    return global_over(b, x, axes, kind, False, x.layout[:-1] + (None,))
+
+
+def attention_op(b: Builder, q: Value, k: Value, v: Value, token_dim: int,
+                 shape: tuple[int, ...]) -> Value:
+    """Output at a query token reads that token and every key and value token."""
+    parts = [q]
+    for name, t in (("key", k), ("value", v)):
+        if t.node is None:
+            continue
+        axes = axes_in(t.layout[t.dim(token_dim)])
+        if axes:
+            t = global_over(b, t, axes, "attention", True, t.layout, t.shape, step=name)
+        parts.append(t)
+    connected = list(dict.fromkeys(p.node for p in parts if p.node is not None))
+    op = O.Merge("attention") if len(connected) > 1 else O.Elementwise("attention")
+    return b.emit(op, [p for p in parts if p.node is not None], q.layout, shape)
+
+
+def matmul_op(b: Builder, x: Value, y: Value) -> Value:
+    """x @ y: the contracted dims' axes become global; a token axis on both sides (attention
+    scores) is reported global on the right operand's side (see docs/pytorch.md)."""
+    out_rank = len(b.out_shape())
+    xl = x.layout if x.rank > 1 else (None,) + x.layout
+    yl = y.layout if y.rank > 1 else y.layout + (None,)
+    parts: list[Value] = []
+    kept_x = xl[-2]
+    for t, contracted, kept, step in ((x, xl[-1], xl[-2], "left"), (y, yl[-2], yl[-1], "right")):
+        if t.node is None:
+            continue
+        axes = set(axes_in(contracted))
+        pairwise = step == "right" and x.node is not None and set(axes_in(kept)) & set(axes_in(kept_x))
+        if pairwise:
+            axes |= set(axes_in(kept)) & set(axes_in(kept_x))
+        if axes:
+            t = global_over(b, t, tuple(sorted(axes)), "matmul", True, t.layout, t.shape, step=step,
+                            bound=PAIRWISE if pairwise else "")
+        parts.append(t)
+    right = yl[-1] if not (set(axes_in(yl[-1])) & set(axes_in(kept_x))) else None
+    batch = broadcast([(xl[:-2], ()), (yl[:-2], ())], max(len(xl), len(yl)) - 2)
+    layout = (batch + (kept_x, right))[-out_rank:] if out_rank else ()
+    op = O.Merge("matmul") if len(parts) > 1 else O.Elementwise("matmul")
+    return b.emit(op, parts, layout)
+
+
+def norm_over_last(b: Builder, x: Value, k: int) -> Value:
+    """Normalisation over the last k dims: their spatial axes become global (size kept)."""
+    axes = spatial_axes(x.layout, range(x.rank - k, x.rank))
+    return global_over(b, x, axes, "layer_norm", True, x.layout)
+
+
+
+def instance_norm_op(b: Builder, x: Value, use_input_stats: bool) -> Value:
+    """Statistics over each sample's spatial positions: global on them (size kept); with running
+    statistics (inference), position-wise."""
+    if not use_input_stats:
+        return b.identity(x, "instance_norm")
+    return global_over(b, x, spatial_axes(x.layout, range(2, x.rank)), "instance_norm", True, x.layout)
+
+
+def data_dependent(name: str) -> Handler:
+    """A known op whose reads depend on the values (grid_sample, deformable convolution): its
+    receptive field is unavailable, which is a result, not an error."""
+
+    def handle(b: Builder, n: fx.Node, args: tuple, kwargs: dict) -> Value:
+        found = tensors((args, kwargs))
+        x = found[0]
+        return b.emit(O.Unknown(name, data_dependent=True), [v for v in found if v.node],
+                      x.layout if x.rank == len(b.out_shape()) else (None,) * len(b.out_shape()))
+
+    return handle

@@ -1,0 +1,201 @@
+"""Window-like ops on the spatial axes: convolution, pooling, padding, resizing, pixel shuffle,
+roll. Each maps the op's last dims to network axes through the input's layout, so a conv over
+a permuted or channels-last tensor lands on the right axis.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from torch import fx
+
+from .. import ops as O
+from ..building import Value
+from ..layout import LayoutError, Merged, spatial_axes
+from .builder import Builder
+from .nodes import bind, per_dim
+
+
+def op_axes(x: Value, n_op: int) -> tuple[tuple[int | None, ...], tuple[int, ...]]:
+    """Network axis of each of the last n_op dims (None: not spatial), and the axes elsewhere."""
+    dims = range(x.rank - n_op, x.rank)
+    mapped: list[int | None] = []
+    for d in dims:
+        entry = x.layout[d]
+        if isinstance(entry, Merged):
+            raise LayoutError("a spatial op runs over a dimension of flattened spatial axes")
+        mapped.append(entry)
+    others = spatial_axes(x.layout, range(0, x.rank - n_op))
+    return tuple(mapped), others
+
+
+def per_axis(b: Builder, mapped: tuple[int | None, ...], values: Sequence[Any], identity: Any) -> list[Any]:
+    """Per network axis: the op's value on the dim holding it, `identity` elsewhere."""
+    out = [identity] * b.n_axes
+    for a, v in zip(mapped, values):
+        if a is not None:
+            out[a] = v
+    return out
+
+
+def spatial(b: Builder, x: Value, n_op: int, make: Callable[[tuple[int | None, ...]], O.Op],
+            mixes_channels: bool, kind: str) -> Value:
+    """A window-like op on the last n_op dims; axes held by the channel dim become global if the
+    op mixes channels (a conv over a permuted tensor)."""
+    mapped, others = op_axes(x, n_op)
+    layout = x.layout
+    if not any(a is not None for a in mapped):
+        y = b.emit(O.Elementwise(kind), [x], layout)
+    else:
+        y = b.emit(make(mapped), [x], layout)
+    if mixes_channels and others:
+        channel_axes = spatial_axes(layout, [x.rank - n_op - 1])
+        if channel_axes:
+            mask = tuple(a in channel_axes for a in range(b.n_axes))
+            y = b.emit(O.Global("dense", mask, True), [y], layout, step="channels")
+    return y
+
+
+def conv_op(b: Builder, x: Value, n_op: int, kernel, stride, padding, dilation, padding_mode: str,
+            transposed: bool = False, output_padding: Any = 0) -> Value:
+    kernel, stride, dilation = per_dim(kernel, n_op), per_dim(stride, n_op), per_dim(dilation, n_op)
+    mapped, _ = op_axes(x, n_op)
+    if transposed:
+        pads = [(p, p) for p in per_dim(padding, n_op)]
+        out_pad = per_dim(output_padding, n_op)
+
+        def make_t(m: tuple[int | None, ...]) -> O.Op:
+            return O.TransposedWindow(per_axis(b, m, kernel, 1), per_axis(b, m, stride, 1),
+                                      per_axis(b, m, dilation, 1), per_axis(b, m, pads, (0, 0)),
+                                      per_axis(b, m, out_pad, 0))
+
+        return spatial(b, x, n_op, make_t, True, "conv_transpose")
+    if isinstance(padding, str):
+        if padding == "valid":
+            pairs = [(0, 0)] * n_op
+        else:  # 'same': d(k-1) in total, the odd pixel after
+            pairs = [(d * (k - 1) // 2, d * (k - 1) - d * (k - 1) // 2) for k, d in zip(kernel, dilation)]
+    else:
+        pairs = [(p, p) for p in per_dim(padding, n_op)]
+    if padding_mode != "zeros" and any(p != (0, 0) for p in pairs):
+        mode = {"reflect": "reflect", "replicate": "replicate", "circular": "circular"}[padding_mode]
+        before = per_axis(b, mapped, [p[0] for p in pairs], 0)
+        after = per_axis(b, mapped, [p[1] for p in pairs], 0)
+        padded_shape = x.shape[:-n_op] + tuple(
+            s + p[0] + p[1] for s, p in zip(x.shape[-n_op:], pairs))
+        x = b.emit(O.Pad(before, after, mode), [x], x.layout, padded_shape, step="pad")
+        pairs = [(0, 0)] * n_op
+
+    def make(m: tuple[int | None, ...]) -> O.Op:
+        return O.Window(per_axis(b, m, kernel, 1), per_axis(b, m, stride, 1),
+                        per_axis(b, m, dilation, 1), per_axis(b, m, pairs, (0, 0)), False, "conv")
+
+    return spatial(b, x, n_op, make, True, "conv")
+
+
+def pool_op(b: Builder, x: Value, n_op: int, kind: str, kernel, stride, padding, dilation,
+            ceil_mode: bool) -> Value:
+    kernel = per_dim(kernel, n_op)
+    stride = kernel if stride is None or stride == [] or stride == () else per_dim(stride, n_op)
+    pairs = [(p, p) for p in per_dim(padding, n_op)]
+    dilation = per_dim(dilation, n_op)
+
+    def make(m: tuple[int | None, ...]) -> O.Op:
+        return O.Window(per_axis(b, m, kernel, 1), per_axis(b, m, stride, 1),
+                        per_axis(b, m, dilation, 1), per_axis(b, m, pairs, (0, 0)), bool(ceil_mode),
+                        kind)
+
+    return spatial(b, x, n_op, make, False, kind)
+
+
+def adaptive_op(b: Builder, x: Value, n_op: int, kind: str, output_size: Any) -> Value:
+    sizes = per_dim(output_size, n_op)
+    sizes = tuple(c if s is None else s for s, c in zip(sizes, x.shape[-n_op:]))
+    current = b.sizes(x)
+    return spatial(b, x, n_op, lambda m: O.AdaptivePool(_adaptive_sizes(b, m, sizes, current), kind),
+                   False, kind)
+
+
+def _adaptive_sizes(b: Builder, mapped: tuple[int | None, ...], sizes: Sequence[int],
+                    current: dict[int, int]) -> list[int]:
+    out = [current[a] for a in range(b.n_axes)]
+    for a, s in zip(mapped, sizes):
+        if a is not None:
+            out[a] = s
+    return out
+
+
+def pad_op(b: Builder, x: Value, pad: Sequence[int], mode: str) -> Value:
+    """F.pad: pairs for the last dims, last dim first."""
+    k = len(pad) // 2
+    pairs = [(pad[2 * i], pad[2 * i + 1]) for i in range(k)][::-1]  # now in dim order
+    mode = {"constant": "constant", "reflect": "reflect", "replicate": "replicate",
+            "circular": "circular"}[mode]
+    mapped, _ = op_axes(x, k)
+    if not any(a is not None for a in mapped):
+        return b.identity(x, "pad")
+    return b.emit(O.Pad(per_axis(b, mapped, [p[0] for p in pairs], 0),
+                        per_axis(b, mapped, [p[1] for p in pairs], 0), mode), [x], x.layout)
+
+
+def resize_op(b: Builder, x: Value, size: Any, scale: Any, mode: str, align_corners: bool | None,
+              recompute_scale_factor: bool | None = None, antialias: bool = False) -> Value:
+    n_op = x.rank - 2
+    out = b.out_shape()[-n_op:]
+    if antialias and any(o < i for o, i in zip(out, x.shape[-n_op:])):  # a wider, scale-dependent filter
+        return b.emit(O.Unknown("interpolate with antialias (downsampling)"), [x], x.layout)
+    mapped, _ = op_axes(x, n_op)
+    if mode == "area":  # adaptive average pooling
+        return adaptive_op(b, x, n_op, "area", out)
+    # PyTorch maps coordinates by the sizes whenever align_corners is set, and by 1/scale
+    # otherwise (unless the scale is recomputed from the sizes); an axis without a scale (ATen's
+    # scales_h=None) maps by the sizes
+    sizes: list[Any] = per_axis(b, mapped, list(out), None)
+    if size is not None or recompute_scale_factor or (align_corners and mode != "nearest"):
+        scales: list[Any] = [1 if s is None else None for s in sizes]
+    else:
+        scales = per_axis(b, mapped, per_dim(scale, n_op), 1)
+        sizes = [n if s is None else None for n, s in zip(sizes, scales)]
+    op = O.upsample(scales, sizes, mode, bool(align_corners))
+    return spatial(b, x, n_op, lambda m: op, False, "resize")
+
+
+def shuffle_op(b: Builder, x: Value, factor: int, unshuffle: bool) -> Value:
+    mapped, _ = op_axes(x, 2)
+    # pixel (un)shuffle always works on the last two dims
+    f = per_axis(b, mapped, (factor, factor), 1)
+    op = O.PixelUnshuffle(f) if unshuffle else O.PixelShuffle(f)
+    return spatial(b, x, 2, lambda m: op, False, "pixel_unshuffle" if unshuffle else "pixel_shuffle")
+
+
+def roll_op(b: Builder, x: Value, mapped: Sequence[Any], shifts: Sequence[int], sizes: Sequence[int],
+            shape: tuple[int, ...], step: str) -> Value:
+    """torch.roll by `shifts`: circular padding before by shift mod n, then the first n."""
+    amounts = [s % n_ for s, n_ in zip(shifts, sizes)]
+    before = per_axis(b, tuple(mapped), amounts, 0)
+    grown = b.emit(O.Pad(before, [0] * b.n_axes, "circular"), [x], x.layout, None, step=step + "_pad")
+    return b.emit(O.Crop([0] * b.n_axes, per_axis(b, tuple(mapped), sizes, None), 1), [grown],
+                  x.layout, shape, step=step)
+
+
+
+def roll(b: Builder, n: fx.Node, args: tuple, kwargs: dict) -> Value:
+    """torch.roll, Tensor.roll and aten.roll: no dims (None, or ATen's []) rolls the flattened
+    tensor, which only a tensor without spatial dims survives."""
+    p = bind(args, kwargs, ("input", "shifts", "dims"), {"dims": None})
+    x: Value = p["input"]
+    if p["dims"] is None or (isinstance(p["dims"], (list, tuple)) and not p["dims"]):
+        if any(e is not None for e in x.layout):
+            raise LayoutError("torch.roll of the flattened tensor")
+        return b.identity(x, "roll")
+    dims = [x.dim(d) for d in per_dim(p["dims"], 1)]
+    shifts = per_dim(p["shifts"], len(dims))
+    picked = [(x.layout[d], s, x.shape[d]) for d, s in zip(dims, shifts) if x.layout[d] is not None]
+    if any(isinstance(e, Merged) for e, _, _ in picked):
+        raise LayoutError("torch.roll of flattened spatial tokens")
+    if not picked:
+        return b.identity(x, "roll")
+    mapped = tuple(e for e, _, _ in picked)
+    y = roll_op(b, x, mapped, [s for _, s, _ in picked], [n_ for _, _, n_ in picked], x.shape, "roll")
+    return b.identity(y, "roll")
