@@ -159,7 +159,10 @@ class Converter(Context):
         return order
 
     def graph(self) -> Graph:
-        builder = self.builder = GraphBuilder(self.n_axes, name=self.onnx_graph.name or "onnx")
+        """The foveal Graph (built on the first call)."""
+        builder = self.builder
+        if builder.graph.nodes:
+            return builder.graph
         self.layouts = {self.input: self.input_layout}
         self.axis_sizes = {self.input: self._held_sizes(self.input, {})}
         sizes = tuple(self.axis_sizes[self.input].get(a) for a in range(self.n_axes))
