@@ -388,3 +388,88 @@ def test_modules_assumed_elementwise_are_only_the_stock_ones() -> None:
     wrong = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.BatchNorm2d(3))
     with pytest.raises(CaptureError, match="running the model on a meta tensor"):
         foveal.receptive_field(wrong, (1, 1, 8, 8))
+
+
+# -- handlers= and ops without a handler -------------------------------------------------------
+
+
+class _Flip(torch.nn.Module):
+    def forward(self, x):
+        return torch.flip(x, dims=[-1])
+
+
+class _Flips(torch.nn.Module):
+    """A flip as a module, a function and a tensor method: one op for each table."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(1, 1, 3)
+        self.flip = _Flip()
+
+    def forward(self, x):
+        x = self.flip(self.conv(x))
+        x = torch.flip(x, dims=[-2])
+        return x.flip(-1)
+
+
+UNHANDLED_FLIPS = {"torch._VariableFunctionsClass.flip": 2, "Tensor.flip": 1}
+"""By the name of the unknown node each became (torch.flip is a builtin of that class)."""
+
+
+def test_ops_without_a_handler_are_counted_by_name() -> None:
+    from foveal.pytorch import convert
+
+    builder = convert(_Flips(), (1, 1, 8, 8), capture="fx")
+    assert builder.unhandled == UNHANDLED_FLIPS
+    assert not convert(torch.nn.Conv2d(1, 1, 3), (1, 1, 8, 8)).unhandled
+
+
+def test_handlers_extend_each_table_for_one_call() -> None:
+    """A module class, a function and a tensor-method name each go to their own table, for
+    that call only: the defaults stay as they were."""
+    from foveal.pytorch import convert
+    from foveal.pytorch.tables import TABLES
+
+    handlers = {_Flip: foveal.elementwise(), torch.flip: foveal.elementwise(), "flip": foveal.elementwise()}
+    builder = convert(_Flips(), (1, 1, 8, 8), handlers=handlers, capture="fx")
+    assert not builder.unhandled
+    assert builder.graph.nodes["flip"].label == "_Flip"  # the module captured whole
+    a = foveal.receptive_field(_Flips(), (1, 1, 8, 8), handlers=handlers)
+    assert a.output.status == "exact" and a.output.size == (3, 3)
+    assert not (TABLES.modules.extras or TABLES.functions.extras or TABLES.methods.extras)
+    assert convert(_Flips(), (1, 1, 8, 8), capture="fx").unhandled == UNHANDLED_FLIPS
+
+
+def test_one_handler_serves_every_name_of_an_op() -> None:
+    """torch.roll, Tensor.roll and aten.roll share one handler; softmax's likewise."""
+    from foveal.pytorch.aten import ATEN
+    from foveal.pytorch.functional import FUNCTIONS, METHODS, OPS
+
+    for name in ("roll", "softmax"):
+        assert FUNCTIONS[getattr(torch, name)] is METHODS[name] is OPS[name]
+    assert FUNCTIONS[torch.nn.functional.softmax] is OPS["softmax"]
+    assert set(ATEN.defaults) >= {"roll", "softmax", "_softmax"}
+
+
+# -- raw signals -------------------------------------------------------------------------------
+
+
+class _AddChannel(torch.nn.Module):
+    """A wav2vec2-style front: the model takes (N, L) and adds its own channel dim."""
+
+    def forward(self, x):
+        return x.unsqueeze(1)
+
+
+def test_a_raw_signal_model_takes_n_by_l() -> None:
+    def convs() -> list[torch.nn.Module]:
+        return [torch.nn.Conv1d(1, 8, 10, stride=5), torch.nn.Conv1d(8, 8, 3, stride=2)]
+
+    raw = foveal.receptive_field(torch.nn.Sequential(_AddChannel(), *convs()), (1, 16000))
+    channels_first = foveal.receptive_field(torch.nn.Sequential(*convs()), (1, 1, 16000))
+    out, reference = raw.output, channels_first.output
+    assert out.status == "exact" and out.size == (20,) and out.stride == (10,)
+    assert (out.size, out.stride, out.padding, out.output_shape) == (
+        reference.size, reference.stride, reference.padding, reference.output_shape) == (
+        (20,), (10,), (0,), (1599,))
+    assert verify(torch.nn.Sequential(_AddChannel(), *convs()), (1, 120)).agrees

@@ -85,6 +85,27 @@ def test_export_path_verifies_on_a_torchvision_model() -> None:
     assert check.agrees, check.summary()
 
 
+class _Flip(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, 1, 3)
+
+    def forward(self, x):
+        return torch.flip(self.conv(x), dims=[-1])
+
+
+def test_handlers_keyed_by_an_aten_op_serve_exported_graphs(tmp_path, never_unpickle) -> None:
+    builder = convert(_Flip(), (1, 1, 8, 8), capture="export")
+    assert builder.unhandled == {"aten.flip.default": 1}
+    handlers = {torch.ops.aten.flip: foveal.elementwise()}
+    assert not convert(_Flip(), (1, 1, 8, 8), handlers=handlers, capture="export").unhandled
+    a = foveal.receptive_field(_Flip(), (1, 1, 8, 8), handlers=handlers, capture="export")
+    assert a.output.status == "exact" and a.output.size == (3, 3)
+    path = _save(tmp_path, _Flip(), shape=(1, 1, 8, 8))
+    saved = foveal.receptive_field(str(path), handlers={torch.ops.aten.flip.default: foveal.elementwise()})
+    assert saved.output.status == "exact" and saved.output.size == (3, 3)
+
+
 def test_when_neither_capture_works_both_reasons_are_given() -> None:
     with pytest.raises(CaptureError, match="torch.fx could not trace.*torch.export could not.*options"):
         foveal.receptive_field(TM.DataDependentBranch(), (1, 3, 8, 8))
@@ -117,8 +138,8 @@ def never_unpickle(monkeypatch: pytest.MonkeyPatch) -> None:
     refuse_unpickling(monkeypatch)
 
 
-def _save(tmp_path, model: nn.Module, dynamic: bool = False):
-    example = torch.randn(1, 3, 32, 32)
+def _save(tmp_path, model: nn.Module, dynamic: bool = False, shape: tuple[int, ...] = (1, 3, 32, 32)):
+    example = torch.randn(shape)
     shapes = None
     if dynamic:
         h, w = torch.export.Dim("h", min=4, max=256), torch.export.Dim("w", min=4, max=256)
