@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from ..layout import Layout, Merged, spatial_axes
+from ..layout import Layout, Merged, mask, spatial_axes
 from .fields import Fields
 from .fold import Constants
 from .load import Dims
@@ -120,8 +120,7 @@ class Context:
 
     def axes_mask(self, dims: list[int] | range) -> tuple[bool, ...]:
         """Per graph axis: whether one of the dims holds it."""
-        held = set(spatial_axes(self.layout, [d for d in dims if 0 <= d < self.rank]))
-        return tuple(a in held for a in range(self.n_axes))
+        return mask(spatial_axes(self.layout, [d for d in dims if 0 <= d < self.rank]), self.n_axes)
 
     def axis_lengths(self) -> dict[int, int]:
         """Each axis's length where known (0 where not: a regrouping that needs it is refused)."""

@@ -36,25 +36,26 @@ def kernel_of(c: Context, node: Any) -> list[int] | None:
     return kernel
 
 
-def kernel_strides_dilations(c: Context, node: Any) -> tuple[list[int], list[int], list[int]] | O.Unknown:
-    """One of each per spatial dim of the op; an unknown op when the kernel is not known."""
+def taps_of(c: Context, node: Any) -> tuple[Any, list[int], list[int], list[int]] | O.Unknown:
+    """`Context.window_dims`, then the kernel, strides and dilations, one per spatial dim of the
+    op; an unknown op when the kernel is not known."""
     m = c.rank - 2
+    index = c.window_dims()
     kernel = kernel_of(c, node)
     if kernel is None or len(kernel) != m:
         return O.unknown(f"{node.op_type} (kernel shape unknown, or not one entry per spatial dim of "
                          f"its rank-{m + 2} input)")
-    return (kernel, c.f.integers("strides", [1] * m, length=m, minimum=1),
+    return (index, kernel, c.f.integers("strides", [1] * m, length=m, minimum=1),
             c.f.integers("dilations", [1] * m, length=m, minimum=1))
 
 
 def window(c: Context, node: Any) -> O.Op:
     """Conv and the pools: a foveal Window over the dims that hold the image's axes."""
     f, m = c.f, c.rank - 2
-    index = c.window_dims()
-    taps = kernel_strides_dilations(c, node)
+    taps = taps_of(c, node)
     if isinstance(taps, O.Unknown):
         return taps
-    kernel, strides, dilations = taps
+    index, kernel, strides, dilations = taps
     pads = f.integers("pads", [0] * 2 * m, length=2 * m, minimum=0)
     auto_pad = f.string("auto_pad", "NOTSET", choices=AUTO_PADS)
     ceil_mode = f.integer("ceil_mode", 0, choices=(0, 1))
@@ -86,11 +87,10 @@ def transposed(c: Context, node: Any) -> O.Op:
     """ConvTranspose: pads, or pads derived from output_shape or auto_pad per the spec
     (output_shape wins over pads; the odd pixel goes after for SAME_UPPER)."""
     f, m = c.f, c.rank - 2
-    index = c.window_dims()
-    taps = kernel_strides_dilations(c, node)
+    taps = taps_of(c, node)
     if isinstance(taps, O.Unknown):
         return taps
-    kernel, strides, dilations = taps
+    index, kernel, strides, dilations = taps
     out_pad = f.integers("output_padding", [0] * m, length=m, minimum=0)
     auto_pad = f.string("auto_pad", "NOTSET", choices=AUTO_PADS)
     pads = f.integers("pads", [0] * 2 * m, length=2 * m, minimum=0)
