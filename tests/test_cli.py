@@ -211,5 +211,5 @@ def test_a_raw_signal_model_takes_its_own_input_shape(tmp_path, monkeypatch, cap
     data = json.loads(capsys.readouterr().out)
     assert data["axes"] == ["T"] and data["input_shape"] == [16000]
     out = data["nodes"][-1]
-    assert out["name"] == "2" and out["output_shape"] == [1598]
+    assert out["name"] == "2" and out["output_shape"] == [1599]
     assert out["rf"]["size"] == [20] and out["rf"]["stride"] == [10]
