@@ -165,7 +165,7 @@ def trace(module: torch.nn.Module, leaves: tuple[type, ...] = (),
     return fx.GraphModule(tracer.root, graph, name), tracer
 
 
-class _MetaRun(fx.Interpreter):
+class MetaRun(fx.Interpreter):
     """Runs the graph on meta tensors, with meta stand-ins for parameters and buffers."""
 
     def __init__(self, gm: fx.GraphModule) -> None:
@@ -225,7 +225,7 @@ def _keeps_shape(module: nn.Module, args: Any, kwargs: Any) -> bool:
 
 
 def propagate(gm: fx.GraphModule, example: torch.Tensor) -> dict[fx.Node, Any]:
-    run = _MetaRun(gm)
+    run = MetaRun(gm)
     placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
     if not placeholders:
         raise CaptureError("the module's forward takes no input")

@@ -31,7 +31,7 @@ def export_module(module: torch.nn.Module, input_shape: tuple[int, ...]) -> Capt
     """torch.export.export(strict=False) of the module on an example on its parameters' device."""
     example = example_input(module, input_shape)
     try:
-        with on_device(example.device), torch.no_grad(), _quiet():
+        with on_device(example.device), torch.no_grad(), quiet():
             program = torch.export.export(module, (example,), strict=False)
     except FovealError:
         raise
@@ -44,7 +44,7 @@ def export_module(module: torch.nn.Module, input_shape: tuple[int, ...]) -> Capt
 def from_program(program: Any) -> Captured:
     """A Captured view of an ExportedProgram, after the trimmed lowering."""
     try:
-        with _quiet():
+        with quiet():
             program = program.run_decompositions(_decompositions())
     except Exception as exc:  # noqa: BLE001 - a failing lowering, said plainly
         raise CaptureError(f"lowering the exported program failed: {first_line(exc)[:300]}") from None
@@ -135,7 +135,7 @@ def _short(target: Any) -> str:
 
 
 @contextmanager
-def _quiet() -> Iterator[None]:
+def quiet() -> Iterator[None]:
     """torch.export logs warnings and whole graphs on failures foveal reports itself."""
     logger = logging.getLogger("torch")
     level = logger.level

@@ -25,7 +25,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from ..errors import FovealError
 from .builder import Builder, Value
-from .capture import CaptureError, _MetaRun, first_line, on_device
+from .capture import CaptureError, MetaRun, first_line, on_device
 
 __all__ = ["NodeFlops", "flops_by_node", "count_flops"]
 
@@ -88,7 +88,7 @@ def _node_of(value: Any) -> str | None:
     return None
 
 
-class _Counting(_MetaRun):
+class _Counting(MetaRun):
     """The meta run of capture.py, noting the FLOPs FlopCounterMode saw during each node."""
 
     def __init__(self, gm: fx.GraphModule, counter: FlopCounterMode) -> None:

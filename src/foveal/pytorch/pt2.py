@@ -890,12 +890,12 @@ class _Program:
         from torch._export.serde import schema
         from torch._export.serde.serialize import ExportedProgramDeserializer
 
-        from .export import _quiet
+        from .export import quiet
 
         static = self._static()
         state, constants = _meta_state(static, self.where)
         try:
-            with _quiet():
+            with quiet():
                 serialized = _build(schema.ExportedProgram, static)
                 return ExportedProgramDeserializer().deserialize(serialized, state, constants, None)
         except FovealError:
