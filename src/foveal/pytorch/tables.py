@@ -59,10 +59,11 @@ class Tables:
 
     def with_extras(self, handlers: Mapping[Any, Any] | None) -> Tables:
         """The user's `handlers=` as the extras of the matching tables: an ATen op (or overload),
-        a class (a module's), a string (a tensor method's name), else a function."""
+        a module class, a string (a tensor method's name), else a function (or callable class)."""
         extras: dict[str, dict[Any, Handler]] = {"modules": {}, "functions": {}, "methods": {}, "aten": {}}
         for key, spec in (handlers or {}).items():
-            kind = ("aten" if isinstance(key, ATEN_KEYS) else "modules" if isinstance(key, type)
+            kind = ("aten" if isinstance(key, ATEN_KEYS)
+                    else "modules" if isinstance(key, type) and issubclass(key, nn.Module)
                     else "methods" if isinstance(key, str) else "functions")
             extras[kind][key] = user_handler(spec)
         return Tables(self.modules.with_extras(extras["modules"]),
