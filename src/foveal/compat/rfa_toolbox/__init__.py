@@ -16,8 +16,8 @@ def create_graph_from_tensorflow_model(model: Any, filter_rf: Any = None, input_
     """rfa_toolbox's entry point for Keras 3 models (Functional, Sequential, nested; any backend),
     read by foveal's Keras front-end. input_res (an extension): the spatial input size; by default
     the model's declared size when it is fixed. Extra options go to foveal.receptive_field."""
-    from ...errors import FovealError
     from ...api import receptive_field
+    from ...errors import FovealError
     from ...keras import is_keras_model
     from .pytorch import nodes_from_analysis
 
