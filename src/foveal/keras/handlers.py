@@ -249,27 +249,24 @@ def _pairs(value: Any, n: int) -> list[tuple[int, int]]:
     return [(p, p) if isinstance(p, int) else (int(p[0]), int(p[1])) for p in items]
 
 
-def _zero_padding(b: Builder, c: Call) -> Value:
-    m, x = c.layer, c.x
-    pairs = _pairs(m.padding, x.rank - 2)
-    mapped = axis_per_dim(x.layout, op_dims(x, getattr(m, "data_format", "channels_last"), len(pairs))[0])
-    if all(a is None for a in mapped):
-        return identity(b, x, "pad")
-    n = b.n_axes
-    return b.layer_node(O.Pad(per_axis(mapped, [p[0] for p in pairs], 0, n),
-                              per_axis(mapped, [p[1] for p in pairs], 0, n)), [x], x.layout)
+def _borders(kind: str, attribute: str) -> Handler:
+    """ZeroPadding (`padding`) and Cropping (`cropping`): (before, after) per dim."""
 
+    def handle(b: Builder, c: Call) -> Value:
+        m, x = c.layer, c.x
+        pairs = _pairs(getattr(m, attribute), x.rank - 2)
+        mapped = axis_per_dim(x.layout, op_dims(x, getattr(m, "data_format", "channels_last"), len(pairs))[0])
+        if all(a is None for a in mapped):
+            return identity(b, x, kind)
+        n = b.n_axes
+        before = per_axis(mapped, [p[0] for p in pairs], 0, n)
+        if kind == "pad":
+            op: O.Op = O.Pad(before, per_axis(mapped, [p[1] for p in pairs], 0, n))
+        else:
+            op = O.Crop(before, per_axis(mapped, [-p[1] if p[1] else None for p in pairs], None, n))
+        return b.layer_node(op, [x], x.layout)
 
-def _cropping(b: Builder, c: Call) -> Value:
-    m, x = c.layer, c.x
-    pairs = _pairs(m.cropping, x.rank - 2)
-    mapped = axis_per_dim(x.layout, op_dims(x, getattr(m, "data_format", "channels_last"), len(pairs))[0])
-    if all(a is None for a in mapped):
-        return identity(b, x, "crop")
-    n = b.n_axes
-    return b.layer_node(O.Crop(per_axis(mapped, [p[0] for p in pairs], 0, n),
-                               per_axis(mapped, [-p[1] if p[1] else None for p in pairs], None, n)),
-                        [x], x.layout)
+    return handle
 
 
 def _upsampling(b: Builder, c: Call) -> Value:
@@ -416,8 +413,8 @@ def _table() -> dict[str, Handler]:
         table[f"AveragePooling{k}"] = _pool("avg_pool")
         table[f"GlobalMaxPooling{k}"] = _global_pool("global_max_pool")
         table[f"GlobalAveragePooling{k}"] = _global_pool("global_avg_pool")
-        table[f"ZeroPadding{k}"] = _zero_padding
-        table[f"Cropping{k}"] = _cropping
+        table[f"ZeroPadding{k}"] = _borders("pad", "padding")
+        table[f"Cropping{k}"] = _borders("crop", "cropping")
         table[f"UpSampling{k}"] = _upsampling
     for k in ("1D", "2D"):
         table[f"DepthwiseConv{k}"] = _conv("depthwise_conv")
