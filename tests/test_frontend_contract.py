@@ -112,3 +112,16 @@ def test_an_analysis_leaves_the_garbage_collector_as_it_was(enabled: bool) -> No
         assert gc.get_freeze_count() == frozen
     finally:
         gc.enable() if was else gc.disable()
+
+
+def test_a_wrong_handler_is_caught_by_the_size_check() -> None:
+    torch = pytest.importorskip("torch")
+
+    class Blur(torch.nn.Module):
+        def forward(self, x):
+            return torch.nn.functional.avg_pool2d(x, 3, stride=1, padding=1)
+
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), Blur())
+    assert foveal.receptive_field(model, (1, 3, 16, 16), handlers={Blur: conv(3, padding=1)}).output.size == (5, 5)
+    with pytest.raises(FovealError, match="PyTorch gives 14; check the handlers= entries"):
+        foveal.receptive_field(model, (1, 3, 16, 16), handlers={Blur: conv(3)})

@@ -273,6 +273,19 @@ def test_reshapes_and_concatenation_are_honest(keras, L) -> None:
     oracle_check(keras, inp, {"after": after}, (1, 6, 4, 3))  # through tokens and back
 
 
+def test_sizes_after_an_op_the_policy_guesses_are_not_checked(keras, L) -> None:
+    """A concatenation along H changes the size; under unknown_policy='identity' foveal's sizes
+    after it are the policy's guess (marked bounds), so they are not compared with Keras's."""
+    inp = keras.Input((5, 5, 3))
+    c = L.Conv2D(2, 3, padding="same", name="c")(inp)
+    side = L.Concatenate(axis=1, name="stack")([c, c])
+    out = L.Conv2D(2, 3, name="after")(side)
+    a = analyse(keras.Model(inp, out), unknown_policy="identity")
+    assert a["after"].status == "bound" and a["c"].status == "exact"
+    with pytest.raises(UnsupportedOpError, match="stack"):
+        analyse(keras.Model(inp, out))
+
+
 def test_bad_input(keras, L) -> None:
     assert not is_keras_model(object()) and is_keras_model(L.Dense(2))
     with pytest.raises(FovealError, match="expected a Keras 3 model"):

@@ -58,5 +58,5 @@ def receptive_field(model: Any, input_shape: int | Iterable[int] | Mapping[str, 
         if not conversion.handler_hint:
             raise
         raise UnsupportedOpError(err.node, err.op_name, err.others, conversion.handler_hint) from None
-    check_sizes(analysis, conversion.expected, conversion.framework)
+    check_sizes(analysis, conversion.expected, conversion.framework, bool(request.handlers))
     return analysis

@@ -19,7 +19,7 @@ from .. import ops as O
 from ..building import GraphBuilder, Value
 from ..errors import FovealError
 from ..graph import Graph
-from ..layout import Layout, LayoutError, size_of
+from ..layout import Layout, LayoutError, lengths, size_of
 from .capture import Captured, first_line, input_form
 
 Handler = Callable[["Builder", fx.Node, tuple, dict], Any]
@@ -97,8 +97,7 @@ class Builder(GraphBuilder):
 
     def sizes(self, x: Value) -> dict[int, int]:
         """Each axis's current length (1 for an axis no dim holds)."""
-        found = size_of(x.layout, x.shape, self.n_axes)
-        return {a: 1 if n is None else n for a, n in enumerate(found)}
+        return lengths(x.layout, x.shape, self.n_axes)
 
     # -- the walk --------------------------------------------------------------------------
     def run(self, lookup: Lookup) -> Graph:

@@ -12,31 +12,21 @@ from torch import fx
 
 from .. import ops as O
 from ..building import Value
-from ..layout import LayoutError, Merged, spatial_axes
+from ..layout import LayoutError, Merged, axis_per_dim, spatial_axes
+from ..layout import per_axis as layout_per_axis
 from .builder import Builder
 from .nodes import bind, per_dim
 
 
 def op_axes(x: Value, n_op: int) -> tuple[tuple[int | None, ...], tuple[int, ...]]:
     """Network axis of each of the last n_op dims (None: not spatial), and the axes elsewhere."""
-    dims = range(x.rank - n_op, x.rank)
-    mapped: list[int | None] = []
-    for d in dims:
-        entry = x.layout[d]
-        if isinstance(entry, Merged):
-            raise LayoutError("a spatial op runs over a dimension of flattened spatial axes")
-        mapped.append(entry)
-    others = spatial_axes(x.layout, range(0, x.rank - n_op))
-    return tuple(mapped), others
+    first = x.rank - n_op
+    return axis_per_dim(x.layout, range(first, x.rank)), spatial_axes(x.layout, range(0, first))
 
 
 def per_axis(b: Builder, mapped: tuple[int | None, ...], values: Sequence[Any], identity: Any) -> list[Any]:
     """Per network axis: the op's value on the dim holding it, `identity` elsewhere."""
-    out = [identity] * b.n_axes
-    for a, v in zip(mapped, values):
-        if a is not None:
-            out[a] = v
-    return out
+    return layout_per_axis(mapped, values, identity, b.n_axes)
 
 
 def spatial(b: Builder, x: Value, n_op: int, make: Callable[[tuple[int | None, ...]], O.Op],
