@@ -106,8 +106,8 @@ class InputSpec:
             hint = (f"; it reads as {other.pattern(n_axes)}: give {reordered(self.sizes, other, form)}"
                     if self.sizes[other.channel_dim(rank)] == channels else "")  # type: ignore[index]
             raise InvalidParameterError(
-                f"input_shape {self.sizes} contradicts {what}'s layout {form.pattern(n_axes)}, {form.value} "
-                f"with C = {channels}: dim {dim} is {self.sizes[dim]}{hint}")
+                f"input_shape {self.sizes} contradicts the layout of {what}, {form.pattern(n_axes)}, "
+                f"{form.value} with C = {channels}: dim {dim} is {self.sizes[dim]}{hint}")
         return tuple(self.sizes[d] for d in form.spatial_dims(rank))
 
     def _mismatch(self, n_axes: int, form: Form, what: str) -> str:
