@@ -5,12 +5,17 @@ A layout has one entry per tensor dimension: None (batch, channels, features), a
 spatial axis of the input, position by position) or `Merged` (several axes flattened into one
 dimension, as ViT's tokens). Spatial ops read their axes from the layout, so a conv on a
 permuted or channels-last tensor is still mapped to the right axis.
+
+A `Piece` is part of an axis split into blocks by a view (window partitioning): the block index
+or the position within the block. Pieces are followed through permutes and views until they are
+merged back, in order, into the axis; an op that mixes over some pieces of an axis reads a block
+or a residue class of it (`mixed`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from .errors import FovealError
@@ -33,7 +38,19 @@ class Merged:
     parts: tuple[tuple[Any, int], ...] = ()
 
 
-Entry = int | Merged | None
+@dataclass(frozen=True)
+class Piece:
+    """Part of a spatial axis split into blocks: the dim holds digit (p // stride) % count of
+    each position p of `axis`. A view of a length-L axis as (L/w, w) gives Piece(a, w, L/w) (the
+    block) and Piece(a, 1, w) (the position in the block); merged back in that order they are
+    the axis again."""
+
+    axis: int
+    stride: int
+    count: int
+
+
+Entry = int | Merged | Piece | None
 Layout = tuple[Entry, ...]
 
 
@@ -47,6 +64,8 @@ def axes_in(entry: Entry) -> tuple[int, ...]:
         return ()
     if isinstance(entry, Merged):
         return entry.axes
+    if isinstance(entry, Piece):
+        return (entry.axis,)
     return (entry,)
 
 
@@ -73,10 +92,12 @@ def broadcast(layouts: list[tuple[Layout, tuple[int, ...]]], out_rank: int) -> L
 
 
 def reshape(layout: Layout, shape: tuple[int, ...], new_shape: tuple[int, ...],
-            sizes: dict[int, int]) -> Layout:
+            sizes: dict[int, int], blocks: bool = False) -> Layout:
     """Layout after view/reshape/flatten/unflatten, by grouping dims of equal products.
 
     `sizes` gives each axis's length, to tell when a flattened dim is split back into its axes.
+    `blocks`: an axis split into blocks becomes `Piece`s (for a front-end whose mixing ops read
+    them through `mixed`); otherwise such a reshape is a LayoutError.
     """
     out: list[Entry] = []
     i = j = 0
@@ -105,17 +126,19 @@ def reshape(layout: Layout, shape: tuple[int, ...], new_shape: tuple[int, ...],
         i += 1
         j += 1
         out.extend(_regroup([layout[d] for d in a], [shape[d] for d in a],
-                            [new_shape[d] for d in b], sizes))
+                            [new_shape[d] for d in b], sizes, blocks))
     return tuple(out)
 
 
 def _regroup(entries: list[Entry], before: list[int], after: list[int],
-             sizes: dict[int, int]) -> list[Entry]:
+             sizes: dict[int, int], blocks: bool = False) -> list[Entry]:
     axes = [a for e in entries for a in axes_in(e)]
     if not axes:
         return [None] * len(after)
     if len(entries) == 1 and len(after) == 1:
         return list(entries)
+    if blocks and any(_has_piece(e) for e in entries):
+        return _by_digits(entries, before, after, sizes)
     if len(after) == 1:  # flatten: spatial dims (and maybe channels) into one
         return [merged(entries, before)]
     if len(entries) == 1 and isinstance(entries[0], Merged):
@@ -127,6 +150,8 @@ def _regroup(entries: list[Entry], before: list[int], after: list[int],
         if m.exact and not m.extra and real == [sizes[a] for a in m.axes if sizes[a] != 1]:
             it = iter(a for a in m.axes if sizes[a] != 1)
             return [next(it) if n != 1 else None for n in after]
+    if blocks:
+        return _by_digits(entries, before, after, sizes)
     raise LayoutError(f"a reshape of dims {tuple(before)} to {tuple(after)} splits or regroups "
                       f"spatial axes (window partitioning, say), which foveal cannot follow")
 
@@ -172,8 +197,13 @@ def size_of(layout: Layout, shape: tuple[int, ...], n_axes: int) -> tuple[int | 
 
 
 def lengths(layout: Layout, shape: tuple[int, ...], n_axes: int) -> dict[int, int]:
-    """Each axis's current length, 1 for an axis no dim holds alone (for `reshape`'s `sizes`)."""
-    return {a: 1 if n is None else n for a, n in enumerate(size_of(layout, shape, n_axes))}
+    """Each axis's current length, 1 for an axis no dim holds alone (for `reshape`'s `sizes`);
+    an axis split into pieces has the product of their counts."""
+    out = {a: 1 if n is None else n for a, n in enumerate(size_of(layout, shape, n_axes))}
+    for axis, found in _pieces_by_axis(layout, shape).items():
+        if any(isinstance(p, Piece) for p in found):
+            out[axis] = _product(p.count for p in found)
+    return out
 
 
 def axis_per_dim(layout: Layout, dims: Sequence[int]) -> tuple[int | None, ...]:
@@ -184,6 +214,9 @@ def axis_per_dim(layout: Layout, dims: Sequence[int]) -> tuple[int | None, ...]:
         entry = layout[d]
         if isinstance(entry, Merged):
             raise LayoutError("a spatial op runs over a dimension of flattened spatial axes")
+        if isinstance(entry, Piece):
+            raise LayoutError("a spatial op runs over a dimension holding part of a spatial axis "
+                              "split into blocks (the positions of a window, say)")
         out.append(entry)
     return tuple(out)
 
@@ -201,3 +234,184 @@ def per_axis(mapped: Sequence[int | None], values: Sequence[Any], identity: Any,
 def mask(axes: Sequence[int], n_axes: int) -> tuple[bool, ...]:
     """A Global op's `axes`: True for each network axis in `axes`."""
     return tuple(a in axes for a in range(n_axes))
+
+
+# -- axes split into blocks (window partitioning) ----------------------------------------------
+
+
+def _has_piece(entry: Entry) -> bool:
+    if isinstance(entry, Merged):
+        return any(isinstance(e, Piece) for e, _ in entry.parts)
+    return isinstance(entry, Piece)
+
+
+def _digits(entry: Entry, n: int) -> list[tuple[Piece | None, int]] | None:
+    """A dim of length n as digits, most significant first: a whole axis is one Piece of stride
+    1, batch or channels None; None when a flattening's parts are unknown."""
+    if n == 1:
+        return []
+    if isinstance(entry, Merged):  # extra tokens hold no digit
+        if not entry.parts:
+            return None
+        out: list[tuple[Piece | None, int]] = []
+        for e, m in entry.parts:
+            found = _digits(e, m)
+            if found is None:
+                return None
+            out.extend(found)
+        return out
+    if isinstance(entry, int):
+        return [(Piece(entry, 1, n), n)]
+    return [(entry, n)]
+
+
+def _by_digits(entries: list[Entry], before: list[int], after: list[int],
+               sizes: dict[int, int]) -> list[Entry]:
+    """A reshape of a group of dims as a change of mixed-radix digits: each new dim takes the
+    next digits, most significant first, splitting one where its length divides the digit's."""
+    queue: list[tuple[Piece | None, int]] = []
+    for e, n in zip(entries, before):
+        found = None if isinstance(e, Merged) and e.extra else _digits(e, n)
+        if found is None:
+            raise LayoutError(f"a reshape of dims {tuple(before)} to {tuple(after)} splits flattened "
+                              f"tokens whose parts foveal does not know (or extra tokens)")
+        queue.extend(found)
+    out: list[Entry] = []
+    for m in after:
+        group: list[tuple[Piece | None, int]] = []
+        while m > 1:
+            if not queue:
+                raise LayoutError(f"cannot follow a reshape of dims {tuple(before)} to {tuple(after)}")
+            piece, n = queue.pop(0)
+            if m % n == 0:
+                group.append((piece, n))
+                m //= n
+            elif n % m == 0:  # this dim takes the high digit of count m, the rest stays
+                low = n // m
+                group.append((None if piece is None else Piece(piece.axis, piece.stride * low, m), m))
+                queue.insert(0, (None if piece is None else Piece(piece.axis, piece.stride, low), low))
+                m = 1
+            else:
+                raise LayoutError(f"a reshape of dims {tuple(before)} to {tuple(after)} regroups "
+                                  f"spatial positions across blocks, which foveal cannot follow")
+        out.append(_fused(group, sizes))
+    return out
+
+
+def _fused(group: list[tuple[Piece | None, int]], sizes: dict[int, int]) -> Entry:
+    """One dim's entry from its digits: adjacent digits of one axis, in order, fuse back (into
+    the axis itself when they cover it); several left make a flattened dim."""
+    parts: list[tuple[Piece | None, int]] = []
+    for piece, n in group:
+        if parts:
+            last, m = parts[-1]
+            if last is None and piece is None:
+                parts[-1] = (None, m * n)
+                continue
+            if last is not None and piece is not None and last.axis == piece.axis \
+                    and last.stride == piece.stride * piece.count:
+                parts[-1] = (Piece(piece.axis, piece.stride, last.count * piece.count), m * n)
+                continue
+        parts.append((piece, n))
+    entries: list[tuple[Entry, int]] = [
+        (p.axis if p is not None and p.stride == 1 and p.count == sizes.get(p.axis) else p, n)
+        for p, n in parts]
+    if not any(e is not None for e, _ in entries):
+        return None
+    if len(entries) == 1:
+        return entries[0][0]
+    axes = tuple(dict.fromkeys(a for e, _ in entries for a in axes_in(e)))
+    return Merged(axes, 0, all(e is not None for e, _ in entries), tuple(entries))
+
+
+def _pieces_by_axis(layout: Layout, shape: tuple[int, ...]) -> dict[int, list[Piece]]:
+    """Every digit of each axis the layout holds, with the dim it is in (a whole axis: one
+    digit); axes in a flattening of unknown parts are left out."""
+    out: dict[int, list[Piece]] = {}
+    for entry, n in zip(layout, shape):
+        for piece, _ in _digits(entry, n) or []:
+            if piece is not None:
+                out.setdefault(piece.axis, []).append(piece)
+    return out
+
+
+def _product(values: Any) -> int:
+    out = 1
+    for v in values:
+        out *= v
+    return out
+
+
+@dataclass(frozen=True)
+class Reads:
+    """What an op that mixes positions over some dims reads on one axis: output position p reads
+    p - p % (stride * count) + p % stride + k * stride, k < count. The whole axis when stride is 1
+    and count the length (or the length is unknown); a block of `count` when stride is 1 (window
+    attention); a residue class mod `stride` when stride * count is the length (grid attention)."""
+
+    axis: int
+    stride: int = 1
+    count: int = 1
+    length: int | None = None
+
+    @property
+    def whole(self) -> bool:
+        return self.length is None or (self.stride == 1 and self.count == self.length)
+
+
+def mixed(layout: Layout, shape: tuple[int, ...], dims: Sequence[int]) -> tuple[Reads, ...]:
+    """Per axis, what an op that mixes over `dims` (softmax, attention, a norm or product over
+    them) reads, for every axis those dims hold: the digits of the axis in `dims` must be
+    consecutive (a block, a residue class, or a block of residues)."""
+    chosen = set(dims)
+    out: dict[int, Reads] = {}
+    digits: dict[int, list[tuple[Piece, bool]]] = {}
+    for d, (entry, n) in enumerate(zip(layout, shape)):
+        found = _digits(entry, n)
+        if found is None:  # flattened tokens of unknown parts: the whole axes
+            if d in chosen:
+                out.update((a, Reads(a)) for a in axes_in(entry))
+            continue
+        for piece, _ in found:
+            if piece is not None:
+                digits.setdefault(piece.axis, []).append((piece, d in chosen))
+        if d in chosen:  # an axis of length 1 has no digit
+            out.update((a, Reads(a, 1, 1, 1)) for a in axes_in(entry) if a not in out)
+    for axis, found in digits.items():
+        if axis in out and out[axis].length is None or not any(m for _, m in found):
+            continue
+        found.sort(key=lambda item: item[0].stride)
+        stride = 1
+        for piece, _ in found:
+            if piece.stride != stride:
+                raise LayoutError(f"the pieces of spatial axis {axis} do not make up the axis "
+                                  f"(a block was dropped or repeated)")
+            stride *= piece.count
+        flags = [m for _, m in found]
+        first, last = flags.index(True), len(flags) - 1 - flags[::-1].index(True)
+        if not all(flags[first:last + 1]):
+            raise LayoutError(f"an op mixes pieces of spatial axis {axis} that are not adjacent "
+                              f"blocks, which foveal cannot follow")
+        count = _product(p.count for p, _ in found[first:last + 1])
+        out[axis] = Reads(axis, found[first][0].stride, count, stride)
+    return tuple(out[a] for a in sorted(out))
+
+
+def shrunk(layout: Layout, reads: Sequence[Reads]) -> Layout:
+    """`layout` after a reduction over some pieces of the axes of `reads` (each block, or each
+    residue class, down to one position): the other pieces of those axes index the shorter axis,
+    which they make up whole again when only one is left."""
+    scale = {r.axis: r.count for r in reads if r.stride == 1}
+    length = {r.axis: (r.length or 0) // r.count if r.stride == 1 else r.stride for r in reads}
+
+    def fix(entry: Entry) -> Entry:
+        if isinstance(entry, Merged) and any(isinstance(e, Piece) for e, _ in entry.parts):
+            parts = tuple((fix(e), n) for e, n in entry.parts)
+            return replace(entry, parts=parts, axes=tuple(dict.fromkeys(
+                a for e, _ in parts for a in axes_in(e))))
+        if not isinstance(entry, Piece) or entry.axis not in length:
+            return entry
+        piece = Piece(entry.axis, entry.stride // scale.get(entry.axis, 1), entry.count)
+        return piece.axis if piece.stride == 1 and piece.count == length[piece.axis] else piece
+
+    return tuple(fix(e) for e in layout)

@@ -19,7 +19,6 @@ from torch import fx
 from .. import ops as O
 from ..building import Value
 from ..handler_table import HandlerTable
-from ..layout import spatial_axes
 from .builder import Builder, Handler
 from .nodes import (
     along_dim,
@@ -27,9 +26,9 @@ from .nodes import (
     bind,
     data_dependent,
     elementwise,
-    global_over,
     linear_op,
     matmul_op,
+    mix_over,
     norm_over_last,
     per_dim,
     reduction,
@@ -150,7 +149,7 @@ def matmul(b: Builder, n: fx.Node, args: tuple, kwargs: dict) -> Any:
 def group_norm(b: Builder, n: fx.Node, args: tuple, kwargs: dict) -> Value:
     """Statistics over channels and every spatial position: global on the spatial axes."""
     x = args[0] if args else kwargs["input"]
-    return global_over(b, x, spatial_axes(x.layout, range(1, x.rank)), "group_norm", True, x.layout)
+    return mix_over(b, x, range(1, x.rank), "group_norm", True, x.layout)
 
 
 CONVOLUTION, TRANSPOSED_CONVOLUTION = convolution(False), convolution(True)

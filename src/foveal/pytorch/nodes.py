@@ -18,7 +18,8 @@ from torch import fx
 
 from .. import ops as O
 from ..building import Value
-from ..layout import Layout, axes_in, broadcast, spatial_axes
+from ..layout import Layout, LayoutError, axes_in, broadcast, mixed, shrunk
+from ..layout import mask as axes_mask
 from .builder import Builder, Handler, tensors
 
 # -- arguments ---------------------------------------------------------------------------------
@@ -82,6 +83,60 @@ def global_over(b: Builder, x: Value, axes: tuple[int, ...], kind: str, keep_siz
     return b.emit(O.Global(kind, mask, keep_size, bound), [x], layout, shape, step)
 
 
+def mix_over(b: Builder, x: Value, dims: Sequence[int], kind: str, keep_size: bool, layout: Layout,
+             shape: tuple[int, ...] | None = None, step: str | None = None, bound: str = "",
+             axes: Sequence[int] | None = None) -> Value:
+    """An op whose every output reads all positions of `dims` (on `axes` only, if given): global
+    on an axis those dims hold whole. On an axis split into blocks (`foveal.layout.Piece`) it reads
+    its own block of w (window attention: a w-window with stride w, upsampled back by w) or its
+    own residue class mod s across the axis (grid attention: a circular pad by L - s, then a
+    window of L/s taps dilated by s)."""
+    reads = [r for r in mixed(x.layout, x.shape, [x.dim(d) for d in dims])
+             if axes is None or r.axis in axes]
+    partial = [r for r in reads if not r.whole]
+    whole = tuple(r.axis for r in reads if r.whole)
+    if not partial:
+        return global_over(b, x, whole, kind, keep_size, layout, shape, step, bound)
+    blocks = {r.axis: r.count for r in partial if r.stride == 1}
+    residues = {r.axis: r for r in partial if r.stride > 1}
+    if any(r.stride * r.count != r.length for r in residues.values()):
+        raise LayoutError("an op mixes the middle pieces of a spatial axis split in three or more")
+    ops: list[tuple[O.Op, str]] = []
+    if whole:
+        ops.append((O.Global(kind, axes_mask(whole, b.n_axes), keep_size), "global"))
+    if blocks:  # without keep_size, one position per block: the window alone
+        w = [blocks.get(a, 1) for a in range(b.n_axes)]
+        ops.append((O.Window(w, w, 1, 0, False, kind), "blocks"))
+        if keep_size:
+            ops.append((O.Resize("nearest", w, None, "asymmetric", "floor"), "block"))
+    if residues:  # without keep_size, one position per residue class: the dilated window alone
+        wrap = [r.length - r.stride if (r := residues.get(a)) else 0 for a in range(b.n_axes)]
+        taps = [r.count if (r := residues.get(a)) else 1 for a in range(b.n_axes)]
+        apart = [r.stride if (r := residues.get(a)) else 1 for a in range(b.n_axes)]
+        if keep_size:
+            ops.append((O.Pad(wrap, [0] * b.n_axes, "circular"), "wrap"))
+        ops.append((O.Window(taps, 1, apart, 0, False, kind), "residues"))
+    if not keep_size:
+        layout = shrunk(layout, partial)
+    if bound:  # the pairwise over-approximation, on no axis of its own
+        ops.append((O.Global(kind, (False,) * b.n_axes, True, bound), "pairwise"))
+    y = x
+    for k, (op, name) in enumerate(ops):
+        if k == len(ops) - 1:
+            return b.emit(op, [y], layout, shape, step)
+        y = b.emit(op, [y], x.layout, x.shape, f"{step}_{name}" if step else name)
+    return y
+
+
+def whole_axes(x: Value, dims: Sequence[int]) -> tuple[int, ...]:
+    """The spatial axes `dims` hold, for an op that reads them whole; a LayoutError when they hold
+    only part of an axis split into blocks."""
+    reads = mixed(x.layout, x.shape, [x.dim(d) for d in dims])
+    if not all(r.whole for r in reads):
+        raise LayoutError("an op reads dims holding part of a spatial axis split into blocks")
+    return tuple(r.axis for r in reads)
+
+
 PAIRWISE = ("a product of two token tensors (attention scores written by hand): entry (i, j) reads "
             "token i of the left side and token j of the right, and foveal reports every token "
             "of the right side")
@@ -100,9 +155,8 @@ def reduction(kind: str, dim_name: str = "dim", keep_name: str = "keepdim") -> H
         if dims is None:
             dims = list(range(x.rank))
         dims = [x.dim(d) for d in per_dim(dims, 1)] if not isinstance(dims, int) else [x.dim(dims)]
-        axes = spatial_axes(x.layout, dims)
         layout = x.layout if p[keep_name] else tuple(e for d, e in enumerate(x.layout) if d not in dims)
-        result = global_over(b, x, axes, kind, False, layout, tuple(meta.shape))
+        result = mix_over(b, x, dims, kind, False, layout, tuple(meta.shape))
         value = b.captured.values[n]
         if isinstance(value, (tuple, list)) and not isinstance(value, torch.Size):
             return (result, b.constant(tuple(value[1].shape)))  # (values, indices)
@@ -113,7 +167,7 @@ def reduction(kind: str, dim_name: str = "dim", keep_name: str = "keepdim") -> H
 
 def global_along(b: Builder, x: Value, dim: int, kind: str) -> Value:
     """Every output reads the whole of `dim` (size kept): softmax and friends."""
-    return global_over(b, x, axes_in(x.layout[x.dim(dim)]), kind, True, x.layout)
+    return mix_over(b, x, [dim], kind, True, x.layout)
 
 
 def along_dim(kind: str, dim_name: str = "dim", default: Any = -1) -> Handler:
@@ -128,8 +182,7 @@ def along_dim(kind: str, dim_name: str = "dim", default: Any = -1) -> Handler:
 
 def linear_op(b: Builder, x: Value, kind: str = "dense") -> Value:
     """A matrix product over the last dim: its axes become global (nn.Linear on W only, say)."""
-    axes = axes_in(x.layout[-1])
-    return global_over(b, x, axes, kind, False, x.layout[:-1] + (None,))
+    return mix_over(b, x, [-1], kind, False, x.layout[:-1] + (None,))
 
 
 def attention_op(b: Builder, q: Value, k: Value, v: Value, token_dim: int,
@@ -141,7 +194,7 @@ def attention_op(b: Builder, q: Value, k: Value, v: Value, token_dim: int,
             continue
         axes = axes_in(t.layout[t.dim(token_dim)])
         if axes:
-            t = global_over(b, t, axes, "attention", True, t.layout, t.shape, step=name)
+            t = mix_over(b, t, [token_dim], "attention", True, t.layout, t.shape, step=name)
         parts.append(t)
     connected = list(dict.fromkeys(p.node for p in parts if p.node is not None))
     op = O.Merge("attention") if len(connected) > 1 else O.Elementwise("attention")
@@ -161,11 +214,12 @@ def matmul_op(b: Builder, x: Value, y: Value) -> Value:
             continue
         axes = set(axes_in(contracted))
         pairwise = step == "right" and x.node is not None and set(axes_in(kept)) & set(axes_in(kept_x))
+        dims = [t.rank - 1] if step == "left" else [max(t.rank - 2, 0)] + [t.rank - 1] * bool(pairwise)
         if pairwise:
             axes |= set(axes_in(kept)) & set(axes_in(kept_x))
         if axes:
-            t = global_over(b, t, tuple(sorted(axes)), "matmul", True, t.layout, t.shape, step=step,
-                            bound=PAIRWISE if pairwise else "")
+            t = mix_over(b, t, dims, "matmul", True, t.layout, t.shape, step=step,
+                         bound=PAIRWISE if pairwise else "", axes=tuple(sorted(axes)))
         parts.append(t)
     right = yl[-1] if not (set(axes_in(yl[-1])) & set(axes_in(kept_x))) else None
     batch = broadcast([(xl[:-2], ()), (yl[:-2], ())], max(len(xl), len(yl)) - 2)
@@ -176,8 +230,7 @@ def matmul_op(b: Builder, x: Value, y: Value) -> Value:
 
 def norm_over_last(b: Builder, x: Value, k: int) -> Value:
     """Normalisation over the last k dims: their spatial axes become global (size kept)."""
-    axes = spatial_axes(x.layout, range(x.rank - k, x.rank))
-    return global_over(b, x, axes, "layer_norm", True, x.layout)
+    return mix_over(b, x, range(x.rank - k, x.rank), "layer_norm", True, x.layout)
 
 
 
@@ -186,7 +239,7 @@ def instance_norm_op(b: Builder, x: Value, use_input_stats: bool) -> Value:
     statistics (inference), position-wise."""
     if not use_input_stats:
         return b.identity(x, "instance_norm")
-    return global_over(b, x, spatial_axes(x.layout, range(2, x.rank)), "instance_norm", True, x.layout)
+    return mix_over(b, x, range(2, x.rank), "instance_norm", True, x.layout)
 
 
 def data_dependent(name: str) -> Handler:

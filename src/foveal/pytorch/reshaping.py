@@ -14,7 +14,7 @@ from torch import fx
 
 from .. import ops as O
 from ..building import Value
-from ..layout import Layout, LayoutError, Merged, broadcast, reshape
+from ..layout import Layout, LayoutError, Merged, Piece, broadcast, reshape
 from .builder import Builder, Handler
 from .nodes import bind, global_over, per_dim
 
@@ -35,7 +35,7 @@ def layout_op(compute: Callable[[Builder, Value, dict], Layout], names: Sequence
 
 
 def _reshaped(b: Builder, x: Value, p: dict) -> Layout:
-    return reshape(x.layout, x.shape, b.out_shape(), b.sizes(x))
+    return reshape(x.layout, x.shape, b.out_shape(), b.sizes(x), blocks=True)
 
 
 def _permuted(b: Builder, x: Value, p: dict) -> Layout:
@@ -105,7 +105,8 @@ def cat_op(b: Builder, items: Sequence[Value], dim: int) -> Value:
         return b.emit(O.Elementwise("concat"), connected, layout)
     # along a spatial axis: each part padded to the full length with nothing, then merged
     a = entry
-    assert isinstance(a, int)
+    if not isinstance(a, int):
+        raise LayoutError("cat along a dimension holding part of a spatial axis split into blocks")
     parts: list[Value] = []
     for v, off in zip(items, offsets):
         if v.node is None:
@@ -139,6 +140,9 @@ def index_op(b: Builder, x: Value, index: Any) -> Value:
             continue
         entry = x.layout[d]
         n = x.shape[d]
+        if isinstance(entry, Piece) and not (isinstance(item, slice) and item.indices(n) == (0, n, 1)):
+            raise LayoutError("an index into a dimension holding part of a spatial axis split into "
+                              "blocks")
         if isinstance(item, slice):
             lo, hi, st = item.indices(n)
             if isinstance(entry, int) and (lo, hi, st) != (0, n, 1):
@@ -177,6 +181,8 @@ def split_op(b: Builder, x: Value, sizes: Sequence[int], dim: int) -> tuple[Valu
         shape = tuple(meta.shape)
         squeezed = len(shape) < x.rank
         layout = x.layout[:d] + x.layout[d + 1:] if squeezed else x.layout
+        if isinstance(entry, Piece):
+            raise LayoutError("a split of a dimension holding part of a spatial axis split into blocks")
         if isinstance(entry, int):
             start, stop = [0] * b.n_axes, list[int | None]([None] * b.n_axes)
             start[entry], stop[entry] = offset, offset + size

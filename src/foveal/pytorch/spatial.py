@@ -12,10 +12,10 @@ from torch import fx
 
 from .. import ops as O
 from ..building import Value
-from ..layout import LayoutError, Merged, axis_per_dim, spatial_axes
+from ..layout import LayoutError, Merged, Piece, axis_per_dim, spatial_axes
 from ..layout import per_axis as layout_per_axis
 from .builder import Builder
-from .nodes import bind, per_dim
+from .nodes import bind, per_dim, whole_axes
 
 
 def op_axes(x: Value, n_op: int) -> tuple[tuple[int | None, ...], tuple[int, ...]]:
@@ -40,7 +40,7 @@ def spatial(b: Builder, x: Value, n_op: int, make: Callable[[tuple[int | None, .
     else:
         y = b.emit(make(mapped), [x], layout)
     if mixes_channels and others:
-        channel_axes = spatial_axes(layout, [x.rank - n_op - 1])
+        channel_axes = whole_axes(x, [x.rank - n_op - 1])
         if channel_axes:
             mask = tuple(a in channel_axes for a in range(b.n_axes))
             y = b.emit(O.Global("dense", mask, True), [y], layout, step="channels")
@@ -182,8 +182,8 @@ def roll(b: Builder, n: fx.Node, args: tuple, kwargs: dict) -> Value:
     dims = [x.dim(d) for d in per_dim(p["dims"], 1)]
     shifts = per_dim(p["shifts"], len(dims))
     picked = [(x.layout[d], s, x.shape[d]) for d, s in zip(dims, shifts) if x.layout[d] is not None]
-    if any(isinstance(e, Merged) for e, _, _ in picked):
-        raise LayoutError("torch.roll of flattened spatial tokens")
+    if any(isinstance(e, (Merged, Piece)) for e, _, _ in picked):
+        raise LayoutError("torch.roll of flattened spatial tokens or of part of a split axis")
     if not picked:
         return b.identity(x, "roll")
     mapped = tuple(e for e, _, _ in picked)
