@@ -27,15 +27,21 @@ class LayoutError(FovealError):
 
 @dataclass(frozen=True)
 class Merged:
-    """A dimension holding `axes` flattened row-major, after `extra` leading tokens that read no
-    spatial position (a class token). `exact` is False once channels were flattened in too.
-    `parts` are the flattened dims' entries and lengths (batch or channels too), so a reshape
-    to those lengths splits the dim back into them."""
+    """A dimension holding `axes` flattened row-major, after `extra` leading tokens (class,
+    distillation, register tokens) that hold no grid position. `exact` is False once channels
+    were flattened in too. `parts` are the flattened dims' entries and lengths (batch or
+    channels too), so a reshape to those lengths splits the dim back into them.
+
+    The extra tokens read no input position until an op reads across the dim (attention): then
+    they read every position (`extra_global`), while the grid tokens keep their own regions
+    (the node's regions are the grid tokens'; an extra token is a node of its own once selected).
+    """
 
     axes: tuple[int, ...]
     extra: int = 0
     exact: bool = True
     parts: tuple[tuple[Any, int], ...] = ()
+    extra_global: bool = False
 
 
 @dataclass(frozen=True)
@@ -83,12 +89,31 @@ def broadcast(layouts: list[tuple[Layout, tuple[int, ...]]], out_rank: int) -> L
         for layout, _shape in layouts:
             if k > len(layout) or layout[-k] is None:
                 continue
-            if found is not None and layout[-k] != found:
-                raise LayoutError(f"an element-wise op combines different spatial axes in one "
-                                  f"dimension ({found} and {layout[-k]})")
-            found = layout[-k]
+            entry = layout[-k]
+            if found is not None and entry != found:
+                entry = _same_tokens(found, entry)
+                if entry is None:
+                    raise LayoutError(f"an element-wise op combines different spatial axes in one "
+                                      f"dimension ({found} and {layout[-k]})")
+            found = entry
         out.append(found)
     return tuple(reversed(out))
+
+
+def _same_tokens(a: Entry, b: Entry) -> Entry:
+    """Two token dims that differ only in what their extra tokens read: they read the union."""
+    if isinstance(a, Merged) and isinstance(b, Merged) \
+            and replace(a, extra_global=b.extra_global) == b:
+        return replace(a, extra_global=True)
+    return None
+
+
+def extras_read_all(layout: Layout, axes: Sequence[int]) -> Layout:
+    """`layout` after an op that reads every position of `axes` for each output: the extra tokens
+    of a token dim over those axes now read them all (a class token after attention)."""
+    return tuple(replace(e, extra_global=True)
+                 if isinstance(e, Merged) and e.extra and set(e.axes) & set(axes) else e
+                 for e in layout)
 
 
 def reshape(layout: Layout, shape: tuple[int, ...], new_shape: tuple[int, ...],

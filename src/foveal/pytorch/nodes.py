@@ -18,7 +18,7 @@ from torch import fx
 
 from .. import ops as O
 from ..building import Value
-from ..layout import Layout, LayoutError, axes_in, broadcast, mixed, shrunk
+from ..layout import Layout, LayoutError, axes_in, broadcast, extras_read_all, mixed, shrunk
 from ..layout import mask as axes_mask
 from .builder import Builder, Handler, tensors
 
@@ -76,11 +76,13 @@ def elementwise(kind: str) -> Handler:
 def global_over(b: Builder, x: Value, axes: tuple[int, ...], kind: str, keep_size: bool,
                 layout: Layout, shape: tuple[int, ...] | None = None, step: str | None = None,
                 bound: str = "") -> Value:
-    """A global op on `axes` (reading the whole axis); an identity node if there are none."""
+    """A global op on `axes` (reading the whole axis); an identity node if there are none. The
+    extra tokens of a token dim over `axes` read every position too."""
     if not axes:
         return b.emit(O.Elementwise(kind), [x], layout, shape, step)
     mask = tuple(a in axes for a in range(b.n_axes))
-    return b.emit(O.Global(kind, mask, keep_size, bound), [x], layout, shape, step)
+    return b.emit(O.Global(kind, mask, keep_size, bound), [x], extras_read_all(layout, axes), shape,
+                  step)
 
 
 def mix_over(b: Builder, x: Value, dims: Sequence[int], kind: str, keep_size: bool, layout: Layout,
@@ -187,29 +189,43 @@ def linear_op(b: Builder, x: Value, kind: str = "dense") -> Value:
 
 def attention_op(b: Builder, q: Value, k: Value, v: Value, token_dim: int,
                  shape: tuple[int, ...]) -> Value:
-    """Output at a query token reads that token and every key and value token."""
-    parts = [q]
+    """Output at a query token reads that token and every key and value token. Keys and values
+    on another grid than the queries (spatial-reduction attention, pooled keys) are reduced to
+    one global position, which every query position reads."""
+    parts, read = [q], set[int]()
+    queries = q.shape[q.dim(token_dim)] if q.rank else None
     for name, t in (("key", k), ("value", v)):
         if t.node is None:
             continue
-        axes = axes_in(t.layout[t.dim(token_dim)])
+        d = t.dim(token_dim)
+        axes = axes_in(t.layout[d])
         if axes:
-            t = mix_over(b, t, [token_dim], "attention", True, t.layout, t.shape, step=name)
+            t = mix_over(b, t, [d], "attention", t.shape[d] == queries, t.layout, t.shape, step=name)
+            read |= set(axes)
         parts.append(t)
     connected = list(dict.fromkeys(p.node for p in parts if p.node is not None))
     op = O.Merge("attention") if len(connected) > 1 else O.Elementwise("attention")
-    return b.emit(op, [p for p in parts if p.node is not None], q.layout, shape)
+    return b.emit(op, [p for p in parts if p.node is not None], extras_read_all(q.layout, tuple(read)),
+                  shape)
 
 
 def matmul_op(b: Builder, x: Value, y: Value) -> Value:
     """x @ y: the contracted dims' axes become global; a token axis on both sides (attention
-    scores) is reported global on the right operand's side (see docs/pytorch.md)."""
+    scores) is reported global on the right operand's side (see docs/pytorch.md). An operand on
+    another grid than the output's tokens (keys pooled to fewer tokens) is reduced to one global
+    position, which every output position reads."""
     out_rank = len(b.out_shape())
     xl = x.layout if x.rank > 1 else (None,) + x.layout
     yl = y.layout if y.rank > 1 else y.layout + (None,)
+    xs = x.shape if x.rank > 1 else (1,) + x.shape
+    ys = y.shape if y.rank > 1 else y.shape + (1,)
     parts: list[Value] = []
     kept_x = xl[-2]
-    for t, contracted, kept, step in ((x, xl[-1], xl[-2], "left"), (y, yl[-2], yl[-1], "right")):
+    right = yl[-1] if not (set(axes_in(yl[-1])) & set(axes_in(kept_x))) else None
+    kept_out = ((kept_x, xs[-2]), (right, ys[-1]))
+    read = set[int]()
+    for t, contracted, kept, length, step in ((x, xl[-1], xl[-2], xs[-1], "left"),
+                                              (y, yl[-2], yl[-1], ys[-2], "right")):
         if t.node is None:
             continue
         axes = set(axes_in(contracted))
@@ -217,15 +233,17 @@ def matmul_op(b: Builder, x: Value, y: Value) -> Value:
         dims = [t.rank - 1] if step == "left" else [max(t.rank - 2, 0)] + [t.rank - 1] * bool(pairwise)
         if pairwise:
             axes |= set(axes_in(kept)) & set(axes_in(kept_x))
+            length = ys[-1]
         if axes:
-            t = mix_over(b, t, dims, "matmul", True, t.layout, t.shape, step=step,
+            same_grid = all(n == length for e, n in kept_out if set(axes_in(e)) & axes)
+            t = mix_over(b, t, dims, "matmul", same_grid, t.layout, t.shape, step=step,
                          bound=PAIRWISE if pairwise else "", axes=tuple(sorted(axes)))
+            read |= axes
         parts.append(t)
-    right = yl[-1] if not (set(axes_in(yl[-1])) & set(axes_in(kept_x))) else None
     batch = broadcast([(xl[:-2], ()), (yl[:-2], ())], max(len(xl), len(yl)) - 2)
     layout = (batch + (kept_x, right))[-out_rank:] if out_rank else ()
     op = O.Merge("matmul") if len(parts) > 1 else O.Elementwise("matmul")
-    return b.emit(op, parts, layout)
+    return b.emit(op, parts, extras_read_all(layout, tuple(read)))
 
 
 def norm_over_last(b: Builder, x: Value, k: int) -> Value:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -14,7 +15,7 @@ from torch import fx
 
 from .. import ops as O
 from ..building import Value
-from ..layout import Layout, LayoutError, Merged, Piece, broadcast, reshape
+from ..layout import Layout, LayoutError, Merged, Piece, broadcast, reshape, spatial_axes
 from .builder import Builder, Handler
 from .nodes import bind, global_over, per_dim
 
@@ -88,6 +89,8 @@ def cat_op(b: Builder, items: Sequence[Value], dim: int) -> Value:
         layout = broadcast([(v.layout, v.shape) for v in items], len(out))
         op = O.Merge("concat") if len(connected) > 1 else O.Elementwise("concat")
         return b.emit(op, connected, layout)
+    if any(isinstance(e, Merged) for e in entries):
+        return _cat_tokens(b, items, d)
     if len(entries) != 1:
         raise LayoutError("cat joins tensors with different spatial axes in one dimension")
     (entry,) = entries
@@ -95,14 +98,6 @@ def cat_op(b: Builder, items: Sequence[Value], dim: int) -> Value:
     for v in items:
         offsets.append(total)
         total += v.shape[d]
-    if isinstance(entry, Merged):  # tokens: extra tokens (a class token) put before or after
-        if len(connected) != 1:
-            raise LayoutError("cat joins two tensors of flattened spatial tokens")
-        i = next(k for k, v in enumerate(items) if v.node is not None)
-        exact = entry.exact and i == len(items) - 1
-        merged = Merged(entry.axes, entry.extra + offsets[i], exact, entry.parts)
-        layout = tuple(merged if k == d else e for k, e in enumerate(connected[0].layout))
-        return b.emit(O.Elementwise("concat"), connected, layout)
     # along a spatial axis: each part padded to the full length with nothing, then merged
     a = entry
     if not isinstance(a, int):
@@ -120,6 +115,74 @@ def cat_op(b: Builder, items: Sequence[Value], dim: int) -> Value:
     return b.emit(op, parts, connected[0].layout)
 
 
+def _cat_tokens(b: Builder, items: Sequence[Value], d: int) -> Value:
+    """Extra tokens (class, distillation, register) put next to the grid tokens: the grid keeps
+    its layout. An extra token that reads input must read every position (a class token that
+    attended to the grid, as CaiT's); the extra tokens then read every position."""
+    grids = [k for k, v in enumerate(items) if isinstance(v.layout[d], Merged)]
+    if len(grids) != 1 or items[grids[0]].node is None:
+        raise LayoutError("cat joins two tensors of flattened spatial tokens")
+    grid = items[grids[0]]
+    entry = grid.layout[d]
+    assert isinstance(entry, Merged)
+    extra_global = entry.extra_global
+    for v in items:
+        if v.node is None or v is grid:
+            continue
+        if not _reads_everything(b, v, entry.axes):
+            raise LayoutError("cat puts tokens that read part of the grid next to grid tokens")
+        extra_global = True
+    before = sum(v.shape[d] for v in items[:grids[0]])
+    merged = Merged(entry.axes, entry.extra + before, entry.exact and grids[0] == len(items) - 1,
+                    entry.parts, extra_global)
+    layout = tuple(merged if k == d else e for k, e in enumerate(grid.layout))
+    return b.emit(O.Elementwise("concat"), [grid], layout)
+
+
+def _reads_everything(b: Builder, v: Value, axes: tuple[int, ...]) -> bool:
+    """Whether every element of `v`, a tensor without grid dims, reads every position of `axes`:
+    a path from the input to it goes through a global op over them (as the engine reports it)."""
+    if spatial_axes(v.layout):
+        return False
+    seen: set[str] = set()
+    todo = [v.node]
+    while todo:
+        name = todo.pop()
+        if name is None or name in seen:
+            continue
+        seen.add(name)
+        node = b.graph.node(name)
+        if isinstance(node.op, O.Global) and all(node.op.axes[a] for a in axes):
+            return True
+        todo.extend(node.sources)
+    return False
+
+
+def _kept_tokens(entry: Merged, n: int, lo: int, hi: int, step: int) -> Merged | None:
+    """The token dim after the slice [lo:hi:step] of its n tokens: fewer extra tokens and the
+    whole grid (a Merged), or extra tokens only (None)."""
+    if step == 1 and hi <= entry.extra:
+        return None
+    if step == 1 and lo <= entry.extra and hi == n and entry.exact:
+        return replace(entry, extra=entry.extra - lo)
+    raise LayoutError("a slice of flattened spatial tokens that cuts the grid")
+
+
+def _token_position(entry: Merged, i: int) -> list[int] | None:
+    """The grid position of token i, per axis of `entry` (None: an extra token)."""
+    if i < entry.extra:
+        return None
+    grid = [(e, n) for e, n in entry.parts if isinstance(e, int)]
+    if not entry.exact or tuple(e for e, _ in grid) != entry.axes:
+        raise LayoutError("an index of one flattened spatial token on a grid of unknown shape")
+    lengths = [n for _, n in grid]
+    position, rest = [], i - entry.extra
+    for n in reversed(lengths):
+        position.append(rest % n)
+        rest //= n
+    return position[::-1]
+
+
 def index_op(b: Builder, x: Value, index: Any) -> Value:
     """x[...] with ints, slices, None and Ellipsis; tensor indices are data-dependent."""
     items = list(index) if isinstance(index, tuple) else [index]
@@ -131,7 +194,7 @@ def index_op(b: Builder, x: Value, index: Any) -> Value:
         items[k:k + 1] = [slice(None)] * fill
     start, step = [0] * b.n_axes, [1] * b.n_axes
     stop: list[int | None] = [None] * b.n_axes
-    cropped, selected = False, list[int]()
+    cropped, extras = False, list[Merged]()
     layout: list[Any] = []
     d = 0
     for item in items:
@@ -149,7 +212,10 @@ def index_op(b: Builder, x: Value, index: Any) -> Value:
                 start[entry], stop[entry], step[entry] = lo, max(hi, lo), st
                 cropped = True
             elif isinstance(entry, Merged) and (lo, hi, st) != (0, n, 1):
-                raise LayoutError("a slice of flattened spatial tokens")
+                kept = _kept_tokens(entry, n, lo, hi, st)
+                if kept is None:
+                    extras.append(entry)
+                entry = kept
             layout.append(entry)
         else:
             i = operator.index(item) % n
@@ -157,15 +223,24 @@ def index_op(b: Builder, x: Value, index: Any) -> Value:
                 start[entry], stop[entry] = i, i + 1
                 cropped = True
             elif isinstance(entry, Merged):
-                selected.extend(entry.axes)
+                position = _token_position(entry, i)
+                if position is None:
+                    extras.append(entry)
+                for a, p in zip(entry.axes, position or ()):
+                    start[a], stop[a] = p, p + 1
+                    cropped = True
         d += 1
     layout.extend(x.layout[d:])
     shape = b.out_shape()
+    if extras:  # extra tokens only: they read every position, or none
+        if cropped:
+            raise LayoutError("an index that picks extra tokens and crops the grid")
+        if all(e.extra_global for e in extras):
+            axes = tuple(a for e in extras for a in e.axes)
+            return global_over(b, x, axes, "select_token", False, tuple(layout), shape)
+        return Value(None, tuple(layout), shape)
     if cropped:
-        x = b.emit(O.Crop(start, stop, step), [x], tuple(layout), shape,
-                   step="crop" if selected else None)
-    if selected:
-        return global_over(b, x, tuple(selected), "select_token", False, tuple(layout), shape)
+        x = b.emit(O.Crop(start, stop, step), [x], tuple(layout), shape)
     if not cropped:
         return b.identity(x, "select", tuple(layout))
     return x
@@ -188,7 +263,15 @@ def split_op(b: Builder, x: Value, sizes: Sequence[int], dim: int) -> tuple[Valu
             start[entry], stop[entry] = offset, offset + size
             out.append(b.emit(O.Crop(start, stop, 1), [x], layout, shape, step=str(k)))
         elif isinstance(entry, Merged):
-            raise LayoutError("a split of flattened spatial tokens")
+            kept = _kept_tokens(entry, x.shape[d], offset, offset + size, 1)
+            if kept is not None:
+                out.append(Value(x.node, tuple(kept if k == d else e for k, e in enumerate(layout)),
+                                 shape))
+            elif entry.extra_global:
+                out.append(global_over(b, x, entry.axes, "select_token", False, layout, shape,
+                                       step=str(k)))
+            else:
+                out.append(Value(None, layout, shape))
         else:
             out.append(Value(x.node, layout, shape))
         offset += size

@@ -6,6 +6,7 @@ a permuted or channels-last tensor lands on the right axis.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from torch import fx
@@ -122,11 +123,25 @@ def pad_op(b: Builder, x: Value, pad: Sequence[int], mode: str) -> Value:
     pairs = [(pad[2 * i], pad[2 * i + 1]) for i in range(k)][::-1]  # now in dim order
     mode = {"constant": "constant", "reflect": "reflect", "replicate": "replicate",
             "circular": "circular"}[mode]
+    padded = [d for d, p in zip(range(x.rank - k, x.rank), pairs) if p != (0, 0) and x.layout[d] is not None]
+    if len(padded) == 1 and isinstance(x.layout[padded[0]], Merged):
+        return _pad_tokens(b, x, padded[0], pairs[padded[0] - x.rank + k], mode)
     mapped, _ = op_axes(x, k)
     if not any(a is not None for a in mapped):
         return b.identity(x, "pad")
     return b.emit(O.Pad(per_axis(b, mapped, [p[0] for p in pairs], 0),
                         per_axis(b, mapped, [p[1] for p in pairs], 0), mode), [x], x.layout)
+
+
+def _pad_tokens(b: Builder, x: Value, d: int, pair: tuple[int, int], mode: str) -> Value:
+    """Zero tokens put before a dim of flattened spatial tokens (CoaT's room for the class
+    token): extra tokens that read nothing."""
+    entry = x.layout[d]
+    assert isinstance(entry, Merged)
+    if mode != "constant" or pair[0] < 0 or pair[1] != 0 or (entry.extra and entry.extra_global):
+        raise LayoutError("a pad of flattened spatial tokens other than zero tokens put before them")
+    tokens = replace(entry, extra=entry.extra + pair[0])
+    return b.identity(x, "pad", tuple(tokens if k == d else e for k, e in enumerate(x.layout)))
 
 
 def resize_op(b: Builder, x: Value, size: Any, scale: Any, mode: str, align_corners: bool | None,

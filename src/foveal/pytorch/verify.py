@@ -200,11 +200,13 @@ def _compare(analysis: Any, name: str, value: Value, nan_masks: list[torch.Tenso
         return LayerCheck(name, result.status, note="not compared: an axis split into blocks")
     n_axes = len(nan_masks)
     dims = {entry: d for d, entry in enumerate(value.layout) if isinstance(entry, int)}
-    merged = {a for e in value.layout if isinstance(e, Merged) for a in e.axes}
+    tokens = {d: e for d, e in enumerate(value.layout) if isinstance(e, Merged) and e.exact}
+    merged = {a for e in value.layout if isinstance(e, Merged) and not e.exact for a in e.axes}
     if any(not result.is_global[a] for a in merged):
         return LayerCheck(name, result.status, note="not compared: flattened spatial tokens")
     sizes = result.output_shape
-    grids = [_positions(sizes[a], per_axis) if a in dims else [0] for a in range(n_axes)]
+    held = set(dims) | {a for e in tokens.values() for a in e.axes}
+    grids = [_positions(sizes[a], per_axis) if a in held else [0] for a in range(n_axes)]
     longest = max(len(g) for g in grids)
     # a diagonal from both ends covers every checked index of every axis
     index_sets = {tuple(g[min(k, len(g) - 1)] for g in grids) for k in range(longest)}
@@ -213,7 +215,7 @@ def _compare(analysis: Any, name: str, value: Value, nan_masks: list[torch.Tenso
     for index in sorted(index_sets):
         region = result.region(*index, clip=True)
         for axis in range(n_axes):
-            hits = torch.nonzero(_pick(nan_masks[axis], dims, index)).flatten().tolist()
+            hits = torch.nonzero(_pick(nan_masks[axis], dims, index, tokens, sizes)).flatten().tolist()
             measured = (hits[0], hits[-1]) if hits else None
             analytic = None if region[axis] is None else tuple(region[axis])
             check.checked += 1
@@ -222,10 +224,17 @@ def _compare(analysis: Any, name: str, value: Value, nan_masks: list[torch.Tenso
     return check
 
 
-def _pick(mask: torch.Tensor, dims: dict[int, int], index: tuple[int, ...]) -> torch.Tensor:
-    """Per probe sample (dim 0, the batch): is the feature at `index` NaN in any channel?"""
+def _pick(mask: torch.Tensor, dims: dict[int, int], index: tuple[int, ...],
+          tokens: dict[int, Merged], sizes: tuple[Any, ...]) -> torch.Tensor:
+    """Per probe sample (dim 0, the batch): is the feature at `index` NaN in any channel? In a
+    dim of flattened tokens the feature is the token after the extra ones, row-major."""
     idx: list[Any] = [slice(None)] * mask.dim()
     for a, d in dims.items():
         idx[d] = index[a]
+    for d, entry in tokens.items():
+        token = 0
+        for a in entry.axes:
+            token = token * sizes[a] + index[a]
+        idx[d] = entry.extra + token
     t = mask[tuple(idx)]
     return t.reshape(t.shape[0], -1).any(dim=1) if t.dim() > 1 else t
