@@ -19,8 +19,8 @@ from ..building import Value
 from ..handler_table import HandlerTable
 from ..layout import LayoutError
 from .builder import Builder, Handler
-from .functional import CONVOLUTION, OPS, TRANSPOSED_CONVOLUTION
-from .nodes import elementwise, instance_norm_op, matmul_op
+from .functional import ATEN_BATCH_NORM, CONVOLUTION, OPS, TRANSPOSED_CONVOLUTION
+from .nodes import REDUCTIONS, elementwise, instance_norm_op, matmul_op
 from .reshaping import index_op
 from .spatial import pad_op, resize_op
 
@@ -122,6 +122,13 @@ def _instance_norm(b: Builder, n: fx.Node, args: tuple, kwargs: dict) -> Value:
     return instance_norm_op(b, p["input"], p["use_input_stats"])
 
 
+def _batch_norm(b: Builder, n: fx.Node, args: tuple, kwargs: dict) -> Any:
+    """batch_norm, native_batch_norm, _native_batch_norm_legit (with running statistics or
+    without: no_stats) by schema name, in ATen's order."""
+    p = params(n, args)
+    return ATEN_BATCH_NORM(b, n, (), {k: p.get(k) for k in ("input", "running_mean", "training")})
+
+
 def _first_of(kind: str) -> Handler:
     """Ops returning (result, statistics...): the result is element-wise in the first input."""
 
@@ -140,7 +147,7 @@ def _first_of(kind: str) -> Handler:
 POSITION_WISE = (
     "clone", "contiguous", "alias", "detach", "_to_copy", "to", "lift_fresh_copy", "type_as",
     "dropout", "feature_dropout", "alpha_dropout", "feature_alpha_dropout", "channel_shuffle",
-    "native_channel_shuffle", "hardswish", "hardsigmoid", "mish", "batch_norm", "prelu",
+    "native_channel_shuffle", "hardswish", "hardsigmoid", "mish", "prelu",
     "_prelu_kernel", "rrelu", "celu", "selu", "softplus", "elu", "leaky_relu", "log_sigmoid",
     "hardshrink", "softshrink", "silu", "gelu")
 """Element-wise ATen ops that torch does not tag pointwise (or that stay whole when lowering)."""
@@ -148,11 +155,11 @@ POSITION_WISE = (
 SAME_AS_FUNCTIONAL = (
     *(f"{op}{k}d" for op in ("conv", "conv_transpose", "max_pool", "avg_pool", "adaptive_avg_pool",
                              "adaptive_max_pool") for k in (1, 2, 3)),
-    "pad", "pixel_shuffle", "pixel_unshuffle", "linear", "matmul", "bmm", "layer_norm", "group_norm",
-    "scaled_dot_product_attention", "cat", "concat", "concatenate", "stack", "view", "reshape",
+    "pad", "pixel_shuffle", "pixel_unshuffle", "im2col", "col2im", "linear", "matmul", "bmm", "layer_norm",
+    "group_norm", "scaled_dot_product_attention", "cat", "concat", "concatenate", "stack", "view", "reshape",
     "flatten", "unflatten", "view_as", "reshape_as", "permute", "transpose", "squeeze", "unsqueeze",
-    "expand", "expand_as", "mean", "sum", "amax", "amin", "std", "var", "logsumexp", "prod", "max",
-    "min", "softmax", "log_softmax", "split", "chunk", "unbind", "roll")
+    "expand", "expand_as", *REDUCTIONS, "rms_norm", "softmax", "log_softmax", "split", "chunk",
+    "unbind", "roll")
 """ATen ops whose handler is the functional table's of the same name."""
 
 ALIASES = {
@@ -185,6 +192,8 @@ def _table() -> dict[str, Handler]:
         "constant_pad_nd": _pad_mode("constant"), "_pad_circular": _pad_mode("circular"),
         "addmm": _addmm, "instance_norm": _instance_norm,
         "_native_batch_norm_legit_no_training": _first_of("batch_norm"),
+        **dict.fromkeys(("batch_norm", "native_batch_norm", "_native_batch_norm_legit",
+                         "_native_batch_norm_legit_functional"), _batch_norm),
         "native_dropout": _first_of("dropout"),
         "slice": _slice, "select": _select, "narrow": _narrow,
     })

@@ -60,7 +60,10 @@ class Builder(GraphBuilder):
         return self.env[n]
 
     def out_shape(self) -> tuple[int, ...]:
+        """The shape of the node's output; of its first, for an op returning (values, indices)."""
         meta = self.captured.values[self.node]  # type: ignore[index]
+        if isinstance(meta, (tuple, list)) and not isinstance(meta, torch.Size):
+            meta = meta[0]
         return tuple(meta.shape)
 
     def constant(self, shape: tuple[int, ...] | None = None) -> Value:
@@ -201,12 +204,20 @@ class Builder(GraphBuilder):
         what = self.label() if n.op != "call_function" else op_name(n)
         found = tensors((args, kwargs))
         meta = self.captured.values[n]
-        if not isinstance(meta, torch.Tensor):  # several outputs: kept as PyTorch made them
+        if not isinstance(meta, torch.Tensor):  # several outputs (an LSTM's): an unknown node each
             self.unhandled[what] += 1
-            return meta
+            return fx.node.map_aggregate(meta, lambda m: self._unknown_part(what, found, m))
         shape = tuple(meta.shape)
         layout = found[0].layout if found and found[0].rank == len(shape) else (None,) * len(shape)
         return self.unknown(self.base, what, found, layout, shape, self.label(), counted=what)
+
+    def _unknown_part(self, what: str, found: list[Value], meta: Any) -> Any:
+        """One tensor output of an op without a handler; other outputs stay as PyTorch made them."""
+        if not isinstance(meta, torch.Tensor):
+            return meta
+        shape = tuple(meta.shape)
+        layout = found[0].layout if found and found[0].rank == len(shape) else (None,) * len(shape)
+        return self.unknown(self.base, what, found, layout, shape, self.label())
 
 
 def op_name(n: fx.Node) -> str:

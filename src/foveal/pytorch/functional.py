@@ -21,6 +21,7 @@ from ..building import Value
 from ..handler_table import HandlerTable
 from .builder import Builder, Handler
 from .nodes import (
+    REDUCTIONS,
     along_dim,
     attention_op,
     bind,
@@ -46,7 +47,17 @@ from .reshaping import (
     swapped,
     unbind,
 )
-from .spatial import adaptive_op, conv_op, pad_op, pool_op, resize_op, roll, shuffle_op
+from .spatial import (
+    adaptive_op,
+    conv_op,
+    fold_op,
+    pad_op,
+    pool_op,
+    resize_op,
+    roll,
+    shuffle_op,
+    unfold_op,
+)
 from .torchvision_ops import FUNCTIONS_BY_NAME
 
 # -- handlers of function calls ----------------------------------------------------------------
@@ -114,6 +125,21 @@ def interpolate(b: Builder, n: fx.Node, args: tuple, kwargs: dict) -> Value:
                      p["recompute_scale_factor"], bool(p["antialias"]))
 
 
+def unfold(b: Builder, n: fx.Node, args: tuple, kwargs: dict) -> Value:
+    """F.unfold / aten.im2col (not Tensor.unfold, which slides along one dim)."""
+    p = bind(args, kwargs, ("input", "kernel_size", "dilation", "padding", "stride"),
+             {"dilation": 1, "padding": 0, "stride": 1})
+    return unfold_op(b, p["input"], p["kernel_size"], p["dilation"], p["padding"], p["stride"])
+
+
+def fold(b: Builder, n: fx.Node, args: tuple, kwargs: dict) -> Value:
+    """F.fold / aten.col2im."""
+    p = bind(args, kwargs, ("input", "output_size", "kernel_size", "dilation", "padding", "stride"),
+             {"dilation": 1, "padding": 0, "stride": 1})
+    return fold_op(b, p["input"], p["output_size"], p["kernel_size"], p["dilation"], p["padding"],
+                   p["stride"])
+
+
 def shuffle(unshuffle: bool) -> Handler:
     def handle(b: Builder, n: fx.Node, args: tuple, kwargs: dict) -> Value:
         return shuffle_op(b, args[0], args[1] if len(args) > 1 else next(iter(kwargs.values())),
@@ -134,6 +160,12 @@ def layer_norm(b: Builder, n: fx.Node, args: tuple, kwargs: dict) -> Value:
     return norm_over_last(b, p["input"], len(per_dim(p["normalized_shape"], 1)))
 
 
+def rms_norm(b: Builder, n: fx.Node, args: tuple, kwargs: dict) -> Value:
+    """F.rms_norm: the root mean square over the last len(normalized_shape) dims."""
+    p = bind(args, kwargs, ("input", "normalized_shape"), {})
+    return norm_over_last(b, p["input"], len(per_dim(p["normalized_shape"], 1)))
+
+
 def scaled_dot_product_attention(b: Builder, n: fx.Node, args: tuple, kwargs: dict) -> Value:
     p = bind(args, kwargs, ("query", "key", "value"), {})
     return attention_op(b, p["query"], p["key"], p["value"], -2, b.out_shape())
@@ -144,6 +176,32 @@ def matmul(b: Builder, n: fx.Node, args: tuple, kwargs: dict) -> Any:
     if not isinstance(x, Value) or not isinstance(y, Value):
         return b.captured.values[n]
     return matmul_op(b, x, y)
+
+
+def batch_norm_op(b: Builder, x: Value, batch_statistics: bool) -> Value:
+    """Running statistics are position-wise; batch statistics (training, or none kept: the weight
+    standardisation of NFNets) read every position of the channel, in every sample."""
+    if not batch_statistics:
+        return b.identity(x, "batch_norm")
+    return mix_over(b, x, [d for d in range(x.rank) if d != 1], "batch_norm", True, x.layout, x.shape)
+
+
+def batch_norm(names: tuple[str, ...]) -> Handler:
+    """F.batch_norm and torch.batch_norm (whose arguments come in ATen's order), with or without
+    running statistics; an op returning the statistics too gives them as constants."""
+
+    def handle(b: Builder, n: fx.Node, args: tuple, kwargs: dict) -> Any:
+        p = bind(args, kwargs, names, {"running_mean": None, "training": False})
+        y = batch_norm_op(b, p["input"], bool(p["training"]) or p["running_mean"] is None)
+        meta = b.captured.values[n]
+        if isinstance(meta, (tuple, list)):
+            return (y, *(b.constant(tuple(m.shape)) for m in meta[1:]))
+        return y
+
+    return handle
+
+
+ATEN_BATCH_NORM = batch_norm(("input", "weight", "bias", "running_mean", "running_var", "training"))
 
 
 def group_norm(b: Builder, n: fx.Node, args: tuple, kwargs: dict) -> Value:
@@ -165,8 +223,9 @@ OPS: dict[str, Handler] = {
     **{f"adaptive_avg_pool{k}d": adaptive("adaptive_avg_pool") for k in (1, 2, 3)},
     **{f"adaptive_max_pool{k}d": adaptive("adaptive_max_pool") for k in (1, 2, 3)},
     "pad": pad, "interpolate": interpolate, "upsample": interpolate,
-    "pixel_shuffle": shuffle(False), "pixel_unshuffle": shuffle(True),
+    "pixel_shuffle": shuffle(False), "pixel_unshuffle": shuffle(True), "im2col": unfold, "col2im": fold,
     "linear": linear, "layer_norm": layer_norm, "group_norm": group_norm,
+    "batch_norm": batch_norm(("input", "running_mean", "running_var", "weight", "bias", "training")),
     "scaled_dot_product_attention": scaled_dot_product_attention,
     "matmul": matmul, "bmm": matmul,
     "cat": cat, "concat": cat, "concatenate": cat, "stack": stack, "getitem": getitem,
@@ -174,8 +233,8 @@ OPS: dict[str, Handler] = {
                      "unsqueeze"), reshaped),
     "permute": permuted, "transpose": swapped, "movedim": moved, "expand": expanded,
     "expand_as": expanded,
-    **{name: reduction(name) for name in ("mean", "sum", "amax", "amin", "std", "var", "logsumexp",
-                                          "prod", "max", "min")},
+    **{name: reduction(name) for name in REDUCTIONS},
+    "rms_norm": rms_norm,
     "softmax": along_dim("softmax"), "log_softmax": along_dim("log_softmax"),
     "normalize": along_dim("normalize", default=1),
     "roll": roll, "chunk": split, "split": split, "unbind": unbind,
@@ -187,21 +246,26 @@ F_OPS = (
     *(f"{op}{k}d" for op in ("conv", "conv_transpose", "max_pool", "avg_pool", "adaptive_avg_pool",
                              "adaptive_max_pool") for k in (1, 2, 3)),
     "lp_pool1d", "lp_pool2d", "pad", "interpolate", "upsample", "pixel_shuffle", "pixel_unshuffle",
-    "linear", "layer_norm", "group_norm", "scaled_dot_product_attention", "softmax", "log_softmax",
-    "normalize", "grid_sample")
+    "linear", "layer_norm", "group_norm", "rms_norm", "batch_norm", "scaled_dot_product_attention",
+    "softmax", "log_softmax", "normalize", "grid_sample")
 """The ops of torch.nn.functional."""
 
 TORCH_OPS = (
     "conv1d", "conv2d", "conv3d", "max_pool2d", "pixel_shuffle", "pixel_unshuffle", "matmul", "bmm",
     "cat", "concat", "concatenate", "stack", "flatten", "reshape", "permute", "transpose", "movedim",
-    "squeeze", "unsqueeze", "mean", "sum", "amax", "amin", "std", "var", "logsumexp", "softmax", "roll",
+    "squeeze", "unsqueeze", "mean", "sum", "amax", "amin", "std", "var", "std_mean", "var_mean",
+    "logsumexp", "prod", "max", "min", "nansum", "nanmean", "median", "norm", "softmax", "roll",
     "chunk", "split", "unbind")
 """The ops of torch."""
+
+LINALG_OPS = ("vector_norm", "norm", "matrix_norm")
+"""The reductions of torch.linalg."""
 
 METHOD_OPS = (
     "view", "reshape", "view_as", "reshape_as", "flatten", "unflatten", "squeeze", "unsqueeze",
     "permute", "transpose", "movedim", "expand", "expand_as", "mean", "sum", "amax", "amin", "std",
-    "var", "softmax", "log_softmax", "chunk", "split", "unbind", "matmul", "roll")
+    "var", "logsumexp", "prod", "max", "min", "nansum", "nanmean", "median", "norm", "softmax",
+    "log_softmax", "chunk", "split", "unbind", "matmul", "roll")
 """The ops of torch.Tensor."""
 
 # -- element-wise ops: the kind each is recorded as --------------------------------------------
@@ -211,14 +275,15 @@ ELEMENTWISE_FUNCTIONS: dict[Any, str] = {
         "relu", "relu6", "leaky_relu", "elu", "selu", "celu", "gelu", "silu", "mish", "sigmoid",
         "tanh", "hardswish", "hardsigmoid", "hardtanh", "softplus", "softsign", "logsigmoid",
         "dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout", "feature_alpha_dropout",
-        "batch_norm", "local_response_norm", "prelu", "threshold", "hardshrink", "tanhshrink",
+        "local_response_norm", "prelu", "threshold", "hardshrink", "tanhshrink",
         "softshrink", "rrelu", "relu_", "elu_", "leaky_relu_", "hardtanh_")},
     **{getattr(torch, f): f for f in (
         "relu", "sigmoid", "tanh", "exp", "log", "sqrt", "rsqrt", "abs", "neg", "clamp", "clip",
         "add", "sub", "subtract", "mul", "multiply", "div", "divide", "pow", "maximum", "minimum",
         "where", "sign", "square", "erf", "sin", "cos", "reciprocal", "relu_", "sigmoid_",
-        "batch_norm", "channel_shuffle", "native_channel_shuffle", "masked_fill",
-        "clamp_min", "clamp_max", "floor", "ceil", "round", "logical_not", "lerp")},
+        "channel_shuffle", "native_channel_shuffle", "masked_fill",
+        "clamp_min", "clamp_max", "floor", "ceil", "round", "logical_not", "lerp", "addcmul",
+        "addcdiv")},
     operator.add: "add", operator.sub: "sub", operator.mul: "mul", operator.truediv: "div",
     operator.floordiv: "floordiv", operator.pow: "pow", operator.neg: "neg", operator.iadd: "add",
     operator.imul: "mul", operator.mod: "mod",
@@ -240,6 +305,8 @@ FUNCTIONS: HandlerTable[Handler] = HandlerTable({
     **{f: elementwise(kind) for f, kind in ELEMENTWISE_FUNCTIONS.items()},
     **{getattr(F, name): OPS[name] for name in F_OPS},
     **{getattr(torch, name): OPS[name] for name in TORCH_OPS},
+    **{getattr(torch.linalg, name): OPS[f"linalg_{name}"] for name in LINALG_OPS},
+    F.unfold: OPS["im2col"], F.fold: OPS["col2im"], torch.batch_norm: ATEN_BATCH_NORM,
     operator.matmul: OPS["matmul"], operator.getitem: OPS["getitem"],
     **FUNCTIONS_BY_NAME,
 })

@@ -13,21 +13,24 @@ from torch import fx, nn
 
 from ..building import Value
 from ..handler_table import HandlerTable
-from .builder import Builder, Handler
+from ..layout import LayoutError
+from .builder import Builder, Handler, tensors
 from .functional import group_norm
 from .nodes import (
     attention_op,
     bind,
     elementwise,
     global_along,
+    global_over,
     instance_norm_op,
     linear_op,
     module_of,
     norm_over_last,
+    whole_axes,
     with_indices,
 )
 from .reshaping import reshaped
-from .spatial import adaptive_op, conv_op, pad_op, pool_op, resize_op, shuffle_op
+from .spatial import adaptive_op, conv_op, fold_op, pad_op, pool_op, resize_op, shuffle_op, unfold_op
 from .torchvision_ops import MODULES_BY_NAME
 
 
@@ -90,6 +93,17 @@ def _shuffle(b: Builder, n: fx.Node, args: tuple, kwargs: dict) -> Value:
     return shuffle_op(b, args[0], m.upscale_factor, False)
 
 
+def _unfold(b: Builder, n: fx.Node, args: tuple, kwargs: dict) -> Value:
+    m = module_of(b, n)
+    if isinstance(m, nn.Fold):
+        return fold_op(b, args[0], m.output_size, m.kernel_size, m.dilation, m.padding, m.stride)
+    return unfold_op(b, args[0], m.kernel_size, m.dilation, m.padding, m.stride)
+
+
+def _rms_norm(b: Builder, n: fx.Node, args: tuple, kwargs: dict) -> Value:
+    return norm_over_last(b, args[0], len(module_of(b, n).normalized_shape))
+
+
 def _linear(b: Builder, n: fx.Node, args: tuple, kwargs: dict) -> Value:
     return linear_op(b, args[0])
 
@@ -120,6 +134,40 @@ def _mha(b: Builder, n: fx.Node, args: tuple, kwargs: dict) -> Any:
     out = attention_op(b, p["query"], p["key"], p["value"], token_dim, tuple(meta[0].shape))
     weights = meta[1]
     return (out, None if weights is None else b.constant(tuple(weights.shape)))
+
+
+ONE_WAY = ("a unidirectional RNN reads only the positions up to its own; foveal reports the "
+           "whole sequence")
+
+
+def _rnn(b: Builder, n: fx.Node, args: tuple, kwargs: dict) -> Any:
+    """nn.RNN, nn.GRU, nn.LSTM: an output step reads the whole sequence (both directions; a
+    unidirectional one reads a prefix, a bound) and its own batch entries; the final states read
+    the whole sequence. Features are mixed, as by a linear layer."""
+    m = module_of(b, n)
+    p = bind(args, kwargs, ("input", "hx"), {"hx": None})
+    x = p["input"]
+    if not isinstance(x, Value):
+        raise LayoutError(f"{type(m).__name__} on a packed sequence")
+    if any(v.node is not None for v in tensors(p["hx"])):
+        raise LayoutError(f"{type(m).__name__} with an input-dependent initial state")
+    seq = 1 if m.batch_first and x.rank == 3 else 0
+    read = whole_axes(x, [seq, x.rank - 1])
+    bound = "" if m.bidirectional else ONE_WAY
+    meta = b.captured.values[n]
+    out = global_over(b, x, read, "rnn", True, x.layout[:-1] + (None,), tuple(meta[0].shape),
+                      bound=bound)
+    batch = tuple(e for d, e in enumerate(x.layout[:-1]) if d != seq)
+
+    def final(state: Any, step: str) -> Value:
+        shape = tuple(state.shape)
+        return global_over(b, x, read, "rnn", False, ((None,) + batch + (None,))[-len(shape):], shape,
+                           step=step, bound=bound)
+
+    states = meta[1]
+    if isinstance(states, tuple):  # LSTM: (h_n, c_n)
+        return (out, (final(states[0], "h_n"), final(states[1], "c_n")))
+    return (out, final(states, "h_n"))
 
 
 ELEMENTWISE_MODULES: tuple[type, ...] = (
@@ -159,11 +207,12 @@ MODULES: HandlerTable[Handler] = HandlerTable({
     nn.UpsamplingBilinear2d: _upsample,
     nn.PixelShuffle: _shuffle, nn.PixelUnshuffle: _shuffle,
     nn.Linear: _linear, nn.Bilinear: _linear, nn.Flatten: reshaped, nn.Unflatten: reshaped,
-    nn.LayerNorm: _layer_norm, nn.GroupNorm: group_norm,
+    nn.LayerNorm: _layer_norm, nn.GroupNorm: group_norm, nn.RMSNorm: _rms_norm,
+    nn.Unfold: _unfold, nn.Fold: _unfold,
     nn.InstanceNorm1d: _instance_norm, nn.InstanceNorm2d: _instance_norm,
     nn.InstanceNorm3d: _instance_norm,
     nn.Softmax: _softmax, nn.LogSoftmax: _softmax, nn.Softmin: _softmax,
-    nn.MultiheadAttention: _mha,
+    nn.MultiheadAttention: _mha, nn.RNN: _rnn, nn.GRU: _rnn, nn.LSTM: _rnn,
     **MODULES_BY_NAME,
 })
 """Module calls, by class, or by qualified name for library modules foveal never imports (kept

@@ -144,24 +144,44 @@ PAIRWISE = ("a product of two token tensors (attention scores written by hand): 
             "of the right side")
 
 
-def reduction(kind: str, dim_name: str = "dim", keep_name: str = "keepdim") -> Handler:
-    """mean/sum/amax...: the reduced dims' axes become global (size 1)."""
+REDUCTIONS: dict[str, tuple[str, ...]] = {
+    **dict.fromkeys(("mean", "sum", "amax", "amin", "logsumexp", "prod", "max", "min", "nansum",
+                     "nanmean", "median", "frobenius_norm"), ("input", "dim", "keepdim")),
+    **dict.fromkeys(("std", "var", "std_mean", "var_mean"), ("input", "dim", "unbiased", "keepdim")),
+    "norm": ("input", "p", "dim", "keepdim"),
+    **dict.fromkeys(("linalg_vector_norm", "linalg_norm", "linalg_matrix_norm"),
+                    ("input", "ord", "dim", "keepdim")),
+}
+"""Every reduction over dims, by name: its positional parameters (torch's, Tensor's and ATen's
+agree). A matrix norm reduces dims (-2, -1) by default, the others every dim."""
+
+
+def reduction(kind: str) -> Handler:
+    """One rule for every reduction over dims (mean, var, norms, logsumexp...): the spatial axes
+    the reduced dims hold become global, of length 1 (kept as a size-1 dim with keepdim); a
+    reduction over channel dims only is position-wise. No dims (None, or ATen's []) is every dim.
+    An op returning two tensors gives (result, statistic) for var_mean / std_mean (both read the
+    same), (values, indices) otherwise; max(x, y) of two tensors is element-wise."""
+    names = REDUCTIONS[kind]
+    default = (-2, -1) if "matrix" in kind else None
 
     def handle(b: Builder, n: fx.Node, args: tuple, kwargs: dict) -> Any:
-        p = bind(args, kwargs, ("input", dim_name, keep_name), {dim_name: None, keep_name: False})
+        p = bind(args, kwargs, names, {"dim": default, "keepdim": False})
         x: Value = p["input"]
-        dims = p[dim_name]
-        meta = b.captured.values[n]
-        if not isinstance(meta, torch.Tensor):  # max(x) -> (values, indices) etc.
-            meta = meta[0] if isinstance(meta, (tuple, list)) else meta
-        if dims is None:
-            dims = list(range(x.rank))
-        dims = [x.dim(d) for d in per_dim(dims, 1)] if not isinstance(dims, int) else [x.dim(dims)]
-        layout = x.layout if p[keep_name] else tuple(e for d, e in enumerate(x.layout) if d not in dims)
-        result = mix_over(b, x, dims, kind, False, layout, tuple(meta.shape))
+        dims = p["dim"]
+        if isinstance(dims, Value):  # torch.max(x, y)
+            return elementwise(kind)(b, n, args, kwargs)
+        if dims is None or isinstance(dims, bool) or (isinstance(dims, (list, tuple)) and not dims):
+            dims = range(x.rank)  # var(x, True): the flag is `unbiased`
+        dims = sorted({x.dim(d) for d in per_dim(dims, 1)})
+        layout = x.layout if p["keepdim"] else tuple(e for d, e in enumerate(x.layout) if d not in dims)
+        result = mix_over(b, x, dims, kind, False, layout, b.out_shape())
         value = b.captured.values[n]
         if isinstance(value, (tuple, list)) and not isinstance(value, torch.Size):
-            return (result, b.constant(tuple(value[1].shape)))  # (values, indices)
+            second = tuple(value[1].shape)
+            if kind.endswith("_mean"):
+                return (result, Value(result.node, layout, second))
+            return (result, b.constant(second))  # (values, indices)
         return result
 
     return handle

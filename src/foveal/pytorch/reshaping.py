@@ -64,9 +64,26 @@ def _moved(b: Builder, x: Value, p: dict) -> Layout:
     return tuple(x.layout[d if d is not None else next(it)] for d in order)
 
 
-def _expanded(b: Builder, x: Value, p: dict) -> Layout:
+def expanded(b: Builder, n: fx.Node, args: tuple, kwargs: dict) -> Any:
+    """expand / expand_as: new leading dims hold no axis; a spatial dim of length 1 (a statistic
+    kept with keepdim, or one position) broadcast to length m is that axis upsampled from 1 to
+    m, every position reading the one position (EvoNorm's instance_std)."""
+    x = args[0] if args else kwargs.get("input")
+    if not isinstance(x, Value):
+        return b.captured.values[n]
     out = b.out_shape()
-    return (None,) * (len(out) - x.rank) + x.layout
+    new = len(out) - x.rank
+    layout = (None,) * new + x.layout
+    sizes: list[int | None] = [None] * b.n_axes
+    for entry, before, after in zip(x.layout, x.shape, out[new:]):
+        if entry is None or before == after:
+            continue
+        if not isinstance(entry, int):
+            raise LayoutError("an expand of a length-1 dim of flattened or partitioned spatial axes")
+        sizes[entry] = after
+    if all(s is None for s in sizes):
+        return b.identity(x, "expand", layout)
+    return b.emit(O.upsample([1 if s is None else None for s in sizes], sizes), [x], layout)
 
 
 reshaped = layout_op(_reshaped, ("input",))
@@ -76,7 +93,6 @@ permuted = layout_op(_permuted, ("input", "dims"))
 swapped = layout_op(_transposed, ("input", "dim0", "dim1"))
 """transpose: two dims swapped."""
 moved = layout_op(_moved, ("input", "source", "destination"))
-expanded = layout_op(_expanded, ("input",))
 
 
 def cat_op(b: Builder, items: Sequence[Value], dim: int) -> Value:

@@ -13,7 +13,7 @@ from torch import fx
 
 from .. import ops as O
 from ..building import Value
-from ..layout import LayoutError, Merged, Piece, axis_per_dim, spatial_axes
+from ..layout import LayoutError, Merged, Piece, axis_per_dim, merged, spatial_axes
 from ..layout import per_axis as layout_per_axis
 from .builder import Builder
 from .nodes import bind, per_dim, whole_axes
@@ -204,3 +204,51 @@ def roll(b: Builder, n: fx.Node, args: tuple, kwargs: dict) -> Value:
     mapped = tuple(e for e, _, _ in picked)
     y = roll_op(b, x, mapped, [s for _, s, _ in picked], [n_ for _, _, n_ in picked], x.shape, "roll")
     return b.identity(y, "roll")
+
+
+def unfold_op(b: Builder, x: Value, kernel, dilation, padding, stride) -> Value:
+    """F.unfold (im2col): (N, C, H, W) -> (N, C*kh*kw, L), L the output grid flattened. Each
+    column l reads the k x k window at grid position l: a window on each axis, then the grid
+    merged into the last dim (the C*kh*kw dim holds the window's taps, no axis)."""
+    kernel, dilation, stride = per_dim(kernel, 2), per_dim(dilation, 2), per_dim(stride, 2)
+    pads = [(p, p) for p in per_dim(padding, 2)]
+    if x.layout[-3] is not None:
+        raise LayoutError("unfold of a tensor whose channel dim holds spatial axes")
+    mapped, _ = op_axes(x, 2)
+    grid = tuple((n + 2 * p[0] - d * (k - 1) - 1) // s + 1
+                 for n, p, d, k, s in zip(x.shape[-2:], pads, dilation, kernel, stride))
+    windows = O.Window(per_axis(b, mapped, kernel, 1), per_axis(b, mapped, stride, 1),
+                       per_axis(b, mapped, dilation, 1), per_axis(b, mapped, pads, (0, 0)), False,
+                       "unfold")
+    y = b.emit(windows, [x], x.layout, x.shape[:-2] + grid, step="windows") \
+        if any(a is not None for a in mapped) else x
+    return b.emit(O.Elementwise("unfold"), [y], x.layout[:-3] + (None, merged(mapped, grid)))
+
+
+def fold_op(b: Builder, x: Value, output_size, kernel, dilation, padding, stride) -> Value:
+    """F.fold (col2im), the inverse layout of unfold: (N, C*kh*kw, L) -> (N, C, H, W), each
+    pixel summing the taps of every window that covers it: a transposed window, when L is the
+    grid of two axes flattened row-major (as unfold makes it)."""
+    kernel, dilation, stride = per_dim(kernel, 2), per_dim(dilation, 2), per_dim(stride, 2)
+    padding, size = per_dim(padding, 2), per_dim(output_size, 2)
+    grid = tuple((n + 2 * p - d * (k - 1) - 1) // s + 1
+                 for n, p, d, k, s in zip(size, padding, dilation, kernel, stride))
+    entry = x.layout[-1]
+    if x.layout[-2] is not None:
+        raise LayoutError("fold of a tensor whose window dim holds spatial axes")
+    if entry is None:
+        return b.emit(O.Elementwise("fold"), [x], x.layout[:-2] + (None, None, None))
+    parts = tuple(p for p in entry.parts if p != (None, 1)) if isinstance(entry, Merged) else ()
+    if (not isinstance(entry, Merged) or entry.extra or tuple(n for _, n in parts) != grid
+            or not all(isinstance(a, int) for a, _ in parts)):
+        raise LayoutError("fold of columns that are not an output grid of two spatial axes "
+                          "flattened row-major")
+    mapped = tuple(a for a, _ in parts)
+    layout = x.layout[:-2] + (None,) + mapped
+    y = b.emit(O.Elementwise("fold"), [x], layout, x.shape[:-1] + grid, step="grid")
+    out_pad = [n - ((g - 1) * s - 2 * p + d * (k - 1) + 1)
+               for n, g, s, p, d, k in zip(size, grid, stride, padding, dilation, kernel)]
+    return b.emit(O.TransposedWindow(per_axis(b, mapped, kernel, 1), per_axis(b, mapped, stride, 1),
+                                     per_axis(b, mapped, dilation, 1),
+                                     per_axis(b, mapped, [(p, p) for p in padding], (0, 0)),
+                                     per_axis(b, mapped, out_pad, 0)), [y], layout)
