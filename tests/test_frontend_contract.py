@@ -122,6 +122,7 @@ def test_a_wrong_handler_is_caught_by_the_size_check() -> None:
             return torch.nn.functional.avg_pool2d(x, 3, stride=1, padding=1)
 
     model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), Blur())
-    assert foveal.receptive_field(model, (1, 3, 16, 16), handlers={Blur: conv(3, padding=1)}).output.size == (5, 5)
+    handled = foveal.receptive_field(model, (1, 3, 16, 16), handlers={Blur: conv(3, padding=1)})
+    assert handled.output.size == (5, 5)
     with pytest.raises(FovealError, match="PyTorch gives 14; check the handlers= entries"):
         foveal.receptive_field(model, (1, 3, 16, 16), handlers={Blur: conv(3)})

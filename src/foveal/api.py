@@ -10,13 +10,17 @@ from .engine import Options
 from .errors import UnsupportedOpError
 from .frontend import Request, check_sizes
 from .frontends import find
-from .input_spec import parse
+from .input_spec import InputRequest, parse
 from .native import load_model
 
 __all__ = ["load_model", "receptive_field"]
 
 
-def receptive_field(model: Any, input_shape: int | Iterable[int] | Mapping[str, Any] | None = None,
+InputShape = int | Iterable[int] | Mapping[str, Any] | InputRequest | None
+"""Spatial sizes, a full shape, one per input, or a request parsed already (the CLI's)."""
+
+
+def receptive_field(model: Any, input_shape: InputShape = None,
                     *, input: str | None = None, output: str | None = None,
                     stop_propagation: Iterable[str] | None = None,
                     unknown_policy: str = "error", handlers: Mapping[Any, Any] | None = None,

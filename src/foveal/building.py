@@ -84,9 +84,9 @@ class GraphBuilder:
     def alias(self, value: Value, base: str, label: str, kind: str = O.MODULE_OUTPUT) -> Value:
         """A node that names `value` (a module's or a nested model's output): an identity that
         the verdicts skip, so the name refers to what its last layer computed."""
+        assert value.node is not None
         name = self.fresh(base)
         self.graph.add(name, O.alias(kind), [value.node], label=label)
-        assert value.node is not None
         self.expected[name] = self.expected.get(value.node, (None,) * self.n_axes)
         return Value(name, value.layout, value.shape)
 

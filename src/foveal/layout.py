@@ -402,23 +402,23 @@ def mixed(layout: Layout, shape: tuple[int, ...], dims: Sequence[int]) -> tuple[
                 digits.setdefault(piece.axis, []).append((piece, d in chosen))
         if d in chosen:  # an axis of length 1 has no digit
             out.update((a, Reads(a, 1, 1, 1)) for a in axes_in(entry) if a not in out)
-    for axis, found in digits.items():
-        if axis in out and out[axis].length is None or not any(m for _, m in found):
+    for axis, pieces in digits.items():
+        if axis in out and out[axis].length is None or not any(m for _, m in pieces):
             continue
-        found.sort(key=lambda item: item[0].stride)
+        pieces.sort(key=lambda item: item[0].stride)
         stride = 1
-        for piece, _ in found:
+        for piece, _ in pieces:
             if piece.stride != stride:
                 raise LayoutError(f"the pieces of spatial axis {axis} do not make up the axis "
                                   f"(a block was dropped or repeated)")
             stride *= piece.count
-        flags = [m for _, m in found]
+        flags = [m for _, m in pieces]
         first, last = flags.index(True), len(flags) - 1 - flags[::-1].index(True)
         if not all(flags[first:last + 1]):
             raise LayoutError(f"an op mixes pieces of spatial axis {axis} that are not adjacent "
                               f"blocks, which foveal cannot follow")
-        count = _product(p.count for p, _ in found[first:last + 1])
-        out[axis] = Reads(axis, found[first][0].stride, count, stride)
+        count = _product(p.count for p, _ in pieces[first:last + 1])
+        out[axis] = Reads(axis, pieces[first][0].stride, count, stride)
     return tuple(out[a] for a in sorted(out))
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from ..layout import Layout, Merged, mask, spatial_axes
+from ..layout import Layout, mask, spatial_axes
 from .fields import Fields
 from .fold import Constants
 from .load import Dims
@@ -104,7 +104,7 @@ class Context:
         for d, entry in enumerate(self.layout):
             if entry is None:
                 continue
-            if d < 2 or isinstance(entry, Merged):
+            if d < 2 or not isinstance(entry, int):  # a merged or split axis: no window dim
                 return None
             index[entry] = d - 2
         if any(i is None for i in index):

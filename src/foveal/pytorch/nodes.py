@@ -112,7 +112,7 @@ def mix_over(b: Builder, x: Value, dims: Sequence[int], kind: str, keep_size: bo
         if keep_size:
             ops.append((O.Resize("nearest", w, None, "asymmetric", "floor"), "block"))
     if residues:  # without keep_size, one position per residue class: the dilated window alone
-        wrap = [r.length - r.stride if (r := residues.get(a)) else 0 for a in range(b.n_axes)]
+        wrap = [r.stride * (r.count - 1) if (r := residues.get(a)) else 0 for a in range(b.n_axes)]
         taps = [r.count if (r := residues.get(a)) else 1 for a in range(b.n_axes)]
         apart = [r.stride if (r := residues.get(a)) else 1 for a in range(b.n_axes)]
         if keep_size:
