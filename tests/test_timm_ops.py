@@ -165,17 +165,8 @@ def test_unidirectional_rnn_is_a_bound() -> None:
 
 @pytest.fixture(scope="module")
 def timm():
-    TM.import_torchvision()
-    return pytest.importorskip("timm")
+    return TM.import_timm()
 
-
-class Features(nn.Module):
-    def __init__(self, inner: nn.Module) -> None:
-        super().__init__()
-        self.inner = inner
-
-    def forward(self, x):
-        return self.inner.forward_features(x)
 
 
 EXACT_ON_META = ("convnextv2_atto", "dm_nfnet_f0", "sequencer2d_s", "bat_resnext26ts",
@@ -189,7 +180,7 @@ def test_timm_model_on_meta(timm, name: str) -> None:
     with torch.device("meta"):
         model = timm.create_model(name, pretrained=False)
     size = tuple(model.pretrained_cfg["input_size"])
-    assert foveal.receptive_field(Features(model), (1, *size)).output.status == "exact"
+    assert foveal.receptive_field(TM.features(model), (1, *size)).output.status == "exact"
 
 
 @pytest.mark.parametrize("name", ["tnt_s_patch16_224", "volo_d1_224", "convit_tiny", "efficientformer_l1"])
@@ -200,7 +191,7 @@ def test_timm_model_on_meta_without_internal_error(timm, name: str) -> None:
         model = timm.create_model(name, pretrained=False)
     size = tuple(model.pretrained_cfg["input_size"])
     try:
-        status = foveal.receptive_field(Features(model), (1, *size)).output.status
+        status = foveal.receptive_field(TM.features(model), (1, *size)).output.status
     except foveal.FovealError as exc:
         assert not str(exc).startswith("internal") and "nfold" not in str(exc) \
             and "fold'" not in str(exc), str(exc)
@@ -232,4 +223,4 @@ def test_volo_outlook_attention_against_nan_injection(timm) -> None:
 ])
 def test_timm_model_against_nan_injection(timm, name: str, kwargs: dict, size: int) -> None:
     model = timm.create_model(name, pretrained=False, **kwargs)
-    agrees(Features(model), image(size))
+    agrees(TM.features(model), image(size))

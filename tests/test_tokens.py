@@ -180,17 +180,8 @@ def test_hand_written_attention_with_keys_on_a_coarser_grid_is_a_bound() -> None
 
 @pytest.fixture(scope="module")
 def timm():
-    TM.import_torchvision()
-    return pytest.importorskip("timm")
+    return TM.import_timm()
 
-
-class Features(nn.Module):
-    def __init__(self, inner: nn.Module) -> None:
-        super().__init__()
-        self.inner = inner
-
-    def forward(self, x):
-        return self.inner.forward_features(x)
 
 
 @pytest.mark.parametrize("name, kwargs, size", [
@@ -204,7 +195,7 @@ class Features(nn.Module):
 ])
 def test_timm_tokens_against_nan_injection(timm, name: str, kwargs: dict, size: int) -> None:
     """Every module output NaN injection can compare (the exact ones) agrees with foveal."""
-    model = Features(timm.create_model(name, pretrained=False, **kwargs))
+    model = TM.features(timm.create_model(name, pretrained=False, **kwargs))
     a = foveal.receptive_field(model, image(size))
     assert a.output.status == "exact", a.output.reasons
     nodes = {r.name for r in a}
@@ -224,6 +215,6 @@ def test_timm_tokens_on_meta(timm, name: str, status: str) -> None:
     with torch.device("meta"):
         model = timm.create_model(name, pretrained=False)
     size = tuple(model.pretrained_cfg["input_size"])
-    out = foveal.receptive_field(Features(model), (1, *size)).output
+    out = foveal.receptive_field(TM.features(model), (1, *size)).output
     assert out.status == status, out.reasons
     assert out.is_global == (True, True)

@@ -113,6 +113,7 @@ def test_blocks_regrouped_along_digits_and_across_them() -> None:
 # -- the PyTorch front-end -----------------------------------------------------------------------
 
 torch = pytest.importorskip("torch")
+import torch_models as TM  # noqa: E402
 from torch import nn  # noqa: E402
 from torch.nn import functional as F  # noqa: E402
 
@@ -222,19 +223,8 @@ def test_a_conv_over_window_positions_is_refused() -> None:
 
 @pytest.fixture(scope="module")
 def timm():
-    import torch_models
+    return TM.import_timm()
 
-    torch_models.import_torchvision()
-    return pytest.importorskip("timm")
-
-
-class Features(nn.Module):
-    def __init__(self, inner) -> None:
-        super().__init__()
-        self.inner = inner
-
-    def forward(self, x):
-        return self.inner.forward_features(x)
 
 
 def _fused(model):
@@ -251,7 +241,7 @@ def _blocks(result, prefix: str) -> list[str]:
 
 
 def test_timm_swin_regions_per_window(timm) -> None:
-    model = Features(timm.create_model("swin_tiny_patch4_window7_224", pretrained=False, img_size=56,
+    model = TM.features(timm.create_model("swin_tiny_patch4_window7_224", pretrained=False, img_size=56,
                                        window_size=7, embed_dim=16, num_heads=(1, 1, 1, 1),
                                        depths=(2, 2, 1, 1)).eval())
     assert foveal.receptive_field(model, (1, 3, 56, 56)).output.status == "bound"  # by hand
@@ -273,7 +263,7 @@ def test_timm_maxvit_block_and_grid_attention(timm) -> None:
                      conv_cfg=MaxxVitConvCfg(expand_ratio=1.0, attn_layer=""),
                      transformer_cfg=MaxxVitTransformerCfg(dim_head=8, expand_ratio=1.0,
                                                            window_size=(4, 4), grid_size=(2, 2)))
-    model = Features(_fused(MaxxVit(cfg, img_size=64).eval()))
+    model = TM.features(_fused(MaxxVit(cfg, img_size=64).eval()))
     result = foveal.receptive_field(model, (1, 3, 64, 64))
     assert result.output.status == "exact"
     block = result["inner.stages.0.blocks.0.attn_block"]

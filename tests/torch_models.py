@@ -189,3 +189,26 @@ class EinsumMix(nn.Module):
 
     def forward(self, x):
         return self.head(torch.einsum("bchw,dc->bdhw", self.conv(x), self.mix))
+
+
+def import_timm():
+    """timm (it imports torchvision, which needs the shim above first), or skip the test."""
+    import pytest
+
+    import_torchvision()
+    return pytest.importorskip("timm")
+
+
+def features(model):
+    """A module whose forward is `model.forward_features` (timm's backbone without its head)."""
+    import torch
+
+    class Features(torch.nn.Module):
+        def __init__(self, inner) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, x):
+            return self.inner.forward_features(x)
+
+    return Features(model)
