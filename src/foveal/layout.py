@@ -14,6 +14,7 @@ or a residue class of it (`mixed`).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -227,7 +228,7 @@ def lengths(layout: Layout, shape: tuple[int, ...], n_axes: int) -> dict[int, in
     out = {a: 1 if n is None else n for a, n in enumerate(size_of(layout, shape, n_axes))}
     for axis, found in _pieces_by_axis(layout, shape).items():
         if any(isinstance(p, Piece) for p in found):
-            out[axis] = _product(p.count for p in found)
+            out[axis] = math.prod(p.count for p in found)
     return out
 
 
@@ -360,13 +361,6 @@ def _pieces_by_axis(layout: Layout, shape: tuple[int, ...]) -> dict[int, list[Pi
     return out
 
 
-def _product(values: Any) -> int:
-    out = 1
-    for v in values:
-        out *= v
-    return out
-
-
 @dataclass(frozen=True)
 class Reads:
     """What an op that mixes positions over some dims reads on one axis: output position p reads
@@ -417,7 +411,7 @@ def mixed(layout: Layout, shape: tuple[int, ...], dims: Sequence[int]) -> tuple[
         if not all(flags[first:last + 1]):
             raise LayoutError(f"an op mixes pieces of spatial axis {axis} that are not adjacent "
                               f"blocks, which foveal cannot follow")
-        count = _product(p.count for p, _ in pieces[first:last + 1])
+        count = math.prod(p.count for p, _ in pieces[first:last + 1])
         out[axis] = Reads(axis, pieces[first][0].stride, count, stride)
     return tuple(out[a] for a in sorted(out))
 

@@ -80,9 +80,8 @@ def global_over(b: Builder, x: Value, axes: tuple[int, ...], kind: str, keep_siz
     extra tokens of a token dim over `axes` read every position too."""
     if not axes:
         return b.emit(O.Elementwise(kind), [x], layout, shape, step)
-    mask = tuple(a in axes for a in range(b.n_axes))
-    return b.emit(O.Global(kind, mask, keep_size, bound), [x], extras_read_all(layout, axes), shape,
-                  step)
+    op = O.Global(kind, axes_mask(axes, b.n_axes), keep_size, bound)
+    return b.emit(op, [x], extras_read_all(layout, axes), shape, step)
 
 
 def mix_over(b: Builder, x: Value, dims: Sequence[int], kind: str, keep_size: bool, layout: Layout,

@@ -14,6 +14,7 @@ from torch import fx
 from .. import ops as O
 from ..building import Value
 from ..layout import LayoutError, Merged, Piece, axis_per_dim, merged, spatial_axes
+from ..layout import mask as layout_mask
 from ..layout import per_axis as layout_per_axis
 from .builder import Builder
 from .nodes import bind, per_dim, whole_axes
@@ -43,8 +44,8 @@ def spatial(b: Builder, x: Value, n_op: int, make: Callable[[tuple[int | None, .
     if mixes_channels and others:
         channel_axes = whole_axes(x, [x.rank - n_op - 1])
         if channel_axes:
-            mask = tuple(a in channel_axes for a in range(b.n_axes))
-            y = b.emit(O.Global("dense", mask, True), [y], layout, step="channels")
+            y = b.emit(O.Global("dense", layout_mask(channel_axes, b.n_axes), True), [y], layout,
+                       step="channels")
     return y
 
 
