@@ -279,25 +279,37 @@ def test_attention_is_global_over_tokens() -> None:
     assert a.output.status == "exact"
 
 
-def test_hand_written_attention_scores_are_bounds() -> None:
-    """scores[i, j] reads query token i and key token j, which one interval per axis cannot say:
-    foveal reports every key token and marks the scores, and what follows, as bounds."""
+class ScoresByHand(torch.nn.Module):
+    """softmax(t t^T) t over the 4 x 4 tokens of a stride-4 patch embedding; `pick` selects
+    some key columns of the scores before the softmax."""
 
-    class ByHand(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.embed = torch.nn.Conv2d(3, 8, 4, stride=4)
+    def __init__(self, pick: bool = False) -> None:
+        super().__init__()
+        self.embed = torch.nn.Conv2d(3, 8, 4, stride=4)
+        self.pick = pick
 
-        def forward(self, x):
-            t = self.embed(x).flatten(2).transpose(1, 2)
-            scores = t @ t.transpose(-2, -1)
-            return scores.softmax(-1) @ t
+    def forward(self, x):
+        t = self.embed(x).flatten(2).transpose(1, 2)
+        scores = t @ t.transpose(-2, -1)
+        if self.pick:
+            return scores[..., :3].softmax(-1).sum(-1, keepdim=True) * t
+        return scores.softmax(-1) @ t
 
-    a = foveal.receptive_field(ByHand(), image(16))
+
+def test_hand_written_attention_scores_read_every_key() -> None:
+    """scores[i, j] reads query token i and key token j; the node's region is the union over
+    its key dim (a feature dim, as channels are), which is exact, and so is the softmax after."""
+    a = foveal.receptive_field(ScoresByHand(), image(16))
     assert a["embed"].status == "exact"
-    assert a.output.status == "bound" and a.output.is_global == (True, True)
-    assert any("attention scores written by hand" in r for r in a["matmul/right"].reasons)
-    assert a["matmul"].status == "bound"
+    assert a["matmul"].status == "exact" and a["matmul"].is_global == (True, True)
+    assert a.output.status == "exact" and a.output.is_global == (True, True)
+    assert verify(ScoresByHand(), image(16), [a.output_name]).agrees
+
+
+def test_selecting_some_keys_of_hand_written_scores_is_a_bound() -> None:
+    a = foveal.receptive_field(ScoresByHand(pick=True), image(16))
+    assert a.output.status == "bound"
+    assert any("some keys of attention scores" in r for r in a["getitem"].reasons)
 
 
 # -- bad input ---------------------------------------------------------------------------------

@@ -192,10 +192,14 @@ def test_grid_attention_reads_a_residue_class() -> None:
     assert _agrees(model, (1, 3, 16, 8), [result.output_name]) == 1
 
 
-def test_window_attention_by_hand_is_a_bound_of_the_window() -> None:
-    result = foveal.receptive_field(WindowAttention(4, by_hand=True).eval(), (1, 3, 16, 8))
-    assert result.output.status == "bound"
-    assert result.output.region(5, 7) == ((4, 7), (4, 7))
+@pytest.mark.parametrize("grid", [False, True])
+def test_window_attention_by_hand_reads_its_window(grid: bool) -> None:
+    """softmax(q k^T) v: the scores' key dim reads every key of the window, exactly."""
+    model = WindowAttention(4, grid=grid, by_hand=True).eval()
+    result = foveal.receptive_field(model, (1, 3, 16, 8))
+    assert result.output.status == "exact"
+    assert result.output.region(5, 7, clip=True) == (((1, 13), (1, 7)) if grid else ((4, 7), (4, 7)))
+    assert _agrees(model, (1, 3, 16, 8), [result.output_name]) == 1
 
 
 def test_patch_merging_by_view_is_a_two_by_two_window() -> None:
@@ -228,7 +232,7 @@ def timm():
 
 
 def _fused(model):
-    """timm's attention through scaled_dot_product_attention (Swin's default is by hand: a bound)."""
+    """timm's attention through scaled_dot_product_attention (Swin's default writes it by hand)."""
     for m in model.modules():
         if hasattr(m, "fused_attn"):
             m.fused_attn = True
@@ -240,12 +244,15 @@ def _blocks(result, prefix: str) -> list[str]:
             and "/" not in n and result[n].status == "exact"]
 
 
-def test_timm_swin_regions_per_window(timm) -> None:
+@pytest.mark.parametrize("fused", [False, True])
+def test_timm_swin_regions_per_window(timm, fused: bool) -> None:
+    """Swin as timm writes it (scores by hand, relative position bias, shift mask) and fused."""
     model = TM.features(timm.create_model("swin_tiny_patch4_window7_224", pretrained=False, img_size=56,
                                        window_size=7, embed_dim=16, num_heads=(1, 1, 1, 1),
                                        depths=(2, 2, 1, 1)).eval())
-    assert foveal.receptive_field(model, (1, 3, 56, 56)).output.status == "bound"  # by hand
-    result = foveal.receptive_field(_fused(model), (1, 3, 56, 56))
+    if fused:
+        model = _fused(model)
+    result = foveal.receptive_field(model, (1, 3, 56, 56))
     assert result.output.status == "exact"
     first = result["inner.layers.0.blocks.0"]  # 14 x 14 tokens of 4 x 4 pixels, windows of 7
     assert first.region(0, 0) == ((0, 27), (0, 27))

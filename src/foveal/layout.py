@@ -57,7 +57,18 @@ class Piece:
     count: int
 
 
-Entry = int | Merged | Piece | None
+@dataclass(frozen=True)
+class Keys:
+    """The key-token dim of attention scores written by hand (`q @ k.transpose(-2, -1)`): entry
+    j reads key token j of `axes` only. A node's region is the union over its non-spatial dims,
+    which here is every key its query row reads: exact, and still so once an op mixes over the
+    dim (softmax, `attn @ v`), which turns it into a plain feature dim. Selecting part of it
+    before that would report keys the selection does not read: such a selection is a bound."""
+
+    axes: tuple[int, ...]
+
+
+Entry = int | Merged | Piece | Keys | None
 Layout = tuple[Entry, ...]
 
 
@@ -67,7 +78,7 @@ def standard(n_axes: int) -> Layout:
 
 
 def axes_in(entry: Entry) -> tuple[int, ...]:
-    if entry is None:
+    if entry is None or isinstance(entry, Keys):
         return ()
     if isinstance(entry, Merged):
         return entry.axes
@@ -107,6 +118,12 @@ def _same_tokens(a: Entry, b: Entry) -> Entry:
             and replace(a, extra_global=b.extra_global) == b:
         return replace(a, extra_global=True)
     return None
+
+
+def keys_mixed(layout: Layout, dims: Sequence[int]) -> Layout:
+    """`layout` after an op that mixes over `dims` (size kept: softmax): a key dim among them
+    becomes a plain feature dim, each entry now reading every key."""
+    return tuple(None if isinstance(e, Keys) and d in dims else e for d, e in enumerate(layout))
 
 
 def extras_read_all(layout: Layout, axes: Sequence[int]) -> Layout:
@@ -159,10 +176,11 @@ def reshape(layout: Layout, shape: tuple[int, ...], new_shape: tuple[int, ...],
 def _regroup(entries: list[Entry], before: list[int], after: list[int],
              sizes: dict[int, int], blocks: bool = False) -> list[Entry]:
     axes = [a for e in entries for a in axes_in(e)]
-    if not axes:
-        return [None] * len(after)
     if len(entries) == 1 and len(after) == 1:
         return list(entries)
+    if not axes:  # key dims regrouped with others: each new dim may select keys
+        keys = next((e for e in entries if isinstance(e, Keys)), None)
+        return [keys if keys is not None and n != 1 else None for n in after]
     if blocks and any(_has_piece(e) for e in entries):
         return _by_digits(entries, before, after, sizes)
     if len(after) == 1:  # flatten: spatial dims (and maybe channels) into one
@@ -189,7 +207,8 @@ def merged(entries: Sequence[Entry], lengths: Sequence[int | None]) -> Entry:
     axes = tuple(a for e in entries for a in axes_in(e))
     if not axes:
         return None
-    exact = all(e is not None and not (isinstance(e, Merged) and (e.extra or not e.exact))
+    exact = all(e is not None and not isinstance(e, Keys)
+                and not (isinstance(e, Merged) and (e.extra or not e.exact))
                 for e, n in zip(entries, lengths) if n != 1)
     known = [n for n in lengths if n is not None]
     parts = _parts(list(entries), known) if len(known) == len(lengths) else ()
@@ -243,7 +262,7 @@ def axis_per_dim(layout: Layout, dims: Sequence[int]) -> tuple[int | None, ...]:
         if isinstance(entry, Piece):
             raise LayoutError("a spatial op runs over a dimension holding part of a spatial axis "
                               "split into blocks (the positions of a window, say)")
-        out.append(entry)
+        out.append(None if isinstance(entry, Keys) else entry)
     return tuple(out)
 
 
@@ -288,6 +307,8 @@ def _digits(entry: Entry, n: int) -> list[tuple[Piece | None, int]] | None:
         return out
     if isinstance(entry, int):
         return [(Piece(entry, 1, n), n)]
+    if isinstance(entry, Keys):
+        return [(None, n)]
     return [(entry, n)]
 
 

@@ -18,7 +18,7 @@ from torch import fx
 
 from .. import ops as O
 from ..building import Value
-from ..layout import Layout, LayoutError, axes_in, broadcast, extras_read_all, mixed, shrunk
+from ..layout import Keys, Layout, LayoutError, axes_in, broadcast, extras_read_all, keys_mixed, mixed, shrunk
 from ..layout import mask as axes_mask
 from .builder import Builder, Handler, tensors
 
@@ -92,6 +92,8 @@ def mix_over(b: Builder, x: Value, dims: Sequence[int], kind: str, keep_size: bo
     its own block of w (window attention: a w-window with stride w, upsampled back by w) or its
     own residue class mod s across the axis (grid attention: a circular pad by L - s, then a
     window of L/s taps dilated by s)."""
+    if len(layout) == x.rank:  # a key dim mixed over reads every key
+        layout = keys_mixed(layout, [x.dim(d) for d in dims])
     reads = [r for r in mixed(x.layout, x.shape, [x.dim(d) for d in dims])
              if axes is None or r.axis in axes]
     partial = [r for r in reads if not r.whole]
@@ -119,8 +121,8 @@ def mix_over(b: Builder, x: Value, dims: Sequence[int], kind: str, keep_size: bo
         ops.append((O.Window(taps, 1, apart, 0, False, kind), "residues"))
     if not keep_size:
         layout = shrunk(layout, partial)
-    if bound:  # the pairwise over-approximation, on no axis of its own
-        ops.append((O.Global(kind, (False,) * b.n_axes, True, bound), "pairwise"))
+    if bound:  # the caller's over-approximation (a unidirectional RNN), on no axis of its own
+        ops.append((O.Global(kind, (False,) * b.n_axes, True, bound), "bound"))
     y = x
     for k, (op, name) in enumerate(ops):
         if k == len(ops) - 1:
@@ -138,9 +140,15 @@ def whole_axes(x: Value, dims: Sequence[int]) -> tuple[int, ...]:
     return tuple(r.axis for r in reads)
 
 
-PAIRWISE = ("a product of two token tensors (attention scores written by hand): entry (i, j) reads "
-            "token i of the left side and token j of the right, and foveal reports every token "
-            "of the right side")
+KEYS_SELECTED = ("a selection of some keys of attention scores written by hand (q @ k^T), before "
+                 "an op mixes over them: foveal reports every key of the row")
+
+
+def keys_selected(b: Builder, x: Value, layout: Layout, shape: tuple[int, ...] | None = None,
+                  step: str | None = None) -> Value:
+    """Part of a key dim (`foveal.layout.Keys`) selected: a bound, with its reason."""
+    return b.emit(O.Global("select_keys", (False,) * b.n_axes, True, KEYS_SELECTED), [x], layout,
+                  shape, step)
 
 
 REDUCTIONS: dict[str, tuple[str, ...]] = {
@@ -230,9 +238,9 @@ def attention_op(b: Builder, q: Value, k: Value, v: Value, token_dim: int,
 
 def matmul_op(b: Builder, x: Value, y: Value) -> Value:
     """x @ y: the contracted dims' axes become global; a token axis on both sides (attention
-    scores) is reported global on the right operand's side (see docs/pytorch.md). An operand on
-    another grid than the output's tokens (keys pooled to fewer tokens) is reduced to one global
-    position, which every output position reads."""
+    scores) reads every key token of the right side, its dim a `Keys` dim (see
+    docs/pytorch.md). An operand on another grid than the output's tokens (keys pooled to fewer
+    tokens) is reduced to one global position, which every output position reads."""
     out_rank = len(b.out_shape())
     xl = x.layout if x.rank > 1 else (None,) + x.layout
     yl = y.layout if y.rank > 1 else y.layout + (None,)
@@ -240,7 +248,9 @@ def matmul_op(b: Builder, x: Value, y: Value) -> Value:
     ys = y.shape if y.rank > 1 else y.shape + (1,)
     parts: list[Value] = []
     kept_x = xl[-2]
-    right = yl[-1] if not (set(axes_in(yl[-1])) & set(axes_in(kept_x))) else None
+    shared = tuple(sorted(set(axes_in(yl[-1])) & set(axes_in(kept_x))))
+    right = Keys(shared) if shared and x.node is not None and y.node is not None else \
+        None if shared else yl[-1]
     kept_out = ((kept_x, xs[-2]), (right, ys[-1]))
     read = set[int]()
     for t, contracted, kept, length, step in ((x, xl[-1], xl[-2], xs[-1], "left"),
@@ -256,7 +266,7 @@ def matmul_op(b: Builder, x: Value, y: Value) -> Value:
         if axes:
             same_grid = all(n == length for e, n in kept_out if set(axes_in(e)) & axes)
             t = mix_over(b, t, dims, "matmul", same_grid, t.layout, t.shape, step=step,
-                         bound=PAIRWISE if pairwise else "", axes=tuple(sorted(axes)))
+                         axes=tuple(sorted(axes)))
             read |= axes
         parts.append(t)
     batch = broadcast([(xl[:-2], ()), (yl[:-2], ())], max(len(xl), len(yl)) - 2)

@@ -15,9 +15,9 @@ from torch import fx
 
 from .. import ops as O
 from ..building import Value
-from ..layout import Layout, LayoutError, Merged, Piece, broadcast, reshape, spatial_axes
+from ..layout import Keys, Layout, LayoutError, Merged, Piece, broadcast, reshape, spatial_axes
 from .builder import Builder, Handler
-from .nodes import bind, global_over, per_dim
+from .nodes import bind, global_over, keys_selected, per_dim
 
 
 def layout_op(compute: Callable[[Builder, Value, dict], Layout], names: Sequence[str],
@@ -210,7 +210,7 @@ def index_op(b: Builder, x: Value, index: Any) -> Value:
         items[k:k + 1] = [slice(None)] * fill
     start, step = [0] * b.n_axes, [1] * b.n_axes
     stop: list[int | None] = [None] * b.n_axes
-    cropped, extras = False, list[Merged]()
+    cropped, extras, some_keys = False, list[Merged](), False
     layout: list[Any] = []
     d = 0
     for item in items:
@@ -219,6 +219,9 @@ def index_op(b: Builder, x: Value, index: Any) -> Value:
             continue
         entry = x.layout[d]
         n = x.shape[d]
+        if isinstance(entry, Keys) and not (isinstance(item, slice) and item.indices(n) == (0, n, 1)):
+            some_keys = True
+            entry = entry if isinstance(item, slice) else None
         if isinstance(entry, Piece) and not (isinstance(item, slice) and item.indices(n) == (0, n, 1)):
             raise LayoutError("an index into a dimension holding part of a spatial axis split into "
                               "blocks")
@@ -255,6 +258,10 @@ def index_op(b: Builder, x: Value, index: Any) -> Value:
             axes = tuple(a for e in extras for a in e.axes)
             return global_over(b, x, axes, "select_token", False, tuple(layout), shape)
         return Value(None, tuple(layout), shape)
+    if some_keys and not cropped:
+        return keys_selected(b, x, tuple(layout), shape)
+    if some_keys:
+        x = keys_selected(b, x, x.layout, x.shape, step="keys")
     if cropped:
         x = b.emit(O.Crop(start, stop, step), [x], tuple(layout), shape)
     if not cropped:
@@ -274,7 +281,9 @@ def split_op(b: Builder, x: Value, sizes: Sequence[int], dim: int) -> tuple[Valu
         layout = x.layout[:d] + x.layout[d + 1:] if squeezed else x.layout
         if isinstance(entry, Piece):
             raise LayoutError("a split of a dimension holding part of a spatial axis split into blocks")
-        if isinstance(entry, int):
+        if isinstance(entry, Keys) and size != x.shape[d]:
+            out.append(keys_selected(b, x, layout, shape, step=str(k)))
+        elif isinstance(entry, int):
             start, stop = [0] * b.n_axes, list[int | None]([None] * b.n_axes)
             start[entry], stop[entry] = offset, offset + size
             out.append(b.emit(O.Crop(start, stop, 1), [x], layout, shape, step=str(k)))

@@ -20,10 +20,18 @@ from .builder import Builder
 from .nodes import bind, per_dim, whole_axes
 
 
-def op_axes(x: Value, n_op: int) -> tuple[tuple[int | None, ...], tuple[int, ...]]:
-    """Network axis of each of the last n_op dims (None: not spatial), and the axes elsewhere."""
+def op_axes(x: Value, n_op: int,
+            trivial: Sequence[bool] = ()) -> tuple[tuple[int | None, ...], tuple[int, ...]]:
+    """Network axis of each of the last n_op dims (None: not spatial), and the axes elsewhere.
+    A dim where the op is `trivial` (one tap, stride 1, no padding: a 1x1 conv) is read position
+    by position whatever it holds (EfficientFormer-V2's talking heads run a 1x1 conv over
+    attention scores), so it maps to no axis and keeps its layout entry."""
     first = x.rank - n_op
-    return axis_per_dim(x.layout, range(first, x.rank)), spatial_axes(x.layout, range(0, first))
+    dims = range(first, x.rank)
+    flags = list(trivial) or [False] * n_op
+    picked = [d for d, t in zip(dims, flags) if not t]
+    found = iter(axis_per_dim(x.layout, picked))
+    return tuple(None if t else next(found) for t in flags), spatial_axes(x.layout, range(0, first))
 
 
 def per_axis(b: Builder, mapped: tuple[int | None, ...], values: Sequence[Any], identity: Any) -> list[Any]:
@@ -32,10 +40,10 @@ def per_axis(b: Builder, mapped: tuple[int | None, ...], values: Sequence[Any], 
 
 
 def spatial(b: Builder, x: Value, n_op: int, make: Callable[[tuple[int | None, ...]], O.Op],
-            mixes_channels: bool, kind: str) -> Value:
+            mixes_channels: bool, kind: str, trivial: Sequence[bool] = ()) -> Value:
     """A window-like op on the last n_op dims; axes held by the channel dim become global if the
     op mixes channels (a conv over a permuted tensor)."""
-    mapped, others = op_axes(x, n_op)
+    mapped, others = op_axes(x, n_op, trivial)
     layout = x.layout
     if not any(a is not None for a in mapped):
         y = b.emit(O.Elementwise(kind), [x], layout)
@@ -52,7 +60,6 @@ def spatial(b: Builder, x: Value, n_op: int, make: Callable[[tuple[int | None, .
 def conv_op(b: Builder, x: Value, n_op: int, kernel, stride, padding, dilation, padding_mode: str,
             transposed: bool = False, output_padding: Any = 0) -> Value:
     kernel, stride, dilation = per_dim(kernel, n_op), per_dim(stride, n_op), per_dim(dilation, n_op)
-    mapped, _ = op_axes(x, n_op)
     if transposed:
         pads = [(p, p) for p in per_dim(padding, n_op)]
         out_pad = per_dim(output_padding, n_op)
@@ -70,6 +77,8 @@ def conv_op(b: Builder, x: Value, n_op: int, kernel, stride, padding, dilation, 
             pairs = [(d * (k - 1) // 2, d * (k - 1) - d * (k - 1) // 2) for k, d in zip(kernel, dilation)]
     else:
         pairs = [(p, p) for p in per_dim(padding, n_op)]
+    trivial = [k == 1 and s == 1 and p == (0, 0) for k, s, p in zip(kernel, stride, pairs)]
+    mapped, _ = op_axes(x, n_op, trivial)
     if padding_mode != "zeros" and any(p != (0, 0) for p in pairs):
         mode = {"reflect": "reflect", "replicate": "replicate", "circular": "circular"}[padding_mode]
         before = per_axis(b, mapped, [p[0] for p in pairs], 0)
@@ -83,7 +92,7 @@ def conv_op(b: Builder, x: Value, n_op: int, kernel, stride, padding, dilation, 
         return O.Window(per_axis(b, m, kernel, 1), per_axis(b, m, stride, 1),
                         per_axis(b, m, dilation, 1), per_axis(b, m, pairs, (0, 0)), False, "conv")
 
-    return spatial(b, x, n_op, make, True, "conv")
+    return spatial(b, x, n_op, make, True, "conv", trivial)
 
 
 def pool_op(b: Builder, x: Value, n_op: int, kind: str, kernel, stride, padding, dilation,
@@ -192,12 +201,12 @@ def roll(b: Builder, n: fx.Node, args: tuple, kwargs: dict) -> Value:
     p = bind(args, kwargs, ("input", "shifts", "dims"), {"dims": None})
     x: Value = p["input"]
     if p["dims"] is None or (isinstance(p["dims"], (list, tuple)) and not p["dims"]):
-        if any(e is not None for e in x.layout):
+        if spatial_axes(x.layout):
             raise LayoutError("torch.roll of the flattened tensor")
         return b.identity(x, "roll")
     dims = [x.dim(d) for d in per_dim(p["dims"], 1)]
     shifts = per_dim(p["shifts"], len(dims))
-    picked = [(x.layout[d], s, x.shape[d]) for d, s in zip(dims, shifts) if x.layout[d] is not None]
+    picked = [(x.layout[d], s, x.shape[d]) for d, s in zip(dims, shifts) if spatial_axes(x.layout, [d])]
     if any(isinstance(e, (Merged, Piece)) for e, _, _ in picked):
         raise LayoutError("torch.roll of flattened spatial tokens or of part of a split axis")
     if not picked:

@@ -198,6 +198,9 @@ def _compare(analysis: Any, name: str, value: Value, nan_masks: list[torch.Tenso
     if any(isinstance(e, Piece) or isinstance(e, Merged) and any(isinstance(p, Piece) for p, _ in e.parts)
            for e in value.layout):  # windows: the batch dim holds blocks too
         return LayerCheck(name, result.status, note="not compared: an axis split into blocks")
+    if value.layout and value.layout[0] is not None:  # the probe's samples are dim 0
+        return LayerCheck(name, result.status, note="not compared: the batch is flattened with "
+                                                    "spatial tokens")
     n_axes = len(nan_masks)
     dims = {entry: d for d, entry in enumerate(value.layout) if isinstance(entry, int)}
     tokens = {d: e for d, e in enumerate(value.layout) if isinstance(e, Merged) and e.exact}
