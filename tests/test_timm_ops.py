@@ -170,9 +170,11 @@ def timm():
 
 
 EXACT_ON_META = ("convnextv2_atto", "dm_nfnet_f0", "sequencer2d_s", "bat_resnext26ts",
-                 "vit_small_r26_s32_224", "regnetz_b16_evos", "resnetv2_50d_evos", "resnetv2_50d_frn")
+                 "vit_small_r26_s32_224", "regnetz_b16_evos", "resnetv2_50d_evos", "resnetv2_50d_frn",
+                 "mvitv2_tiny", "efficientnet_cc_b0_4e", "efficientformerv2_s0")
 """Models that crashed (internal exceptions, a mis-sized expand) or met an op without a handler
-(linalg_vector_norm, LSTM), at their default input size on the meta device."""
+(linalg_vector_norm, LSTM, an exported slice assignment), at their default input size on the
+meta device."""
 
 
 @pytest.mark.parametrize("name", EXACT_ON_META)
@@ -216,7 +218,44 @@ def test_volo_outlook_attention_against_nan_injection(timm) -> None:
     assert not out.global_
 
 
+class ChannelGather(nn.Module):
+    """A constant reordering of channels by a tensor index (CSATv2's zigzag)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 6, 3, padding=1)
+        self.register_buffer("order", torch.tensor([5, 0, 3, 1]))
+
+    def forward(self, x):
+        return self.conv(x)[:, self.order]
+
+
+def test_a_constant_channel_index_keeps_the_positions() -> None:
+    assert agrees(ChannelGather(), image(12)).size == (3, 3)
+
+
+class CondConv(nn.Module):
+    """A conv whose weights are a function of the input's global pool, one set per sample
+    (timm's CondConv2d: the batch folded into the groups)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.route = nn.Linear(3, 2)
+        self.experts = nn.Parameter(torch.rand(2, 4 * 3 * 3 * 3))
+
+    def forward(self, x):
+        B, C, H, W = x.shape
+        weights = torch.sigmoid(self.route(x.mean((2, 3)))) @ self.experts
+        y = F.conv2d(x.reshape(1, B * C, H, W), weights.view(B * 4, 3, 3, 3), padding=1, groups=B)
+        return y.view(B, 4, H, W)
+
+
+def test_weights_computed_from_a_global_pool_make_the_conv_global() -> None:
+    assert agrees(CondConv(), image(12)).is_global == (True, True)
+
+
 @pytest.mark.parametrize("name, kwargs, size", [
+    ("mvitv2_tiny", {"img_size": 64}, 64),
     ("convnextv2_atto", {}, 32),
     ("regnetz_b16_evos", {}, 32),
     ("sequencer2d_s", {"img_size": 28, "layers": (1, 1, 1, 1)}, 28),

@@ -19,6 +19,7 @@ from torch import fx
 from .. import ops as O
 from ..building import Value
 from ..handler_table import HandlerTable
+from ..layout import spatial_axes
 from .builder import Builder, Handler
 from .nodes import (
     REDUCTIONS,
@@ -77,11 +78,16 @@ def convolution(transposed: bool) -> Handler:
         x, w = p["input"], p["weight"]
         kernel = w.shape[2:]
         k = len(kernel)
-        if w.node is not None:
-            return b.emit(O.Unknown("convolution with input-dependent weights"), [x, w],
-                          x.layout)
-        return conv_op(b, x, k, kernel, p["stride"], p["padding"], p["dilation"], "zeros", transposed,
-                       p.get("output_padding", 0))
+        if w.node is not None and spatial_axes(w.layout):  # weights that vary over positions
+            return b.emit(O.Unknown("convolution with input-dependent weights", data_dependent=True),
+                          [x, w], x.layout)
+        y = conv_op(b, x, k, kernel, p["stride"], p["padding"], p["dilation"], "zeros", transposed,
+                    p.get("output_padding", 0))
+        if w.node is None:
+            return y
+        # weights computed from the input but the same at every position (CondConv's routing
+        # from a global pool): each output reads its window and whatever the weights read
+        return b.emit(O.Merge("conv"), [y, w], y.layout, step="weights")
 
     return handle
 

@@ -202,12 +202,15 @@ def _token_position(entry: Merged, i: int) -> list[int] | None:
 def index_op(b: Builder, x: Value, index: Any) -> Value:
     """x[...] with ints, slices, None and Ellipsis; tensor indices are data-dependent."""
     items = list(index) if isinstance(index, tuple) else [index]
-    if any(isinstance(i, (Value, torch.Tensor, list)) for i in items):
-        return b.emit(O.Unknown("index with a tensor (gather)"), [x], (None,) * len(b.out_shape()))
     if Ellipsis in items:
         k = items.index(Ellipsis)
         fill = x.rank - (len(items) - 1 - sum(1 for i in items if i is None))
         items[k:k + 1] = [slice(None)] * fill
+    gathers = [k for k, i in enumerate(items) if isinstance(i, (Value, torch.Tensor, list))]
+    if gathers:
+        items = _feature_gather(x, items, gathers)
+        if items is None:
+            return b.emit(O.Unknown("index with a tensor (gather)"), [x], (None,) * len(b.out_shape()))
     start, step = [0] * b.n_axes, [1] * b.n_axes
     stop: list[int | None] = [None] * b.n_axes
     cropped, extras, some_keys = False, list[Merged](), False
@@ -267,6 +270,28 @@ def index_op(b: Builder, x: Value, index: Any) -> Value:
     if not cropped:
         return b.identity(x, "select", tuple(layout))
     return x
+
+
+def _feature_gather(x: Value, items: list[Any], gathers: list[int]) -> list[Any] | None:
+    """x[..., idx, ...] with one constant 1-D index on a dim that holds no spatial axis (a
+    reordering of channels, as CSATv2's zigzag of DCT coefficients): the same positions, so the
+    index is a full slice for the layout. None for anything else (several or input-dependent
+    indices, a mask, an index of a spatial dim): a gather foveal does not follow."""
+    if len(gathers) != 1 or None in items:
+        return None
+    k = gathers[0]
+    index = items[k]
+    if isinstance(index, Value):
+        if index.node is not None or len(index.shape) != 1:
+            return None
+    elif isinstance(index, torch.Tensor):
+        if index.dim() != 1 or index.dtype == torch.bool:
+            return None
+    elif not all(isinstance(i, int) and not isinstance(i, bool) for i in index):
+        return None
+    if k >= x.rank or spatial_axes(x.layout, [k]) or isinstance(x.layout[k], Keys):
+        return None
+    return [slice(None) if j == k else item for j, item in enumerate(items)]
 
 
 def split_op(b: Builder, x: Value, sizes: Sequence[int], dim: int) -> tuple[Value, ...]:
