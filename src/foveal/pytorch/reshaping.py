@@ -208,10 +208,10 @@ def index_op(b: Builder, x: Value, index: Any) -> Value:
         items[k:k + 1] = [slice(None)] * fill
     gathers = [k for k, i in enumerate(items) if isinstance(i, (Value, torch.Tensor, list))]
     if gathers:
-        kept = _feature_gather(x, items, gathers)
-        if kept is None:
+        as_slices = _feature_gather(x, items, gathers)
+        if as_slices is None:
             return b.emit(O.Unknown("index with a tensor (gather)"), [x], (None,) * len(b.out_shape()))
-        items = kept
+        items = as_slices
     start, step = [0] * b.n_axes, [1] * b.n_axes
     stop: list[int | None] = [None] * b.n_axes
     cropped, extras, some_keys = False, list[Merged](), False
