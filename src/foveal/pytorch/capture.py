@@ -6,10 +6,17 @@ parameters and buffers are swapped for meta stand-ins of the same shape, so no w
 or allocated and the user's module is never modified. A model fx cannot trace goes through
 torch.export (`export.py`). Both run with device requests (`.cuda()`, `device="cuda"`) kept on
 the input's device, so CUDA-only code is captured on a CPU machine.
+
+Only when those meta routes fail does `capture="auto"` run the model for real, once, on the CPU
+(an op without a meta kernel, `.item()` of a weight, `torch.autocast` asked for the meta device):
+meta parameters get random stand-ins, the input is a random tensor of the requested shape, and a
+value read into Python (`.item()`) or a size that depends on the input or on the stand-ins
+refuses the route rather than give a number that holds for this one input.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -18,7 +25,9 @@ from typing import Any
 import torch
 from torch import fx, nn
 from torch.func import functional_call
+from torch.multiprocessing.reductions import StorageWeakRef
 from torch.overrides import TorchFunctionMode
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from ..errors import FovealError, InvalidParameterError
 from ..input_spec import Form
@@ -48,6 +57,9 @@ class Captured:
     state: dict[fx.Node, torch.Tensor] = field(default_factory=dict)
     """Exported graphs: the parameter, buffer or constant each other placeholder takes."""
     method: str = "fx"
+    ran_on: str = "meta"
+    """Where the shapes came from: 'meta', or 'cpu' when the meta routes failed and the model ran
+    on real CPU tensors (`capture="auto"` only)."""
 
 
 class _Tracer(fx.Tracer):
@@ -224,37 +236,274 @@ def _keeps_shape(module: nn.Module, args: Any, kwargs: Any) -> bool:
     return ranks is not None and args[0].dim() in ranks and args[0].shape[1] == module.num_features
 
 
-def propagate(gm: fx.GraphModule, example: torch.Tensor) -> dict[fx.Node, Any]:
-    run = MetaRun(gm)
+class _RunFailed(CaptureError):
+    """Running the traced graph failed (not the arguments): another route may still work."""
+
+
+def _arguments(gm: fx.GraphModule, example: torch.Tensor) -> list[Any]:
+    """The example for the first placeholder, each other one's default value."""
     placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
     if not placeholders:
         raise CaptureError("the module's forward takes no input")
-    input_shape = tuple(example.shape)
-    args = [example.to("meta")]
+    args: list[Any] = [example]
     for extra in placeholders[1:]:
         if extra.args:  # a default value from the signature
             args.append(extra.args[0])
         else:
             raise CaptureError(f"forward() takes more than one input ({extra.target!r} too); "
                                f"wrap the model so that it takes one tensor")
+    return args
+
+
+def propagate(gm: fx.GraphModule, example: torch.Tensor) -> dict[fx.Node, Any]:
+    run = MetaRun(gm)
+    input_shape = tuple(example.shape)
+    args = _arguments(gm, example.to("meta"))
     try:
         with torch.no_grad(), on_device(torch.device("meta")):
             run.run(*args)
     except FovealError:
         raise
     except Exception as exc:  # noqa: BLE001 - any failure of the user's model, said plainly
-        where = next(reversed(run.values), None)
-        after = f" after node {where.name!r}" if where is not None else ""
-        raise CaptureError(
-            f"running the model on a meta tensor of shape {input_shape} failed{after}: "
-            f"{first_line(exc)}. Check the input shape (too small an input, a wrong rank or a "
-            f"model that asserts one size fail here)") from None
+        raise _RunFailed(f"running the model on a meta tensor of shape {input_shape} failed"
+                         f"{_after(run.values)}: {first_line(exc)}") from None
     return run.values
+
+
+def _after(values: dict[fx.Node, Any]) -> str:
+    where = next(reversed(values), None)
+    return f" after node {where.name!r}" if where is not None else ""
+
+
+# -- the real run on the CPU --------------------------------------------------------------------
+
+
+def _random_like(t: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Real CPU values for a meta tensor, in its dtype: floats in [0.5, 1.5) (no unit is dead),
+    zeros otherwise."""
+    if t.is_floating_point() or t.is_complex():
+        return torch.rand(t.shape, generator=gen, dtype=t.dtype) + 0.5
+    return torch.zeros(t.shape, dtype=t.dtype)
+
+
+class _Unfollowable(CaptureError):
+    """The real run read values into Python, or made a size from them, that a shape-only capture
+    cannot stand for: the result would hold for this one input (or these random weights)."""
+
+
+_INPUT, _STAND_IN = "the input", "random stand-ins"
+_READS_INTO_PYTHON = frozenset({"tolist", "numpy", "__array__"})
+"""Tensor methods that read values without an ATen op (item(), int(), bool() run
+`_local_scalar_dense`, which the dispatch mode sees)."""
+
+
+class _Sources:
+    """What each live tensor's values were computed from, by storage (a view shares its base's,
+    and a write into a view reaches the base): the input, the stand-ins, or neither (the
+    model's real weights and constants). The first read of input or stand-in values into Python,
+    or a size made from them, is kept with the node that did it."""
+
+    def __init__(self) -> None:
+        self.of: dict[StorageWeakRef, frozenset[str]] = {}
+        self.node: fx.Node | None = None
+        self.problem: str | None = None
+
+    def mark(self, t: torch.Tensor, source: str) -> None:
+        self._add(t, frozenset({source}))
+
+    def sources(self, tree: Any) -> frozenset[str]:
+        found: frozenset[str] = frozenset()
+        for t in _tensors_in(tree):
+            key = _storage(t)
+            if key is not None:
+                found |= self.of.get(key, frozenset())
+        return found
+
+    def _add(self, t: torch.Tensor, sources: frozenset[str]) -> None:
+        key = _storage(t)
+        if key is not None and sources:
+            self.of[key] = self.of.get(key, frozenset()) | sources
+
+    def flow(self, func: Any, args: tuple, kwargs: dict, out: Any) -> None:
+        """Outputs, and arguments the op writes into, take what its tensor arguments came from."""
+        sources = self.sources((args, kwargs))
+        if not sources:
+            return
+        for t in _tensors_in(out):
+            self._add(t, sources)
+        schema = getattr(func, "_schema", None)
+        for arg, value in zip(getattr(schema, "arguments", ()), args):
+            if arg.alias_info is not None and arg.alias_info.is_write:
+                for t in _tensors_in(value):
+                    self._add(t, sources)
+        for arg in getattr(schema, "arguments", ()):
+            if arg.alias_info is not None and arg.alias_info.is_write and arg.name in kwargs:
+                for t in _tensors_in(kwargs[arg.name]):
+                    self._add(t, sources)
+
+    def check(self, what: str, sources: frozenset[str], size: bool = False) -> None:
+        if not sources or self.problem is not None:
+            return
+        where = f"node {self.node.name!r}" if self.node is not None else "the model"
+        of = " and ".join(sorted(sources))
+        done = (f"makes a tensor whose size depends on values computed from {of}" if size
+                else f"reads values computed from {of} into Python")
+        if _INPUT in sources:
+            why = ("so the result would hold for this one input, and a dependence carried by a "
+                   "Python number is not followed")
+        else:
+            why = ("which stand in for parameters or buffers on the meta device; give the model "
+                   "its weights (build it on the CPU) so these values are real")
+        self.problem = f"{where} {done} ({what}), {why}"
+
+
+def _storage(t: torch.Tensor) -> StorageWeakRef | None:
+    try:
+        return StorageWeakRef(t.untyped_storage())
+    except Exception:  # noqa: BLE001 - tensors without a storage (sparse, nested) carry nothing
+        return None
+
+
+def _tensors_in(tree: Any) -> list[torch.Tensor]:
+    found: list[torch.Tensor] = []
+    stack = [tree]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, torch.Tensor):
+            found.append(item)
+        elif isinstance(item, (tuple, list)):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+    return found
+
+
+class _FlowMode(TorchDispatchMode):
+    """Follows `_Sources` through every ATen op; notes value reads and value-dependent sizes."""
+
+    def __init__(self, sources: _Sources) -> None:
+        super().__init__()
+        self.record = sources
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: tuple = (), kwargs: Any = None) -> Any:
+        kwargs = kwargs or {}
+        tags = getattr(func, "tags", ())
+        if torch.Tag.data_dependent_output in tags:
+            self.record.check(f"{func.overloadpacket.__name__}: item(), int(), float() or bool() "
+                              f"of a tensor", self.record.sources((args, kwargs)))
+        elif torch.Tag.dynamic_output_shape in tags:
+            self.record.check(str(func), self._size_sources(func, args, kwargs), size=True)
+        out = func(*args, **kwargs)
+        self.record.flow(func, args, kwargs, out)
+        return out
+
+    def _size_sources(self, func: Any, args: tuple, kwargs: dict) -> frozenset[str]:
+        """Where the output's size comes from: for indexing, only boolean masks decide it."""
+        if func is torch.ops.aten.index.Tensor:
+            masks = [t for t in _tensors_in(args[1:]) if t.dtype in (torch.bool, torch.uint8)]
+            return self.record.sources(masks)
+        return self.record.sources((args, kwargs))
+
+
+class _ReadMode(TorchFunctionMode):
+    """Value reads that run no ATen op (`tolist`, `numpy`)."""
+
+    def __init__(self, sources: _Sources) -> None:
+        super().__init__()
+        self.record = sources
+
+    def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: Any = None) -> Any:
+        if getattr(func, "__name__", None) in _READS_INTO_PYTHON and args:
+            self.record.check(f"Tensor.{func.__name__}", self.record.sources(args[0]))
+        return func(*args, **(kwargs or {}))
+
+
+class RealRun(fx.Interpreter):
+    """Runs the graph on real CPU tensors: parameters and buffers on the meta device get random
+    stand-ins for the run (`functional_call`; the module is not changed), other weights are read
+    as they are. Each node's value is kept as a meta tensor of its shape and dtype, so memory is
+    released as the run goes; Python values (sizes, numbers read from constants) are kept."""
+
+    def __init__(self, gm: fx.GraphModule, sources: _Sources) -> None:
+        super().__init__(gm)
+        self.extra_traceback = False  # foveal's message names the node
+        self.values: dict[fx.Node, Any] = {}
+        self.sources = sources
+        self._gen = torch.Generator().manual_seed(0)
+        self._real: dict[int, torch.Tensor] = {}
+
+    def _as_real(self, value: Any) -> Any:
+        if not isinstance(value, torch.Tensor) or value.device.type != "meta":
+            return value
+        found = self._real.get(id(value))
+        if found is None:
+            found = self._real[id(value)] = _random_like(value, self._gen)
+            self.sources.mark(found, _STAND_IN)
+        return found
+
+    def get_attr(self, target: Any, args: Any, kwargs: Any) -> Any:
+        return self._as_real(super().get_attr(target, args, kwargs))
+
+    def call_module(self, target: Any, args: Any, kwargs: Any) -> Any:
+        sub = self.fetch_attr(target)
+        state = {k: self._as_real(v) for k, v in [*sub.named_parameters(), *sub.named_buffers()]
+                 if v.device.type == "meta"}
+        if not state:
+            return sub(*args, **kwargs)
+        return functional_call(sub, state, args, kwargs)
+
+    def run_node(self, n: fx.Node) -> Any:
+        self.sources.node = n
+        result = super().run_node(n)
+        if self.sources.problem is not None:
+            raise _Unfollowable(self.sources.problem)
+        self.values[n] = _as_meta(result)
+        return result
+
+
+def _as_meta(value: Any) -> Any:
+    """A value with every tensor in it replaced by a meta tensor of its shape and dtype."""
+    if isinstance(value, torch.Tensor):
+        return torch.empty_like(value, device="meta")
+    if isinstance(value, (tuple, list)) and not isinstance(value, torch.Size) and _tensors_in(value):
+        items = [_as_meta(v) for v in value]
+        if isinstance(value, list):
+            return items
+        if hasattr(value, "_fields"):  # a named tuple
+            return type(value)(*items)
+        return type(value)(items) if type(value) is not tuple else tuple(items)
+    if isinstance(value, dict) and _tensors_in(value):
+        return type(value)({k: _as_meta(v) for k, v in value.items()})
+    return value
+
+
+def real_run(gm: fx.GraphModule, example: torch.Tensor) -> dict[fx.Node, Any]:
+    """Each node's output shape from one run on the CPU with a random input of the example's shape
+    and dtype (values in [0.5, 1.5), as verify's probes)."""
+    sources = _Sources()
+    probe = torch.rand(tuple(example.shape), generator=torch.Generator().manual_seed(1),
+                       dtype=example.dtype) + 0.5
+    sources.mark(probe, _INPUT)
+    run = RealRun(gm, sources)
+    args = _arguments(gm, probe)
+    try:
+        with torch.no_grad(), on_device(torch.device("cpu")), _ReadMode(sources), _FlowMode(sources):
+            run.run(*args)
+    except FovealError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any failure of the user's model, said plainly
+        raise _RunFailed(f"running the model on a CPU tensor of shape {tuple(example.shape)} "
+                         f"failed{_after(run.values)}: {first_line(exc)}") from None
+    return run.values
+
+
+# -- choosing the route -------------------------------------------------------------------------
 
 
 def capture(module: torch.nn.Module, input_shape: tuple[int, ...], leaves: tuple[type, ...] = (),
             method: str = "auto", leaf_names: frozenset[str] = frozenset()) -> Captured:
-    """fx trace plus meta shapes; torch.export when fx cannot trace (or when asked).
+    """fx trace plus meta shapes; torch.export when fx cannot trace (or when asked); with 'auto',
+    a real run on the CPU when those fail on meta tensors.
 
     leaves: the user's module classes, kept whole; leaf_names: library classes (by qualified
     name) that have a handler of their own, kept whole under fx."""
@@ -263,22 +512,63 @@ def capture(module: torch.nn.Module, input_shape: tuple[int, ...], leaves: tuple
                                     f"{method!r}")
     if method == "export":
         return _export(module, input_shape, leaves)
+    name = type(module).__name__
     try:
         gm, tracer = trace(module, leaves, leaf_names)
     except Exception as exc:  # noqa: BLE001 - fx fails in many ways on dynamic code
         reason = first_line(exc, with_type=False)
         if method == "fx":
-            raise CaptureError(f"torch.fx could not trace {type(module).__name__}: {reason}. "
-                               f"{_OPTIONS}") from None
+            raise CaptureError(f"torch.fx could not trace {name}: {reason}. {_OPTIONS}") from None
+        return _export_routes(module, input_shape, leaves, f"torch.fx could not trace {name} ({reason})")
+    example = example_input(module, input_shape)
+    ran_on = "meta"
+    try:
+        values = propagate(gm, example)
+    except _RunFailed as meta_failed:
+        if method == "fx":
+            raise CaptureError(f"{meta_failed}. {_SHAPE_HINT}") from None
         try:
-            return _export(module, input_shape, leaves)
-        except CaptureError as err:
-            raise CaptureError(f"torch.fx could not trace {type(module).__name__} ({reason}), and "
-                               f"{err}. {_OPTIONS}") from None
-    values = propagate(gm, example_input(module, input_shape))
+            gm, tracer = _on_a_copy(module, leaves, leaf_names, (gm, tracer))
+            values = real_run(gm, example)
+        except CaptureError as cpu_failed:
+            raise CaptureError(
+                f"could not capture {name}; torch.fx + meta tensors: {meta_failed}; torch.fx + a real "
+                f"run on the CPU: {_same_or(cpu_failed, meta_failed)}. {_SHAPE_HINT}") from None
+        ran_on = "cpu"
     leaf_types = {n.target: type(gm.get_submodule(n.target)) for n in gm.graph.nodes
                   if n.op == "call_module"}
-    return Captured(gm, values, tracer.module_outputs, leaf_types)
+    return Captured(gm, values, tracer.module_outputs, leaf_types, ran_on=ran_on)
+
+
+def _on_a_copy(module: torch.nn.Module, leaves: tuple[type, ...], leaf_names: frozenset[str],
+               traced: tuple[fx.GraphModule, _Tracer]) -> tuple[fx.GraphModule, _Tracer]:
+    """A model with meta weights runs as a copy, traced again: what its forward stores on itself
+    (timm's attention-bias caches, keyed by device) would hold values made from random stand-ins,
+    which must not stay on the user's module. A copy that fails runs the original."""
+    if not _has_meta_weights(module):
+        return traced
+    try:
+        return trace(copy.deepcopy(module), leaves, leaf_names)
+    except Exception:  # noqa: BLE001 - an uncopyable module: the original, as traced
+        return traced
+
+
+def _has_meta_weights(module: torch.nn.Module) -> bool:
+    return any(t.device.type == "meta" for t in [*module.parameters(), *module.buffers()])
+
+
+_SHAPE_HINT = ("Check the input shape (too small an input, a wrong rank or a model that asserts one "
+               "size fail here)")
+
+
+def _same_or(failed: Exception, before: Exception) -> str:
+    """The CPU run's reason, or 'failed the same way' when it is the meta run's."""
+    def reason(text: str) -> str:  # where and why, without the device
+        return text.split(" failed", 1)[-1]
+
+    if isinstance(failed, _RunFailed) and reason(str(failed)) == reason(str(before)):
+        return "failed the same way"
+    return str(failed)
 
 
 _OPTIONS = ("Control flow that depends on tensor values cannot be captured; options: make that "
@@ -286,11 +576,74 @@ _OPTIONS = ("Control flow that depends on tensor values cannot be captured; opti
             "function), analyse a submodule that traces, or describe the model as a foveal Graph")
 
 
-def _export(module: torch.nn.Module, input_shape: tuple[int, ...], leaves: tuple[type, ...]) -> Captured:
+def _export(module: torch.nn.Module, input_shape: tuple[int, ...], leaves: tuple[type, ...],
+            device: torch.device | None = None) -> Captured:
     from .export import export_module
 
     if leaves:
         raise CaptureError("handlers keyed by a module class need torch.fx (the class is kept "
                            "whole there), but torch.export was used; key the handler by the ATen "
                            "op instead")
-    return export_module(module, input_shape)
+    return export_module(module, input_shape, device)
+
+
+def _export_routes(module: torch.nn.Module, input_shape: tuple[int, ...], leaves: tuple[type, ...],
+                   fx_failed: str) -> Captured:
+    """torch.export on the parameters' device; when that is meta, once more on the CPU, with
+    random stand-ins for meta weights (fake tensors on the CPU run an op's CPU kernel where it
+    has no meta kernel, and code that asks for the device, such as
+    `torch.autocast(device_type=x.device.type)`, gets one that works)."""
+    device = example_input(module, input_shape).device.type
+    try:
+        return _export(module, input_shape, leaves)
+    except CaptureError as err:
+        tried = f"{fx_failed}; torch.export on {_DEVICE[device]}: {err}"
+        if device != "meta" or leaves:
+            raise CaptureError(f"{tried}. {_OPTIONS}") from None
+    try:
+        real, made = _with_stand_ins(module)
+    except Exception as exc:  # noqa: BLE001 - a module that cannot be copied, said plainly
+        raise CaptureError(f"{tried}; torch.export on the CPU: copying the module to give it CPU "
+                           f"weights failed ({first_line(exc)}). {_OPTIONS}") from None
+    try:
+        captured = _export(real, input_shape, leaves, torch.device("cpu"))
+    except CaptureError as err:
+        with_stand_ins = " (random stand-ins for the meta weights)" if made else ""
+        raise CaptureError(f"{tried}; torch.export on the CPU{with_stand_ins}: "
+                           f"{_same_export(err, tried)}. {_OPTIONS}") from None
+    captured.state = {n: torch.empty_like(t, device="meta") if id(t) in made else t
+                      for n, t in captured.state.items()}  # the stand-ins are not kept
+    captured.ran_on = "cpu"
+    return captured
+
+
+_DEVICE = {"meta": "meta tensors", "cpu": "the CPU"}
+
+
+def _same_export(failed: Exception, before: str) -> str:
+    reason = str(failed).split(": ", 1)[-1]
+    return "failed the same way" if before.endswith(reason) else str(failed)
+
+
+def _with_stand_ins(module: torch.nn.Module) -> tuple[torch.nn.Module, set[int]]:
+    """A copy of the module whose meta parameters and buffers hold random CPU values (tied ones
+    stay tied), and the ids of those stand-ins; the user's module is not changed."""
+    if not _has_meta_weights(module):
+        return module, set()
+    real = copy.deepcopy(module)
+    gen = torch.Generator().manual_seed(0)
+    made: dict[int, torch.Tensor] = {}
+    for kind in ("parameter", "buffer"):
+        named = real.named_parameters if kind == "parameter" else real.named_buffers
+        for path, t in list(named(remove_duplicate=False)):
+            if t.device.type != "meta":
+                continue
+            found = made.get(id(t))
+            if found is None:
+                found = _random_like(t, gen)
+                if kind == "parameter":
+                    found = nn.Parameter(found, requires_grad=False)
+                made[id(t)] = found
+            owner, _, attr = path.rpartition(".")
+            setattr(real.get_submodule(owner), attr, found)
+    return real, {id(t) for t in made.values()}

@@ -9,11 +9,12 @@ Nodes are named by module path from each node's `nn_module_stack`, as the fx pat
 
 from __future__ import annotations
 
+import io
 import logging
 import operator
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stderr
 from functools import cache
 from typing import Any
 
@@ -27,9 +28,13 @@ from .capture import Captured, CaptureError, example_input, first_line, on_devic
 _CONTAINERS = "torch.nn.modules.container."
 
 
-def export_module(module: torch.nn.Module, input_shape: tuple[int, ...]) -> Captured:
-    """torch.export.export(strict=False) of the module on an example on its parameters' device."""
+def export_module(module: torch.nn.Module, input_shape: tuple[int, ...],
+                  device: torch.device | None = None) -> Captured:
+    """torch.export.export(strict=False) of the module on an example on its parameters' device
+    (or on `device`)."""
     example = example_input(module, input_shape)
+    if device is not None:
+        example = torch.empty(example.shape, dtype=example.dtype, device=device)
     try:
         with on_device(example.device), torch.no_grad(), quiet():
             program = torch.export.export(module, (example,), strict=False)
@@ -60,7 +65,64 @@ def from_program(program: Any) -> Captured:
     captured.state = {n: tensors[sources[n.name]] for n in nodes
                       if n.op == "placeholder" and sources.get(n.name) in tensors}
     _name_by_module(captured, [n for n in nodes if n.op == "call_function"])
+    _refuse_value_reads(captured, nodes)
     return captured
+
+
+def _refuse_value_reads(captured: Captured, nodes: list[fx.Node]) -> None:
+    """Numbers read from tensor values (`item()`, `tolist()`: a symbol in the graph) and sizes made
+    from them (`nonzero`, a boolean mask) carry what shapes do not show. Read from the input, a
+    number would scale every position as a constant would; read from weights or constants, it
+    may set a size or a position that no handler can place. Both are refused, but a number from
+    the weights that only scales values element-wise is kept."""
+    depends: set[fx.Node | None] = {captured.input_node}
+    for n in nodes:
+        if n.op != "call_function":
+            continue
+        from_input = any(a in depends for a in n.all_input_nodes)
+        if from_input:
+            depends.add(n)
+        tags = getattr(n.target, "tags", ())
+        read = torch.Tag.data_dependent_output in tags
+        size = torch.Tag.dynamic_output_shape in tags and _sized_by_values(n)
+        if size or (read and from_input):
+            of = "values computed from the input" if from_input else "tensor values"
+            done = f"makes a tensor whose size depends on {of}" if size else f"reads {of} into a number"
+            why = ("a dependence carried that way is not followed" if from_input
+                   else "foveal needs sizes that follow from the input shape")
+            raise CaptureError(f"node {_name(captured, n)!r} ({_short(n.target)}) {done}; {why}")
+        if read:
+            _only_scales(captured, n)
+
+
+def _only_scales(captured: Captured, read: fx.Node) -> None:
+    """A number read from weights or constants may reach tensors only through element-wise ops."""
+    todo, seen = list(read.users), set()
+    while todo:
+        user = todo.pop()
+        if user in seen:
+            continue
+        seen.add(user)
+        if not isinstance(user.meta.get("val"), torch.Tensor):  # arithmetic on the number, asserts
+            todo.extend(user.users)
+        elif torch.Tag.pointwise not in getattr(user.target, "tags", ()):
+            raise CaptureError(f"node {_name(captured, user)!r} ({_short(user.target)}) takes a number "
+                               f"read from tensor values at node {_name(captured, read)!r} "
+                               f"({_short(read.target)}: item(), tolist()); foveal needs sizes and "
+                               f"positions that follow from the input shape")
+
+
+def _name(captured: Captured, n: fx.Node) -> str:
+    return captured.names.get(n, n.name)
+
+
+def _sized_by_values(n: fx.Node) -> bool:
+    """Whether a dynamic-shape op's output size comes from values: for indexing, only when an
+    index is a boolean mask."""
+    if n.target is not torch.ops.aten.index.Tensor:
+        return True
+    masks = [a.meta.get("val") for a in n.all_input_nodes[1:]]
+    return any(isinstance(m, torch.Tensor) and m.dtype in (torch.bool, torch.uint8) for m in masks)
 
 
 def _user_input(program: Any) -> fx.Node:
@@ -136,12 +198,13 @@ def _short(target: Any) -> str:
 
 @contextmanager
 def quiet() -> Iterator[None]:
-    """torch.export logs warnings and whole graphs on failures foveal reports itself."""
+    """torch.export logs warnings and whole graphs on failures foveal reports itself (the partial
+    graph of a failed export is printed to stderr)."""
     logger = logging.getLogger("torch")
     level = logger.level
     logger.setLevel(logging.CRITICAL)
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), redirect_stderr(io.StringIO()):
             warnings.simplefilter("ignore")
             yield
     finally:
