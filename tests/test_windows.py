@@ -278,3 +278,34 @@ def test_timm_maxvit_block_and_grid_attention(timm) -> None:
     grid = result["inner.stages.0.blocks.0.attn_grid"]
     assert grid.region(0, 0, clip=True) == ((0, 49), (0, 49))
     assert _agrees(model, (1, 3, 64, 64), _blocks(result, "inner.stages.")) >= 6
+
+
+class ContextVector(nn.Module):
+    """MobileViT-v2's linear attention on (B, C, P, N) patches of 2 x 2 (P: the position in the
+    patch, N: the patch): a statistic over N (`over_patches`: each position reads its residue
+    class) or over P (each reads its patch), kept with keepdim and expanded back."""
+
+    def __init__(self, over_patches: bool) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.dim = -1 if over_patches else -2
+
+    def forward(self, x):
+        x = self.conv(x)
+        B, C, H, W = x.shape
+        t = x.reshape(B, C, H // 2, 2, W // 2, 2).permute(0, 1, 3, 5, 2, 4).reshape(B, C, 4, -1)
+        context = (t.softmax(self.dim) * t).sum(self.dim, keepdim=True)
+        y = t * context.expand_as(t)
+        return y.reshape(B, C, 2, 2, H // 2, W // 2).permute(0, 1, 4, 2, 5, 3).reshape(B, C, H, W)
+
+
+@pytest.mark.parametrize("over_patches", [True, False])
+def test_a_statistic_over_pieces_expanded_back(over_patches: bool) -> None:
+    model = ContextVector(over_patches).eval()
+    result = foveal.receptive_field(model, (1, 3, 16, 12))
+    assert result.output.status == "exact"
+    if over_patches:  # rows of the same parity, over the whole image
+        assert result.output.region(5, 4, clip=True) == ((0, 15), (0, 11))
+    else:  # its 2 x 2 patch and the 3 x 3 conv around it
+        assert result.output.region(5, 4, clip=True) == ((3, 6), (3, 6))
+    assert _agrees(model, (1, 3, 16, 12), [result.output_name]) == 1

@@ -455,3 +455,44 @@ def shrunk(layout: Layout, reads: Sequence[Reads]) -> Layout:
         return piece.axis if piece.stride == 1 and piece.count == length[piece.axis] else piece
 
     return tuple(fix(e) for e in layout)
+
+
+
+def regrown(layout: Layout, d: int,
+            lengths: dict[int, int]) -> tuple[Layout, dict[int, tuple[int, int]], dict[int, int]]:
+    """`layout` after dim d, a length-1 dim left by a reduction over pieces of axes (`shrunk`),
+    is expanded back to its pieces (MobileViT-v2's context vector broadcast over the patches).
+    `lengths`: each axis's current length. Returns the layout and what each position reads of
+    the reduced tensor, per axis: a residue class reduced (its pieces were the high digits,
+    stride s > 1) is tiled from length s to s * count, position p reading p mod s
+    (`tiles[axis] = (s, s * count)`); a block reduced (the low digit, left with stride 0 by
+    `shrunk`) is upsampled by its width w, position p reading p // w (`blocks[axis] = w`)."""
+    entry = layout[d]
+    parts = [entry] if isinstance(entry, Piece) else \
+        [e for e, n in entry.parts if n != 1] if isinstance(entry, Merged) and not entry.extra else []
+    if not parts or not all(isinstance(p, Piece) for p in parts) \
+            or len({p.axis for p in parts}) != len(parts):  # type: ignore[union-attr]
+        raise LayoutError("an expand of a length-1 dim of flattened or partitioned spatial axes")
+    tiles: dict[int, tuple[int, int]] = {}
+    blocks: dict[int, int] = {}
+    for p in parts:
+        assert isinstance(p, Piece)
+        if p.stride > 1:
+            tiles[p.axis] = (p.stride, p.stride * p.count)
+        elif p.stride == 0:
+            blocks[p.axis] = p.count
+        else:
+            raise LayoutError("an expand of a length-1 dim of flattened or partitioned spatial axes")
+
+    def fix(e: Entry, own: bool) -> Entry:
+        if isinstance(e, Merged) and e.parts:
+            return replace(e, parts=tuple((fix(q, own), n) for q, n in e.parts))
+        if isinstance(e, Piece) and e.axis in blocks:
+            return Piece(e.axis, 1, e.count) if own else Piece(e.axis, e.stride * blocks[e.axis], e.count)
+        if isinstance(e, int) and not own and e in tiles:
+            return Piece(e, 1, tiles[e][0])
+        if isinstance(e, int) and not own and e in blocks:
+            return Piece(e, blocks[e], lengths[e])
+        return e
+
+    return tuple(fix(e, k == d) for k, e in enumerate(layout)), tiles, blocks

@@ -5,6 +5,7 @@ crop or a pad records what an index or a concatenation along a spatial axis does
 
 from __future__ import annotations
 
+import math
 import operator
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -15,7 +16,7 @@ from torch import fx
 
 from .. import ops as O
 from ..building import Value
-from ..layout import Keys, Layout, LayoutError, Merged, Piece, broadcast, reshape, spatial_axes
+from ..layout import Keys, Layout, LayoutError, Merged, Piece, broadcast, regrown, reshape, spatial_axes
 from .builder import Builder, Handler
 from .nodes import bind, global_over, keys_selected, per_dim
 
@@ -67,7 +68,8 @@ def _moved(b: Builder, x: Value, p: dict) -> Layout:
 def expanded(b: Builder, n: fx.Node, args: tuple, kwargs: dict) -> Any:
     """expand / expand_as: new leading dims hold no axis; a spatial dim of length 1 (a statistic
     kept with keepdim, or one position) broadcast to length m is that axis upsampled from 1 to
-    m, every position reading the one position (EvoNorm's instance_std)."""
+    m, every position reading the one position (EvoNorm's instance_std); a length-1 dim of
+    flattened tokens expanded back to its tokens is each of their axes upsampled so."""
     x = args[0] if args else kwargs.get("input")
     if not isinstance(x, Value):
         return b.captured.values[n]
@@ -75,15 +77,46 @@ def expanded(b: Builder, n: fx.Node, args: tuple, kwargs: dict) -> Any:
     new = len(out) - x.rank
     layout = (None,) * new + x.layout
     sizes: list[int | None] = [None] * b.n_axes
-    for entry, before, after in zip(x.layout, x.shape, out[new:]):
-        if entry is None or before == after:
+    for d, (entry, before, after) in enumerate(zip(x.layout, x.shape, out[new:])):
+        if not spatial_axes((entry,)) or before == after:
             continue
-        if not isinstance(entry, int):
-            raise LayoutError("an expand of a length-1 dim of flattened or partitioned spatial axes")
-        sizes[entry] = after
+        if isinstance(entry, int):
+            sizes[entry] = after
+            continue
+        grid = [(a, n) for a, n in entry.parts if n != 1] if isinstance(entry, Merged) else []
+        if grid and all(isinstance(a, int) for a, _ in grid):  # a statistic over flattened tokens
+            if not (isinstance(entry, Merged) and entry.exact and not entry.extra
+                    and math.prod(n for _, n in grid) == after):
+                raise LayoutError("an expand of a length-1 dim of flattened spatial axes")
+            for a, n in grid:
+                sizes[a] = n
+            continue
+        return _regrown(b, x, layout, new + d, out)  # a statistic over pieces of axes
     if all(s is None for s in sizes):
         return b.identity(x, "expand", layout)
     return b.emit(O.upsample([1 if s is None else None for s in sizes], sizes), [x], layout)
+
+
+def _regrown(b: Builder, x: Value, layout: Layout, d: int, out: tuple[int, ...]) -> Value:
+    """expand of a length-1 dim left by a reduction over pieces of axes (`layout.regrown`): a
+    residue class tiled back by circular pads (each at most the current length, as PyTorch's
+    circular padding allows), a block upsampled back by its width."""
+    lengths = b.sizes(x)
+    new_layout, tiles, blocks = regrown(layout, d, lengths)
+    if any(lengths[a] != s for a, (s, _) in tiles.items()):
+        raise LayoutError("an expand of a reduced residue class over an axis of another length")
+    y, current = x, dict(lengths)
+    step = 0
+    while any(current[a] < full for a, (_, full) in tiles.items()):
+        after = [min(current[a], tiles[a][1] - current[a]) if a in tiles else 0 for a in range(b.n_axes)]
+        for a in tiles:
+            current[a] += after[a]
+        step += 1
+        y = b.emit(O.Pad([0] * b.n_axes, after, "circular"), [y], x.layout, x.shape, step=f"tile{step}")
+    if blocks:
+        w = [blocks.get(a, 1) for a in range(b.n_axes)]
+        return b.emit(O.Resize("nearest", w, None, "asymmetric", "floor"), [y], new_layout, out)
+    return b.identity(y, "expand", new_layout)
 
 
 reshaped = layout_op(_reshaped, ("input",))
