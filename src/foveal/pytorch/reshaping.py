@@ -88,8 +88,8 @@ def expanded(b: Builder, n: fx.Node, args: tuple, kwargs: dict) -> Any:
             if not (isinstance(entry, Merged) and entry.exact and not entry.extra
                     and math.prod(n for _, n in grid) == after):
                 raise LayoutError("an expand of a length-1 dim of flattened spatial axes")
-            for a, n in grid:
-                sizes[a] = n
+            for a, length in grid:
+                sizes[a] = length
             continue
         return _regrown(b, x, layout, new + d, out)  # a statistic over pieces of axes
     if all(s is None for s in sizes):
