@@ -219,3 +219,42 @@ def test_timm_tokens_on_meta(timm, name: str, status: str) -> None:
     out = foveal.receptive_field(TM.features(model), (1, *size)).output
     assert out.status == status, out.reasons
     assert out.is_global == (True, True)
+
+
+class TokenPool(nn.Module):
+    """NextViT's spatial reduction: AvgPool1d(k, k) over the flattened 8 x 8 tokens, then the
+    pooled tokens viewed back as their (rows, columns) grid."""
+
+    def __init__(self, k: int, grid: tuple[int, int]) -> None:
+        super().__init__()
+        self.embed = nn.Conv2d(3, 4, 2, stride=2)
+        self.pool = nn.AvgPool1d(k, k)
+        self.grid = grid
+
+    def forward(self, x):
+        g = self.embed(x)
+        return self.pool(g.flatten(2)).unflatten(2, self.grid)
+
+
+@pytest.mark.parametrize("k, window", [(4, (1, 4)), (16, (2, 8))])
+def test_a_pool_over_flattened_tokens_is_a_window_on_the_axes(k: int, window: tuple[int, int]) -> None:
+    a = checked(TokenPool(k, (8 // window[0], 8 // window[1])), image(16))
+    assert a.output.size == (2 * window[0], 2 * window[1])
+
+
+class TokenSpans(nn.Module):
+    """AvgPool1d(24, 24) over 8 x 8 flattened tokens: two pooled tokens, each 3 rows long (the
+    last 16 tokens dropped), as NextViT pools its keys and values before attention."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Conv2d(3, 4, 2, stride=2)
+        self.pool = nn.AvgPool1d(24, 24)
+
+    def forward(self, x):
+        return self.pool(self.embed(x).flatten(2))
+
+
+def test_windows_that_straddle_rows_read_the_rows_they_reach() -> None:
+    a = checked(TokenSpans(), image(16))
+    assert a.output.region(0, 0, clip=True) == ((0, 11), (0, 15))

@@ -211,15 +211,15 @@ def test_patch_merging_by_view_is_a_two_by_two_window() -> None:
     assert _agrees(model, (1, 3, 8, 8), [result.output_name]) == 1
 
 
-def test_a_conv_over_window_positions_is_refused() -> None:
-    class ConvInWindows(nn.Module):
+def test_a_conv_over_the_block_indices_is_refused() -> None:
+    class ConvOverBlocks(nn.Module):
         def forward(self, x):
             B, C, H, W = x.shape
-            x = x.view(B, C, H // 4, 4, W // 4, 4).permute(0, 2, 4, 1, 3, 5).reshape(-1, C, 4, 4)
+            x = x.view(B, C, H // 4, 4, W // 4, 4).permute(0, 1, 3, 5, 2, 4).reshape(B, C * 16, H // 4, W // 4)
             return F.avg_pool2d(x, 2)
 
-    with pytest.raises(foveal.FovealError, match="split into blocks"):
-        foveal.receptive_field(ConvInWindows(), (1, 3, 16, 16))
+    with pytest.raises(foveal.FovealError, match="blocks of a split axis"):
+        foveal.receptive_field(ConvOverBlocks(), (1, 3, 16, 16))
 
 
 # -- timm ---------------------------------------------------------------------------------------
@@ -309,3 +309,38 @@ def test_a_statistic_over_pieces_expanded_back(over_patches: bool) -> None:
     else:  # its 2 x 2 patch and the 3 x 3 conv around it
         assert result.output.region(5, 4, clip=True) == ((3, 6), (3, 6))
     assert _agrees(model, (1, 3, 16, 12), [result.output_name]) == 1
+
+
+class OpInWindows(nn.Module):
+    """A window op run on the (B * windows, C, w, w) windows of a 4 x 4 partition, then the
+    windows put back: `pool` (2 x 2, stride 2: SAM2-Hiera's query pooling) or a 3 x 3 depthwise
+    conv (EfficientViT-M's cascaded group attention), which the window's border clips."""
+
+    def __init__(self, pool: bool) -> None:
+        super().__init__()
+        self.embed = nn.Conv2d(3, 4, 1)
+        self.op = nn.MaxPool2d(2, 2) if pool else nn.Conv2d(4, 4, 3, padding=1, groups=4)
+
+    def forward(self, x):
+        x = self.embed(x)
+        B, C, H, W = x.shape
+        t = x.view(B, C, H // 4, 4, W // 4, 4).permute(0, 2, 4, 1, 3, 5).reshape(-1, C, 4, 4)
+        t = self.op(t)
+        w = t.shape[-1]
+        t = t.view(B, H // 4, W // 4, C, w, w).permute(0, 3, 1, 4, 2, 5)
+        return t.reshape(B, C, H // 4 * w, W // 4 * w)
+
+
+def test_a_pool_that_tiles_the_windows_is_the_pool_on_the_axis() -> None:
+    model = OpInWindows(pool=True).eval()
+    result = foveal.receptive_field(model, (1, 3, 16, 8))
+    assert result.output.status == "exact"
+    assert result.output.output_shape == (8, 4) and result.output.size == (2, 2)
+    assert _agrees(model, (1, 3, 16, 8), [result.output_name]) == 1
+
+
+def test_a_conv_inside_windows_is_an_unclipped_bound() -> None:
+    result = foveal.receptive_field(OpInWindows(pool=False).eval(), (1, 3, 16, 8))
+    assert result.output.status == "bound"
+    assert any("clip" in r for r in result[result.output_name].reasons + result["op"].reasons)
+    assert result["op"].region(4, 4) == ((3, 5), (3, 5))  # exactly (4, 5): clipped at the window

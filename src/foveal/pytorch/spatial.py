@@ -5,6 +5,7 @@ a permuted or channels-last tensor lands on the right axis.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
@@ -13,7 +14,7 @@ from torch import fx
 
 from .. import ops as O
 from ..building import Value
-from ..layout import LayoutError, Merged, Piece, axis_per_dim, merged, spatial_axes
+from ..layout import Keys, Layout, LayoutError, Merged, Piece, axis_per_dim, merged, spatial_axes
 from ..layout import mask as layout_mask
 from ..layout import per_axis as layout_per_axis
 from .builder import Builder
@@ -39,22 +40,142 @@ def per_axis(b: Builder, mapped: tuple[int | None, ...], values: Sequence[Any], 
     return layout_per_axis(mapped, values, identity, b.n_axes)
 
 
+Geometry = Sequence[tuple[int, int, tuple[int, int], int]]
+"""Per op dim: kernel, stride, (padding before, after), dilation."""
+
+IN_WINDOWS = ("a window op inside the windows of a window partition, which clip it at their border: "
+              "foveal reports it unclipped")
+
+
 def spatial(b: Builder, x: Value, n_op: int, make: Callable[[tuple[int | None, ...]], O.Op],
-            mixes_channels: bool, kind: str, trivial: Sequence[bool] = ()) -> Value:
+            mixes_channels: bool, kind: str, trivial: Sequence[bool] = (),
+            geometry: Geometry = ()) -> Value:
     """A window-like op on the last n_op dims; axes held by the channel dim become global if the
     op mixes channels (a conv over a permuted tensor)."""
-    mapped, others = op_axes(x, n_op, trivial)
+    first = x.rank - n_op
     layout = x.layout
+    if geometry and n_op == 1 and isinstance(layout[-1], Merged) and not mixes_channels:
+        return _over_tokens(b, x, geometry[0], make, kind)
+    if geometry and any(isinstance(layout[d], Piece) for d in range(first, x.rank)):
+        layout, mapped, bound = _in_windows(b, x, n_op, geometry)
+        y = b.emit(make(mapped), [x], layout, step="windows" if bound else None)
+        if bound:
+            y = b.emit(O.Global(kind, (False,) * b.n_axes, True, IN_WINDOWS), [y], layout)
+        return _channels_mixed(b, x, y, n_op, layout) if mixes_channels else y
+    mapped, others = op_axes(x, n_op, trivial)
     if not any(a is not None for a in mapped):
         y = b.emit(O.Elementwise(kind), [x], layout)
     else:
         y = b.emit(make(mapped), [x], layout)
     if mixes_channels and others:
-        channel_axes = whole_axes(x, [x.rank - n_op - 1])
-        if channel_axes:
-            y = b.emit(O.Global("dense", layout_mask(channel_axes, b.n_axes), True), [y], layout,
-                       step="channels")
+        y = _channels_mixed(b, x, y, n_op, layout)
     return y
+
+
+def _channels_mixed(b: Builder, x: Value, y: Value, n_op: int, layout: Layout) -> Value:
+    channel_axes = whole_axes(x, [x.rank - n_op - 1]) if spatial_axes(x.layout, [x.rank - n_op - 1]) else ()
+    if channel_axes:
+        y = b.emit(O.Global("dense", layout_mask(channel_axes, b.n_axes), True), [y], layout,
+                   step="channels")
+    return y
+
+
+def _over_tokens(b: Builder, x: Value, geometry: tuple[int, int, tuple[int, int], int],
+                 make: Callable[[tuple[int | None, ...]], O.Op], kind: str) -> Value:
+    """A 1-D pool over flattened tokens (NextViT's spatial reduction: AvgPool1d of r * r tokens)
+    whose windows tile the grid row-major (kernel = stride, no padding, the kernel a divisor of
+    the last axis's length or a multiple of whole rows): the same windows on the axes."""
+    k, s, pads, _ = geometry
+    entry = x.layout[-1]
+    assert isinstance(entry, Merged)
+    grid = [(e, n) for e, n in entry.parts if n != 1]
+    if k != s or pads != (0, 0) or entry.extra or not entry.exact or not grid \
+            or not all(isinstance(e, int) for e, _ in grid):
+        raise LayoutError("a spatial op runs over a dimension of flattened spatial axes")
+    window: dict[int, int] = {}
+    left = k
+    for e, n in reversed(grid):
+        if left == 1:
+            break
+        if n % left == 0:
+            window[e], left = left, 1
+        elif left % n == 0:
+            window[e], left = n, left // n
+        else:
+            return _token_spans(b, x, entry, k, kind)
+    if left != 1:
+        raise LayoutError("a window over flattened spatial tokens longer than the grid")
+    op = make((None,))
+    assert isinstance(op, O.Window)
+    taps = [window.get(a, 1) for a in range(b.n_axes)]
+    parts = tuple((e, n // window.get(e, 1)) if isinstance(e, int) else (e, n) for e, n in entry.parts)
+    layout = x.layout[:-1] + (replace(entry, parts=parts),)
+    return b.emit(O.Window(taps, taps, 1, 0, False, kind), [x], layout)
+
+
+def _token_spans(b: Builder, x: Value, entry: Merged, k: int, kind: str) -> Value:
+    """Windows of k consecutive tokens that straddle rows: pooled token j reads tokens
+    [j k, j k + k - 1] of the row-major grid, no box of the axes. Its dim becomes a `Keys` dim
+    (entry j reads span j), so the node's region is the union of the spans, which is exact: the
+    grid cropped to the rows the spans reach, read whole (the keys and values of NextViT's
+    attention, which reads every pooled token)."""
+    axes = tuple(e for e, n in entry.parts if n != 1)
+    lengths = [n for e, n in entry.parts if n != 1]
+    used = (math.prod(lengths) // k) * k  # tokens the pooled ones cover (a floor drops the rest)
+    start, stop = [0] * b.n_axes, list[int | None]([None] * b.n_axes)
+    inner = math.prod(lengths[1:])
+    if used < inner:
+        raise LayoutError("windows over flattened spatial tokens that cover part of one row only")
+    if used < math.prod(lengths):
+        stop[axes[0]] = -(-used // inner)  # rows (along the first axis) the spans reach
+    y = b.emit(O.Crop(start, stop, 1), [x], x.layout, step="spans") if used < math.prod(lengths) else x
+    return b.emit(O.Global(kind, layout_mask(axes, b.n_axes), False), [y],
+                  x.layout[:-1] + (Keys(axes),))
+
+
+def _in_windows(b: Builder, x: Value, n_op: int,
+                geometry: Geometry) -> tuple[Layout, tuple[int | None, ...], bool]:
+    """A window op over dims holding positions inside the windows of a window partition
+    (`layout.Piece` of stride 1: SAM2-Hiera's query pooling, EfficientViT-M's convs in its
+    cascaded group attention). Windows of k taps with stride k that tile each window (k divides
+    its width, no padding) are the same windows on the whole axis: exact, the pieces of the
+    axis shrink by k. Any other op with stride 1 is clipped at the windows' borders, which
+    foveal does not model: the unclipped window on the axis, marked a bound."""
+    first = x.rank - n_op
+    mapped: list[int | None] = []
+    factor: dict[int, int] = {}
+    tiles = True
+    for d, (k, s, pads, dilation) in zip(range(first, x.rank), geometry):
+        entry = x.layout[d]
+        if isinstance(entry, Piece):
+            if entry.stride != 1:
+                raise LayoutError("a spatial op runs over a dimension holding the blocks of a split axis")
+            tiles = tiles and k == s and pads == (0, 0) and entry.count % k == 0 and (k == 1 or dilation == 1)
+            factor[entry.axis] = s
+            mapped.append(entry.axis)
+        else:
+            mapped.extend(axis_per_dim(x.layout, [d]))
+            if isinstance(entry, int) and s != 1:
+                factor[entry] = s
+    if not tiles and any(f != 1 for a, f in factor.items()):
+        raise LayoutError("a strided window op inside the windows of a window partition that does not "
+                          "tile them")
+    if not tiles:
+        return x.layout, tuple(mapped), True
+    lengths = b.sizes(x)
+
+    def fix(e: Any) -> Any:
+        if isinstance(e, Merged) and e.parts:
+            return replace(e, parts=tuple((fix(q), n // factor.get(q.axis, 1) if isinstance(q, Piece)
+                                           and q.stride == 1 else n) for q, n in e.parts))
+        if not isinstance(e, Piece) or factor.get(e.axis, 1) == 1:
+            return e
+        f = factor[e.axis]
+        piece = Piece(e.axis, 1, e.count // f) if e.stride == 1 else Piece(e.axis, e.stride // f, e.count)
+        return piece.axis if piece.stride == 1 and piece.count == lengths[e.axis] // f else piece
+
+    return tuple(fix(e) if k < first or not isinstance(e, int) else e
+                 for k, e in enumerate(x.layout)), tuple(mapped), False
 
 
 def conv_op(b: Builder, x: Value, n_op: int, kernel, stride, padding, dilation, padding_mode: str,
@@ -78,8 +199,8 @@ def conv_op(b: Builder, x: Value, n_op: int, kernel, stride, padding, dilation, 
     else:
         pairs = [(p, p) for p in per_dim(padding, n_op)]
     trivial = [k == 1 and s == 1 and p == (0, 0) for k, s, p in zip(kernel, stride, pairs)]
-    mapped, _ = op_axes(x, n_op, trivial)
     if padding_mode != "zeros" and any(p != (0, 0) for p in pairs):
+        mapped, _ = op_axes(x, n_op, trivial)
         mode = {"reflect": "reflect", "replicate": "replicate", "circular": "circular"}[padding_mode]
         before = per_axis(b, mapped, [p[0] for p in pairs], 0)
         after = per_axis(b, mapped, [p[1] for p in pairs], 0)
@@ -92,7 +213,8 @@ def conv_op(b: Builder, x: Value, n_op: int, kernel, stride, padding, dilation, 
         return O.Window(per_axis(b, m, kernel, 1), per_axis(b, m, stride, 1),
                         per_axis(b, m, dilation, 1), per_axis(b, m, pairs, (0, 0)), False, "conv")
 
-    return spatial(b, x, n_op, make, True, "conv", trivial)
+    geometry = list(zip(kernel, stride, pairs, dilation))
+    return spatial(b, x, n_op, make, True, "conv", trivial, geometry)
 
 
 def pool_op(b: Builder, x: Value, n_op: int, kind: str, kernel, stride, padding, dilation,
@@ -107,7 +229,7 @@ def pool_op(b: Builder, x: Value, n_op: int, kind: str, kernel, stride, padding,
                         per_axis(b, m, dilation, 1), per_axis(b, m, pairs, (0, 0)), bool(ceil_mode),
                         kind)
 
-    return spatial(b, x, n_op, make, False, kind)
+    return spatial(b, x, n_op, make, False, kind, (), list(zip(kernel, stride, pairs, dilation)))
 
 
 def adaptive_op(b: Builder, x: Value, n_op: int, kind: str, output_size: Any) -> Value:
