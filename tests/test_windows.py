@@ -215,7 +215,8 @@ def test_a_conv_over_the_block_indices_is_refused() -> None:
     class ConvOverBlocks(nn.Module):
         def forward(self, x):
             B, C, H, W = x.shape
-            x = x.view(B, C, H // 4, 4, W // 4, 4).permute(0, 1, 3, 5, 2, 4).reshape(B, C * 16, H // 4, W // 4)
+            x = x.view(B, C, H // 4, 4, W // 4, 4).permute(0, 1, 3, 5, 2, 4)
+            x = x.reshape(B, C * 16, H // 4, W // 4)
             return F.avg_pool2d(x, 2)
 
     with pytest.raises(foveal.FovealError, match="blocks of a split axis"):
