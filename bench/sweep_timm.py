@@ -4,6 +4,8 @@
     python bench/sweep_timm.py --sample 200         # a seeded sample of names
     python bench/sweep_timm.py swin_tiny_patch4_window7_224 pvt_v2_b0
     python bench/sweep_timm.py --workers 16 --out sweep.jsonl
+    python bench/sweep_timm.py --rerun sweep.jsonl --out sweep2.jsonl --markdown docs/timm.md
+                                                    # again only the rows that were not exact
 
 Each model is built with pretrained=False on the meta device (no weight is allocated) and its
 `forward_features` analysed at the model's default input size (`pretrained_cfg["input_size"]`),
@@ -90,6 +92,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", default=None, help="JSON lines, a row per model")
+    parser.add_argument("--rerun", default=None, metavar="JSONL",
+                        help="an earlier --out: keep its exact rows, analyse the others again")
+    parser.add_argument("--markdown", default=None, help="write the summary as Markdown here")
     args = parser.parse_args(argv)
     import torch_models as TM
 
@@ -101,6 +106,14 @@ def main(argv: list[str]) -> int:
         names = sorted(random.Random(args.seed).sample(names, min(args.sample, len(names))))
     rows = []
     out = open(args.out, "w", encoding="utf-8") if args.out else None  # noqa: SIM115
+    if args.rerun:
+        earlier = {row["name"]: row for line in Path(args.rerun).read_text().splitlines()
+                   if (row := json.loads(line))}
+        rows = [row for row in earlier.values() if row["status"] == "exact" and row["name"] in names]
+        names = [name for name in names if name not in {row["name"] for row in rows}]
+        for row in rows:
+            if out:
+                out.write(json.dumps(row) + "\n")
     start = time.perf_counter()
     with multiprocessing.get_context("spawn").Pool(args.workers, maxtasksperchild=25) as pool:
         for row in pool.imap_unordered(analyse, names):
@@ -112,15 +125,68 @@ def main(argv: list[str]) -> int:
                   flush=True)
     if out:
         out.close()
-    summarise(rows, timm.__version__, time.perf_counter() - start)
+    wall = time.perf_counter() - start
+    summarise(rows, timm.__version__, wall)
+    if args.markdown:
+        Path(args.markdown).write_text(markdown(rows, timm.__version__), encoding="utf-8")
     return 0
+
+
+KINDS = ["exact", "bound", "unavailable", "refused", "internal", "error", "timeout"]
+
+
+def markdown(rows: list[dict], version: str) -> str:
+    """The sweep as docs/timm.md: totals, the families that are not all exact, and every row
+    that is not exact with its reason."""
+    import torch
+
+    total = Counter(row["status"] for row in rows)
+    good = total["exact"] + total["bound"]
+    by_family: dict[str, Counter] = defaultdict(Counter)
+    for row in rows:
+        by_family[row["family"]][row["status"]] += 1
+    seconds = sorted(row["seconds"] for row in rows if row["seconds"] is not None) or [0.0]
+    lines = [
+        "# Every timm architecture through foveal",
+        "",
+        f"`python bench/sweep_timm.py` with timm {version} and torch {torch.__version__}: each of the "
+        f"{len(rows)} names of `timm.list_models()` built with `pretrained=False` on the meta device, "
+        "its `forward_features` analysed at the model's default input size "
+        "(`pretrained_cfg['input_size']`).",
+        "",
+        "| | models |",
+        "|---|---:|",
+        *(f"| {kind} | {total[kind]} |" for kind in KINDS if total[kind]),
+        f"| **exact or an honest bound** | **{good} / {len(rows)} "
+        f"({100 * good / max(len(rows), 1):.1f}%)** |",
+        "",
+        f"{len(by_family)} families (timm modules). Analysis time per model: median "
+        f"{seconds[len(seconds) // 2]:.2f} s, slowest {seconds[-1]:.1f} s "
+        "(capture and analysis, one thread; the model's construction not counted).",
+        "",
+        "## Families that are not all exact",
+        "",
+        "| family | " + " | ".join(KINDS[:5]) + " |",
+        "|---|" + "---:|" * 5,
+    ]
+    for family in sorted(by_family):
+        counts = by_family[family]
+        if counts["exact"] != sum(counts.values()):
+            lines.append(f"| {family} | " + " | ".join(str(counts[k]) for k in KINDS[:5]) + " |")
+    lines += ["", "## Every model that is not exact, and why", "",
+              "| model | family | status | reason |", "|---|---|---|---|"]
+    for row in sorted(rows, key=lambda r: (r["status"], r["family"], r["name"])):
+        if row["status"] != "exact":
+            reason = row["reason"].replace("|", "\\|")[:220]
+            lines.append(f"| {row['name']} | {row['family']} | {row['status']} | {reason} |")
+    return "\n".join(lines) + "\n"
 
 
 def summarise(rows: list[dict], version: str, wall: float) -> None:
     by_family: dict[str, Counter] = defaultdict(Counter)
     for row in rows:
         by_family[row["family"]][row["status"]] += 1
-    kinds = ["exact", "bound", "unavailable", "refused", "internal", "error", "timeout"]
+    kinds = KINDS
     print(f"\ntimm {version}: {len(rows)} architectures in {wall:.0f} s")
     print(f"{'family':<28}" + "".join(f"{k:>12}" for k in kinds))
     for family in sorted(by_family):
