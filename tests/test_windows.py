@@ -345,3 +345,24 @@ def test_a_conv_inside_windows_is_an_unclipped_bound() -> None:
     assert result.output.status == "bound"
     assert any("clip" in r for r in result[result.output_name].reasons + result["op"].reasons)
     assert result["op"].region(4, 4) == ((3, 5), (3, 5))  # exactly (4, 5): clipped at the window
+
+
+class SpaceToDepth(nn.Module):
+    """TResNet's stem: 4 x 4 blocks into the channels by view / permute, then a 3 x 3 conv."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(48, 8, 3, padding=1)
+
+    def forward(self, x):
+        N, C, H, W = x.shape
+        x = x.view(N, C, H // 4, 4, W // 4, 4).permute(0, 3, 5, 1, 2, 4)
+        return self.conv(x.reshape(N, C * 16, H // 4, W // 4))
+
+
+def test_space_to_depth_then_conv_is_a_pixel_unshuffle() -> None:
+    model = SpaceToDepth().eval()
+    result = foveal.receptive_field(model, (1, 3, 16, 8))
+    assert result.output.status == "exact"
+    assert result.output.size == (12, 12) and result.output.stride == (4, 4)
+    assert _agrees(model, (1, 3, 16, 8), [result.output_name]) == 1

@@ -14,7 +14,7 @@ from torch import fx
 
 from .. import ops as O
 from ..building import Value
-from ..layout import Keys, Layout, LayoutError, Merged, Piece, axis_per_dim, merged, spatial_axes
+from ..layout import Keys, Layout, LayoutError, Merged, Piece, axes_in, axis_per_dim, merged, spatial_axes
 from ..layout import mask as layout_mask
 from ..layout import per_axis as layout_per_axis
 from .builder import Builder
@@ -56,6 +56,10 @@ def spatial(b: Builder, x: Value, n_op: int, make: Callable[[tuple[int | None, .
     layout = x.layout
     if geometry and n_op == 1 and isinstance(layout[-1], Merged) and not mixes_channels:
         return _over_tokens(b, x, geometry[0], make, kind)
+    if mixes_channels and any(isinstance(layout[d], Piece) and layout[d].stride > 1  # type: ignore[union-attr]
+                              for d in range(first, x.rank)):
+        x = _space_to_depth(b, x, n_op)
+        layout = x.layout
     if geometry and any(isinstance(layout[d], Piece) for d in range(first, x.rank)):
         layout, mapped, bound = _in_windows(b, x, n_op, geometry)
         y = b.emit(make(mapped), [x], layout, step="windows" if bound else None)
@@ -78,6 +82,30 @@ def _channels_mixed(b: Builder, x: Value, y: Value, n_op: int, layout: Layout) -
         y = b.emit(O.Global("dense", layout_mask(channel_axes, b.n_axes), True), [y], layout,
                    step="channels")
     return y
+
+
+def _space_to_depth(b: Builder, x: Value, n_op: int) -> Value:
+    """A conv over block indices whose positions-in-block are in the channel dim (TResNet's
+    space-to-depth written as view / permute / reshape): that is a pixel unshuffle by the block
+    width, after which the op dims hold their axes whole; anything else is refused."""
+    first = x.rank - n_op
+    channel = x.layout[first - 1] if first >= 1 else None
+    inner = [e for e, _ in channel.parts] if isinstance(channel, Merged) else [channel]
+    factor = [1] * b.n_axes
+    layout = list(x.layout)
+    lengths = b.sizes(x)
+    for d in range(first, x.rank):
+        e = x.layout[d]
+        if not isinstance(e, Piece):
+            continue
+        low = Piece(e.axis, 1, e.stride)
+        others = [q for k, q in enumerate(x.layout) if k not in (d, first - 1) and e.axis in axes_in(q)]
+        if e.stride * e.count != lengths[e.axis] or low not in inner or others:
+            raise LayoutError("a spatial op runs over a dimension holding the blocks of a split axis")
+        factor[e.axis] = e.stride
+        layout[d] = e.axis
+    layout[first - 1] = None
+    return b.emit(O.PixelUnshuffle(factor), [x], tuple(layout), step="space_to_depth")
 
 
 def _over_tokens(b: Builder, x: Value, geometry: tuple[int, int, tuple[int, int], int],
