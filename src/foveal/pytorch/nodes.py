@@ -16,10 +16,11 @@ from typing import Any
 import torch
 from torch import fx
 
+from .. import mixing
 from .. import ops as O
 from ..building import Value
-from ..layout import Keys, Layout, LayoutError, axes_in, broadcast, extras_read_all, keys_mixed, mixed, shrunk
-from ..layout import mask as axes_mask
+from ..layout import Layout, LayoutError, broadcast, mixed
+from ..tokens import KEYS_SELECTED
 from .builder import Builder, Handler, tensors
 
 # -- arguments ---------------------------------------------------------------------------------
@@ -73,62 +74,36 @@ def elementwise(kind: str) -> Handler:
     return handle
 
 
+def emit_mixing(b: Builder, x: Value, found: mixing.Mixing, shape: tuple[int, ...] | None = None,
+                step: str | None = None) -> Value:
+    """The core's steps of an op over some dims (`foveal.mixing`) as nodes: the last one is the
+    op's output (`step`, or the fx node's own name), those before it `<step>_<what>`, with the
+    input's layout and shape."""
+    y = x
+    for k, s in enumerate(found.steps):
+        if k == len(found.steps) - 1:
+            return b.emit(s.op, [y], found.layout, shape, step)
+        y = b.emit(s.op, [y], x.layout, x.shape, f"{step}_{s.name}" if step else s.name)
+    return y
+
+
 def global_over(b: Builder, x: Value, axes: tuple[int, ...], kind: str, keep_size: bool,
                 layout: Layout, shape: tuple[int, ...] | None = None, step: str | None = None,
                 bound: str = "") -> Value:
     """A global op on `axes` (reading the whole axis); an identity node if there are none. The
     extra tokens of a token dim over `axes` read every position too."""
-    if not axes:
-        return b.emit(O.Elementwise(kind), [x], layout, shape, step)
-    op = O.Global(kind, axes_mask(axes, b.n_axes), keep_size, bound)
-    return b.emit(op, [x], extras_read_all(layout, axes), shape, step)
+    return emit_mixing(b, x, mixing.global_over(axes, kind, keep_size, layout, b.n_axes, bound), shape, step)
 
 
 def mix_over(b: Builder, x: Value, dims: Sequence[int], kind: str, keep_size: bool, layout: Layout,
              shape: tuple[int, ...] | None = None, step: str | None = None, bound: str = "",
              axes: Sequence[int] | None = None) -> Value:
     """An op whose every output reads all positions of `dims` (on `axes` only, if given): global
-    on an axis those dims hold whole. On an axis split into blocks (`foveal.layout.Piece`) it reads
-    its own block of w (window attention: a w-window with stride w, upsampled back by w) or its
-    own residue class mod s across the axis (grid attention: a circular pad by L - s, then a
-    window of L/s taps dilated by s)."""
-    if len(layout) == x.rank:  # a key dim mixed over reads every key
-        layout = keys_mixed(layout, [x.dim(d) for d in dims])
-    reads = [r for r in mixed(x.layout, x.shape, [x.dim(d) for d in dims])
-             if axes is None or r.axis in axes]
-    partial = [r for r in reads if not r.whole]
-    whole = tuple(r.axis for r in reads if r.whole)
-    if not partial:
-        return global_over(b, x, whole, kind, keep_size, layout, shape, step, bound)
-    blocks = {r.axis: r.count for r in partial if r.stride == 1}
-    residues = {r.axis: r for r in partial if r.stride > 1}
-    if any(r.stride * r.count != r.length for r in residues.values()):
-        raise LayoutError("an op mixes the middle pieces of a spatial axis split in three or more")
-    ops: list[tuple[O.Op, str]] = []
-    if whole:
-        ops.append((O.Global(kind, axes_mask(whole, b.n_axes), keep_size), "global"))
-    if blocks:  # without keep_size, one position per block: the window alone
-        w = [blocks.get(a, 1) for a in range(b.n_axes)]
-        ops.append((O.Window(w, w, 1, 0, False, kind), "blocks"))
-        if keep_size:
-            ops.append((O.Resize("nearest", w, None, "asymmetric", "floor"), "block"))
-    if residues:  # without keep_size, one position per residue class: the dilated window alone
-        wrap = [r.stride * (r.count - 1) if (r := residues.get(a)) else 0 for a in range(b.n_axes)]
-        taps = [r.count if (r := residues.get(a)) else 1 for a in range(b.n_axes)]
-        apart = [r.stride if (r := residues.get(a)) else 1 for a in range(b.n_axes)]
-        if keep_size:
-            ops.append((O.Pad(wrap, [0] * b.n_axes, "circular"), "wrap"))
-        ops.append((O.Window(taps, 1, apart, 0, False, kind), "residues"))
-    if not keep_size:
-        layout = shrunk(layout, partial)
-    if bound:  # the caller's over-approximation (a unidirectional RNN), on no axis of its own
-        ops.append((O.Global(kind, (False,) * b.n_axes, True, bound), "bound"))
-    y = x
-    for k, (op, name) in enumerate(ops):
-        if k == len(ops) - 1:
-            return b.emit(op, [y], layout, shape, step)
-        y = b.emit(op, [y], x.layout, x.shape, f"{step}_{name}" if step else name)
-    return y
+    on an axis those dims hold whole, a block or a residue class of an axis split into blocks
+    (`foveal.mixing.mix_over` says which ops)."""
+    found = mixing.mix_over(x.layout, x.shape, [x.dim(d) for d in dims], kind, keep_size, layout,
+                            b.n_axes, bound, axes)
+    return emit_mixing(b, x, found, shape, step)
 
 
 def whole_axes(x: Value, dims: Sequence[int]) -> tuple[int, ...]:
@@ -138,10 +113,6 @@ def whole_axes(x: Value, dims: Sequence[int]) -> tuple[int, ...]:
     if not all(r.whole for r in reads):
         raise LayoutError("an op reads dims holding part of a spatial axis split into blocks")
     return tuple(r.axis for r in reads)
-
-
-KEYS_SELECTED = ("a selection of some keys of attention scores written by hand (q @ k^T), before "
-                 "an op mixes over them: foveal reports every key of the row")
 
 
 def keys_selected(b: Builder, x: Value, layout: Layout, shape: tuple[int, ...] | None = None,
@@ -214,65 +185,36 @@ def linear_op(b: Builder, x: Value, kind: str = "dense") -> Value:
     return mix_over(b, x, [-1], kind, False, x.layout[:-1] + (None,))
 
 
+def operand(v: Value) -> mixing.Operand:
+    return mixing.Operand(v.layout, v.shape, v.node)
+
+
+def emit_product(b: Builder, operands: Sequence[Value], product: mixing.Product,
+                 shape: tuple[int, ...] | None = None) -> Value:
+    """The core's op over several operands (`foveal.mixing.Product`): each part's mixing as
+    `<name>` nodes, then the op."""
+    parts = []
+    for part in product.parts:
+        t = operands[part.index]
+        if part.mixing is not None:
+            t = emit_mixing(b, t, part.mixing, t.shape, part.name)
+        parts.append(t)
+    return b.emit(product.op, parts, product.layout, shape)
+
+
 def attention_op(b: Builder, q: Value, k: Value, v: Value, token_dim: int,
                  shape: tuple[int, ...]) -> Value:
-    """Output at a query token reads that token and every key and value token. Keys and values
-    on another grid than the queries (spatial-reduction attention, pooled keys) are reduced to
-    one global position, which every query position reads."""
-    parts, read = [q], set[int]()
-    queries = q.shape[q.dim(token_dim)] if q.rank else None
-    for name, t in (("key", k), ("value", v)):
-        if t.node is None:
-            continue
-        d = t.dim(token_dim)
-        axes = axes_in(t.layout[d])
-        if axes:
-            t = mix_over(b, t, [d], "attention", t.shape[d] == queries, t.layout, t.shape, step=name)
-            read |= set(axes)
-        parts.append(t)
-    connected = list(dict.fromkeys(p.node for p in parts if p.node is not None))
-    op = O.Merge("attention") if len(connected) > 1 else O.Elementwise("attention")
-    return b.emit(op, [p for p in parts if p.node is not None], extras_read_all(q.layout, tuple(read)),
-                  shape)
+    """Output at a query token reads that token and every key and value token; keys and values
+    on another grid are one global position (`foveal.mixing.attention`)."""
+    product = mixing.attention(operand(q), operand(k), operand(v), token_dim, b.n_axes)
+    return emit_product(b, (q, k, v), product, shape)
 
 
 def matmul_op(b: Builder, x: Value, y: Value) -> Value:
-    """x @ y: the contracted dims' axes become global; a token axis on both sides (attention
-    scores) reads every key token of the right side, its dim a `Keys` dim (see
-    docs/pytorch.md). An operand on another grid than the output's tokens (keys pooled to fewer
-    tokens) is reduced to one global position, which every output position reads."""
-    out_rank = len(b.out_shape())
-    xl = x.layout if x.rank > 1 else (None,) + x.layout
-    yl = y.layout if y.rank > 1 else y.layout + (None,)
-    xs = x.shape if x.rank > 1 else (1,) + x.shape
-    ys = y.shape if y.rank > 1 else y.shape + (1,)
-    parts: list[Value] = []
-    kept_x = xl[-2]
-    shared = tuple(sorted(set(axes_in(yl[-1])) & set(axes_in(kept_x))))
-    right = Keys(shared) if shared and x.node is not None and y.node is not None else \
-        None if shared else yl[-1]
-    kept_out = ((kept_x, xs[-2]), (right, ys[-1]))
-    read = set[int]()
-    for t, contracted, kept, length, step in ((x, xl[-1], xl[-2], xs[-1], "left"),
-                                              (y, yl[-2], yl[-1], ys[-2], "right")):
-        if t.node is None:
-            continue
-        axes = set(axes_in(contracted))
-        pairwise = step == "right" and x.node is not None and set(axes_in(kept)) & set(axes_in(kept_x))
-        dims = [t.rank - 1] if step == "left" else [max(t.rank - 2, 0)] + [t.rank - 1] * bool(pairwise)
-        if pairwise:
-            axes |= set(axes_in(kept)) & set(axes_in(kept_x))
-            length = ys[-1]
-        if axes:
-            same_grid = all(n == length for e, n in kept_out if set(axes_in(e)) & axes)
-            t = mix_over(b, t, dims, "matmul", same_grid, t.layout, t.shape, step=step,
-                         axes=tuple(sorted(axes)))
-            read |= axes
-        parts.append(t)
-    batch = broadcast([(xl[:-2], ()), (yl[:-2], ())], max(len(xl), len(yl)) - 2)
-    layout = (batch + (kept_x, right))[-out_rank:] if out_rank else ()
-    op = O.Merge("matmul") if len(parts) > 1 else O.Elementwise("matmul")
-    return b.emit(op, parts, extras_read_all(layout, tuple(read)))
+    """x @ y: the contracted dims' axes become global; attention scores written by hand have a
+    `Keys` dim (`foveal.mixing.matmul`, docs/pytorch.md)."""
+    product = mixing.matmul(operand(x), operand(y), len(b.out_shape()), b.n_axes)
+    return emit_product(b, (x, y), product)
 
 
 def norm_over_last(b: Builder, x: Value, k: int) -> Value:
