@@ -1106,6 +1106,165 @@ def test_beyond_the_stated_scope(case):
 
 
 # ------------------------------------------------------------------------------------------
+# The layouts the PyTorch front-end follows: window partitions, attention scores, tokens
+
+
+def _windowed(inner, inits=(), *, size=8, block=4, channels=2, opset=17):
+    """x (1, C, n, n) partitioned into block x block windows as a batch of token sequences
+    (windows, block^2 tokens, C), `inner` nodes on them (reading "tokens", writing "out.y" of the
+    same shape), and the windows put back: (1, C, n, n)."""
+    k = size // block
+    inits = [*inits, ints([1, channels, k, block, k, block], "split"),
+             ints([k * k, channels, block * block], "windows"),
+             ints([1, k, k, channels, block, block], "unsplit"), ints([1, channels, size, size], "image")]
+    nodes = [node("Reshape", "split", ["x", "split"]),
+             node("Transpose", "order", ["split.y"], perm=[0, 2, 4, 1, 3, 5]),
+             node("Reshape", "windows", ["order.y", "windows"]),
+             node("Transpose", "tokens", ["windows.y"], perm=[0, 2, 1]),
+             *inner,
+             node("Transpose", "back", ["out.y"], perm=[0, 2, 1]),
+             node("Reshape", "unsplit", ["back.y", "unsplit"]),
+             node("Transpose", "reorder", ["unsplit.y"], perm=[0, 3, 1, 4, 2, 5]),
+             node("Reshape", "image", ["reorder.y", "image"])]
+    return make_model(nodes, [1, channels, size, size], inits, opset=opset)
+
+
+@pytest.mark.parametrize("case", ["softmax", "layer_norm", "attention"])
+def test_window_attention_reads_its_window(case):
+    """Softmax, a norm, or attention written by hand (q @ k^T, softmax, @ v) over each window's
+    tokens: a token reads exactly its window (a window of 4 with stride 4, upsampled back)."""
+    inits = []
+    if case == "softmax":
+        inner = [node("Softmax", "out", ["tokens.y"], axis=1)]
+    elif case == "layer_norm":  # over the tokens and channels of a window
+        inits = [floats(np.ones((16, 2)), "s"), floats(np.zeros((16, 2)), "b")]
+        inner = [node("LayerNormalization", "out", ["tokens.y", "s", "b"], axis=1)]
+    else:
+        inner = [node("Transpose", "keys", ["tokens.y"], perm=[0, 2, 1]),
+                 node("MatMul", "scores", ["tokens.y", "keys.y"]),
+                 node("Softmax", "weights", ["scores.y"], axis=-1),
+                 node("MatMul", "out", ["weights.y", "tokens.y"])]
+    model = _windowed(inner, inits)
+    analysis, _ = compare(model, (8, 8), names=["image"], dense=True)
+    assert analysis["image"].size == (4, 4) and analysis["image"].stride == (1, 1)
+
+
+def test_a_reduction_over_each_window_is_one_position_per_window():
+    """ReduceMean over a window's tokens (patch merging written as a reshape): one position per
+    window, reading the window (a window of 4 with stride 4)."""
+    inits = [ints([1, 2, 2, 4, 2, 4], "split"), ints([4, 5], "axes")]
+    nodes = [node("Reshape", "split", ["x", "split"]),  # (N, C, H / 4, 4, W / 4, 4)
+             node("Transpose", "order", ["split.y"], perm=[0, 2, 4, 1, 3, 5]),
+             node("ReduceMean", "mean", ["order.y", "axes"], keepdims=0),  # over each window
+             node("Transpose", "image", ["mean.y"], perm=[0, 3, 1, 2])]
+    analysis, _ = compare(make_model(nodes, [1, 2, 8, 8], inits, opset=18), (8, 8), names=["image"],
+                          dense=True)
+    assert analysis["image"].size == (4, 4) and analysis["image"].stride == (4, 4)
+
+
+def test_selecting_some_keys_of_scores_is_a_bound():
+    """scores[..., :3] before the softmax reads fewer keys than the row's union: a bound."""
+    inits = [ints([0], "lo"), ints([3], "hi"), ints([2], "last")]
+    inner = [node("Transpose", "keys", ["tokens.y"], perm=[0, 2, 1]),
+             node("MatMul", "scores", ["tokens.y", "keys.y"]),
+             node("Slice", "some", ["scores.y", "lo", "hi", "last"]),
+             node("Softmax", "weights", ["some.y"], axis=-1),
+             node("ReduceMax", "top", ["weights.y"], axes=[2], keepdims=1),
+             node("Mul", "out", ["tokens.y", "top.y"])]
+    model = _windowed(inner, inits)
+    analysis, _ = compare(model, (8, 8), names=["image"])
+    assert analysis["image"].status == "bound"
+    assert any("keys" in r for r in analysis["some"].reasons), analysis["some"].reasons
+
+
+def test_roll_written_as_slices_and_concat():
+    """torch.roll as exporters write it (Concat(x[k:], x[:k])) is read as PyTorch's roll: a
+    circular pad and a crop; clipped regions are the pixels read."""
+    rng = _rng()
+    inits = [ints([3], "k"), ints([7], "n"), ints([0], "zero"), ints([3], "w")]
+    nodes = [node("Slice", "tail", ["x", "k", "n", "w"]), node("Slice", "head", ["x", "zero", "k", "w"]),
+             node("Concat", "rolled", ["tail.y", "head.y"], axis=3),
+             conv("c", "rolled.y", 2, 2, [3, 3], inits, rng, pads=[1, 1, 1, 1])]
+    analysis, _ = compare(make_model(nodes, [1, 2, 6, 7], inits, opset=13), (6, 7), names=["rolled", "c"])
+    assert analysis["rolled"].op == "crop"
+
+
+def test_concat_along_a_spatial_axis_pads_each_part():
+    """Two branches put side by side along H: each part is padded to the whole length with
+    nothing, then merged (exact)."""
+    rng = _rng()
+    inits = [ints([0], "zero"), ints([4], "four"), ints([9], "nine"), ints([2], "h")]
+    nodes = [node("Slice", "top", ["x", "zero", "four", "h"]),
+             node("Slice", "bottom", ["x", "four", "nine", "h"]),
+             conv("a", "top.y", 2, 2, [3, 3], inits, rng, pads=[1, 1, 1, 1]),
+             node("MaxPool", "b", ["bottom.y"], kernel_shape=[2, 2], pads=[0, 0, 1, 1]),
+             node("Concat", "cat", ["a.y", "b.y"], axis=2)]
+    compare(make_model(nodes, [1, 2, 9, 7], inits, opset=13), (9, 7), names=["cat"])
+
+
+def test_a_statistic_expanded_back_over_the_image():
+    """ReduceMean over H, W kept as (1, 1), then Expand to (H, W): every position reads every
+    pixel, and the output is H x W again (an upsampling from 1, as the PyTorch front-end reads
+    `expand`)."""
+    inits = [ints([2, 3], "axes"), ints([1, 2, 6, 7], "shape")]
+    nodes = [node("ReduceMean", "mean", ["x", "axes"], keepdims=1),
+             node("Expand", "back", ["mean.y", "shape"]),
+             node("Add", "sum", ["back.y", "x"])]
+    analysis, _ = compare(make_model(nodes, [1, 2, 6, 7], inits, opset=18), (6, 7), names=["back", "sum"])
+    assert analysis["sum"].output_shape == (6, 7) and analysis["sum"].is_global == (True, True)
+
+
+def _tokens(extra_nodes, inits=(), *, size=(4, 5)):
+    """x (1, 2, h, w) as tokens (1, h*w, 2) with a constant class token before them (1, 1 + hw, 2)."""
+    h, w = size
+    inits = [*inits, ints([1, 2, h * w], "flat"), floats(np.full((1, 1, 2), 0.5), "cls")]
+    nodes = [node("Reshape", "flat", ["x", "flat"]), node("Transpose", "grid", ["flat.y"], perm=[0, 2, 1]),
+             node("Concat", "tokens", ["cls", "grid.y"], axis=1), *extra_nodes]
+    return make_model(nodes, [1, 2, h, w], inits, opset=13)
+
+
+def test_tokens_after_a_class_token():
+    """x[:, 1:] keeps the grid; token 7 of (class, grid) is grid position (1, 1): a crop; the
+    class token before attention reads no pixel (no node); after attention it reads them all."""
+    inits = [ints([1], "one"), ints([1000], "end"), ints([1], "axis"), ints([1, 2, 4, 5], "image"),
+             ints(7, "seven"), ints(0, "zero")]
+    nodes = [node("Slice", "rest", ["tokens.y", "one", "end", "axis"]),
+             node("Transpose", "back", ["rest.y"], perm=[0, 2, 1]),
+             node("Reshape", "image", ["back.y", "image"]),
+             node("Gather", "token7", ["tokens.y", "seven"], axis=1),
+             node("Gather", "cls_before", ["tokens.y", "zero"], axis=1),
+             node("Transpose", "keys", ["tokens.y"], perm=[0, 2, 1]),
+             node("MatMul", "scores", ["tokens.y", "keys.y"]),
+             node("Softmax", "weights", ["scores.y"], axis=-1),
+             node("MatMul", "attended", ["weights.y", "tokens.y"]),
+             node("Gather", "cls_after", ["attended.y", "zero"], axis=1)]
+    model = _tokens(nodes, inits)
+    analysis, deps = compare(model, (4, 5), names=["image", "token7", "cls_after"], dense=True)
+    assert analysis["token7"].region(0, 0) == ((1, 1), (1, 1))
+    assert analysis["cls_after"].is_global == (True, True)
+    assert "cls_before" not in analysis
+
+
+def test_a_split_of_tokens_and_a_class_token_that_attended():
+    """Split (class, grid): the grid keeps its layout; a class token that attended (reads every
+    position) put back before the grid makes the grid's extra token (CaiT)."""
+    inits = [ints([1, 20], "parts"), ints([1, 2, 4, 5], "image"), ints([1], "axis"), ints([1], "one"),
+             ints([1000], "end"), floats(np.full((1, 1, 2), 0.5), "query")]
+    nodes = [node("Split", "parts", ["tokens.y", "parts"], n_outputs=2, axis=1),
+             node("Transpose", "keys", ["parts.y1"], perm=[0, 2, 1]),  # class attention: a constant query
+             node("MatMul", "scores", ["query", "keys.y"]),
+             node("Softmax", "weights", ["scores.y"], axis=-1),
+             node("MatMul", "summary", ["weights.y", "parts.y1"]),  # reads the whole grid
+             node("Concat", "joined", ["summary.y", "parts.y1"], axis=1),
+             node("Slice", "rest", ["joined.y", "one", "end", "axis"]),
+             node("Transpose", "back", ["rest.y"], perm=[0, 2, 1]),
+             node("Reshape", "image", ["back.y", "image"])]
+    analysis, _ = compare(_tokens(nodes, inits), (4, 5), names=["image", "summary"],
+                          spatial_axes={"summary": ()}, dense=True)
+    assert analysis["image"].size == (1, 1)
+
+
+# ------------------------------------------------------------------------------------------
 # What foveal cannot follow
 
 

@@ -14,12 +14,66 @@ value foveal does not follow makes the op unsupported.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from ..layout import Layout, mask, spatial_axes
+from .. import mixing
+from .. import ops as O
+from ..building import GraphBuilder
+from ..layout import Layout, LayoutError, lengths, mask, spatial_axes
 from .fields import Fields
 from .fold import Constants
 from .load import Dims
+
+
+@dataclass(frozen=True)
+class Link:
+    """One foveal node of a `Chain`: `op` reading `reads`, each a spatial tensor of the ONNX node
+    (by name) or an earlier link (by index); `name` names an intermediate node
+    (`<node>/<name>`)."""
+
+    op: O.Op
+    reads: tuple[str | int, ...]
+    name: str
+
+
+@dataclass(frozen=True)
+class Chain:
+    """One output of an ONNX node that is not one foveal op of its inputs: the links in order,
+    the last one named after the node (or, for one of several outputs, after the tensor), and the
+    output's layout. No links: the output is tensor `same`'s node under a new layout (a selection
+    of the grid tokens), or reads no input pixel at all (`same` None: extra tokens before
+    attention)."""
+
+    links: tuple[Link, ...]
+    layout: Layout
+    same: str | None = None
+
+
+def mixed_chain(tensor: str, found: mixing.Mixing) -> Chain:
+    """A core mixing (`foveal.mixing`) of one tensor as a chain."""
+    links = tuple(Link(s.op, (tensor,) if k == 0 else (k - 1,), s.name) for k, s in enumerate(found.steps))
+    return Chain(links, found.layout)
+
+
+def product_chain(tensors: Sequence[str], product: mixing.Product) -> Chain:
+    """A core op over several operands (`foveal.mixing.Product`) as a chain: each part's mixing
+    (`<part>_<step>` nodes, the part's last one `<part>`), then the op."""
+    links: list[Link] = []
+    reads: list[str | int] = []
+    for part in product.parts:
+        tensor = tensors[part.index]
+        if part.mixing is None:
+            reads.append(tensor)
+            continue
+        steps = part.mixing.steps
+        for k, s in enumerate(steps):
+            name = part.name if k == len(steps) - 1 else f"{part.name}_{s.name}"
+            links.append(Link(s.op, (tensor,) if k == 0 else (len(links) - 1,), name))
+        reads.append(len(links) - 1)
+    links.append(Link(product.op, tuple(reads), ""))
+    return Chain(tuple(links), product.layout)
 
 
 class Context:
@@ -44,6 +98,10 @@ class Context:
         """The node's first spatial input."""
         self.spatial: list[str] = []
         """The node's spatial inputs (those its subgraphs read included), each once."""
+        self.producers: dict[str, Any]
+        """Each tensor's producing NodeProto (an idiom spread over several nodes: a roll)."""
+        self.builder: GraphBuilder
+        """The foveal graph built so far (what a tensor reads: `tokens.reads_everything`)."""
 
     @property
     def layout(self) -> Layout:
@@ -119,9 +177,37 @@ class Context:
         return None
 
     def axes_mask(self, dims: list[int] | range) -> tuple[bool, ...]:
-        """Per graph axis: whether one of the dims holds it."""
-        return mask(spatial_axes(self.layout, [d for d in dims if 0 <= d < self.rank]), self.n_axes)
+        """Per graph axis: whether one of the dims holds it, for an op that reads those axes
+        whole; a LayoutError when one holds part of an axis split into blocks (`mixing` follows
+        those)."""
+        picked = [d for d in dims if 0 <= d < self.rank]
+        if any(mixing.in_blocks(self.layout[d]) for d in picked):
+            raise LayoutError("an op reads a dimension holding part of a spatial axis split into "
+                              "blocks whole")
+        return mask(spatial_axes(self.layout, picked), self.n_axes)
 
     def axis_lengths(self) -> dict[int, int]:
-        """Each axis's length where known (0 where not: a regrouping that needs it is refused)."""
-        return defaultdict(int, self.axis_sizes[self.x])
+        """Each axis's length where known (0 where not: a regrouping that needs it is refused);
+        an axis split into blocks has the product of its pieces' counts."""
+        out = defaultdict(int, self.axis_sizes[self.x])
+        dims = self.int_dims(self.x)
+        if dims is not None:
+            out.update((a, n) for a, n in lengths(self.layout, dims, self.n_axes).items() if n != 1)
+        return out
+
+    def operand(self, tensor: str) -> mixing.Operand | None:
+        """A tensor an op reads, for `foveal.mixing`: a spatial one with its layout, a constant
+        (reading no pixel) as a tensor of no axes; None when a constant's rank is unknown."""
+        if tensor in self.refs:
+            return mixing.Operand(self.layouts[tensor], self.int_dims(tensor), tensor)
+        dims = self.dims(tensor)
+        if dims is None:
+            return None
+        known = tuple(d for d in dims if isinstance(d, int))
+        return mixing.Operand((None,) * len(dims), known if len(known) == len(dims) else None, None)
+
+    def mixed(self, dims: Sequence[int], kind: str, keep_size: bool, layout: Layout) -> Chain:
+        """`foveal.mixing.mix_over` on the node's first spatial input, as a chain."""
+        found = mixing.mix_over(self.layout, self.int_dims(self.x), dims, kind, keep_size, layout,
+                                self.n_axes)
+        return mixed_chain(self.x, found)

@@ -19,9 +19,9 @@ from ..building import GraphBuilder
 from ..errors import FovealError, GraphFormatError, UnknownNodeError, quoted
 from ..graph import Graph, split_ref
 from ..input_spec import NOTHING, Form, Given, InputRequest, InputSpec
-from ..layout import Layout, LayoutError, size_of
+from ..layout import Layout, LayoutError, lengths, size_of
 from ..limits import LimitError
-from .context import Context
+from .context import Chain, Context, Link
 from .fields import MAX_RANK, Fields, node_label
 from .fold import Constants
 from .handlers import MERGING, UNARY, key_of, with_handlers
@@ -183,6 +183,9 @@ class Converter(Context):
                 # a field that contradicts a guessed rank says nothing about the model
                 op, layouts = O.unknown(f"{node.op_type} (after an op foveal cannot follow, its input's rank "
                                         f"is unknown: {err})"), None
+            if isinstance(op, Chain) or (isinstance(op, list) and any(isinstance(p, Chain) for p in op)):
+                self._add_chains(node, op if isinstance(op, list) else [op])
+                continue
             sources = list(dict.fromkeys(self.refs[i] for i in spatial))
             if len(sources) > 1 and not isinstance(op, O.Merge | O.Unknown):
                 op = O.unknown(f"{node.op_type} (several spatial inputs)")
@@ -228,6 +231,42 @@ class Converter(Context):
             self.layouts[out] = self.layouts[self.x]
             self.axis_sizes[out] = self._held_sizes(out, self.axis_sizes[self.x])
 
+    def _add_chains(self, node: Any, chains: list[Any]) -> None:
+        """Each output's chain (`context.Chain`; a plain op reads the node's spatial inputs and
+        keeps the layout): its links as nodes, the last one named after the node (after the
+        output's tensor when the node has several outputs)."""
+        several = len(node.output) > 1
+        for out, chain in zip(node.output, chains):
+            if not out:
+                continue
+            if not isinstance(chain, Chain):
+                chain = Chain((Link(chain, tuple(self.spatial), ""),), self.layout)
+            if not chain.links:
+                if chain.same is not None:  # the same positions under a new layout
+                    self.refs[out] = self.refs[chain.same]
+                    self._record(out, chain.layout)
+                continue  # reads no input pixel: a constant for what follows
+            base = self.builder.fresh(_safe(out)) if several else self._name(node)
+            names: list[str] = []
+            for k, link in enumerate(chain.links):
+                sources = list(dict.fromkeys(self.refs[r] if isinstance(r, str) else names[r]
+                                             for r in link.reads))
+                if len(sources) > 1 and not isinstance(link.op, O.Merge | O.Unknown):
+                    raise FovealError(f"internal: {link.op!r} given several inputs at {base!r}")
+                name = base if k == len(chain.links) - 1 else self.builder.fresh(f"{base}/{link.name}")
+                self.builder.graph.add(name, link.op, sources, label=_op_label(node))
+                names.append(name)
+            self.refs[out] = names[-1]
+            self._record(out, chain.layout)
+
+    def _record(self, out: str, layout: Layout) -> None:
+        """A spatial output's layout and axis lengths (a chain's, whose rank shape inference
+        may not know after a guess)."""
+        self.layouts[out] = layout
+        if self.x in self.guessed and len(self.shapes.get(out, ())) != len(layout):
+            self.guessed.add(out)
+        self.axis_sizes[out] = self._held_sizes(out, self.axis_sizes[self.x])
+
     def _kept_layout(self, tensor: str) -> Layout:
         """The input's layout, for an op that keeps it; when the output's rank differs (an
         unsupported reshape), no dimension is known to hold an axis."""
@@ -245,7 +284,8 @@ class Converter(Context):
         return self.builder.fresh(_safe(node.name or node.output[0] or node.op_type))
 
     def _held_sizes(self, tensor: str, inherited: dict[int, int]) -> dict[int, int]:
-        """Each axis's length, from the tensor's shape where a dimension holds it alone."""
+        """Each axis's length, from the tensor's shape where a dimension holds it alone (or its
+        pieces, split into blocks, make it up)."""
         dims = self.shapes.get(tensor)
         layout = self.layouts.get(tensor)
         out = dict(inherited)
@@ -254,6 +294,9 @@ class Converter(Context):
                                               self.n_axes)):
                 if n:
                     out[axis] = n
+            if all(isinstance(d, int) for d in dims):
+                held = lengths(layout, tuple(dims), self.n_axes)  # type: ignore[arg-type]
+                out.update((a, n) for a, n in held.items() if n != 1)
         return out
 
 

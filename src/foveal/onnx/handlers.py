@@ -5,9 +5,12 @@ for ONNX's own domains ("" and "ai.onnx": "Conv") and "domain::OpType" for any o
 ("com.microsoft::FusedConv"). A handler takes the Context (the node being converted and the
 tensors around it) and the NodeProto, and returns (op, layout): a foveal op (a list, one per
 output, for a Split along an axis) and the output's layout (a list, one per output), or None
-where the output keeps its input's layout. The op families below (UNARY, MERGING, ...) say what
-their ops share; each family feeds the table with one handler. A call's handlers= become the
-table's extras (`with_handlers`); an op type the table does not hold is an unsupported op.
+where the output keeps its input's layout; or (chain, None) where one op is not enough
+(`context.Chain`: several foveal nodes, as `foveal.mixing` gives them for an op over pieces of a
+window partition or a product of two spatial tensors; a list of chains for a Split of tokens).
+The op families below (UNARY, MERGING, ...) say what their ops share; each family feeds the
+table with one handler. A call's handlers= become the table's extras (`with_handlers`); an op
+type the table does not hold is an unsupported op.
 
 Adding an op: one entry in `OPS` (or its name in a family) and one test in tests/test_onnx_ops.py.
 """
@@ -17,13 +20,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from .. import mixing
 from .. import ops as O
 from ..errors import FovealError, InvalidParameterError
 from ..handler_table import HandlerTable
-from ..layout import Layout, broadcast
+from ..layout import Layout, LayoutError, broadcast
 from ..limits import LimitError
 from . import reshaping as shaping
-from .context import Context
+from .context import Context, product_chain
 from .fields import MAX_RANK
 from .load import DEFAULT_DOMAINS
 from .resize import resize_op
@@ -108,9 +112,10 @@ def reduction(c: Context, node: Any) -> Result:
 
 
 def reduced(c: Context, node: Any, dims: list[int], keep: bool) -> Result:
-    mask = c.axes_mask(dims)
-    op = O.Global(node.op_type.lower(), mask, False) if any(mask) else O.elementwise(node.op_type.lower())
-    return op, c.layout if keep else tuple(e for d, e in enumerate(c.layout) if d not in dims)
+    """A reduction over `dims` (`foveal.mixing`): the axes they hold whole become global, a
+    block or residue class of an axis split into blocks is read by a window."""
+    layout = c.layout if keep else tuple(e for d, e in enumerate(c.layout) if d not in dims)
+    return c.mixed(dims, node.op_type.lower(), False, layout), None
 
 
 def arg_reduce(c: Context, node: Any) -> Result:
@@ -120,9 +125,9 @@ def arg_reduce(c: Context, node: Any) -> Result:
 
 
 def normalisation(c: Context, dims: list[int], kind: str) -> Result:
-    """Statistics over `dims`: every output reads those axes whole (the size is kept)."""
-    mask = c.axes_mask(dims)
-    return (O.Global(kind, mask, True) if any(mask) else O.elementwise(kind)), None
+    """Statistics over `dims`: every output reads those axes whole, or its block of them (the size
+    is kept)."""
+    return c.mixed(dims, kind, True, c.layout), None
 
 
 def instance_norm(c: Context, node: Any) -> Result:
@@ -189,7 +194,25 @@ def expand(c: Context, node: Any) -> Result:
     if len(shape) > MAX_RANK:
         raise LimitError(f"{c.f.where}: input 'shape' has {len(shape)} entries, beyond foveal's limit "
                          f"of {MAX_RANK} dimensions")
-    return O.elementwise("expand"), broadcast([(c.layout, ())], max(len(shape), c.rank))
+    layout = broadcast([(c.layout, ())], max(len(shape), c.rank))
+    targets = ([1] * c.rank + list(shape))[-c.rank:]  # aligned from the right with the input's dims
+    dims = c.int_dims(c.x)
+    # a spatial dim of length 1 broadcast to n: that axis upsampled from 1 (a statistic kept with
+    # keepdims, read back at every position)
+    sizes: list[int | None] = [None] * c.n_axes
+    for d, (entry, target) in enumerate(zip(c.layout, targets)):
+        if entry is None or target == 1:
+            continue
+        if dims is None:
+            return O.unknown(f"Expand (of a spatial dim at an unknown size: {c.no_size()})"), None
+        if dims[d] != 1:
+            continue
+        if not isinstance(entry, int):
+            raise LayoutError("an Expand of a length-1 dim of flattened or partitioned spatial axes")
+        sizes[entry] = target
+    if all(n is None for n in sizes):
+        return O.elementwise("expand"), layout
+    return O.upsample([1 if n is None else None for n in sizes], sizes), layout
 
 
 def tile(c: Context, node: Any) -> Result:
@@ -206,34 +229,34 @@ def tile(c: Context, node: Any) -> Result:
 
 
 def gemm(c: Context, node: Any) -> Result:
-    """Gemm contracts A's dim 1 (0 when transposed); only A may be spatial."""
+    """Gemm contracts A's dim 1 (0 when transposed), as a linear layer; only A may be spatial."""
     c.f.require_inputs(2)
     if node.input[0] != c.x:
         return O.unknown("Gemm (a spatial B or C operand)"), None
     if c.rank != 2:
         raise c.f.fail("input 'A'", f"has rank {c.rank}; Gemm takes matrices")
     contracted = 0 if c.f.integer("transA", 0, choices=(0, 1)) else 1
-    kept = c.layout[1 - contracted]
-    mask = c.axes_mask([contracted])
-    op = O.Global("dense", mask, False) if any(mask) else O.elementwise("gemm")
-    return op, (kept, None)
+    return c.mixed([contracted], "dense", False, (c.layout[1 - contracted], None)), None
 
 
 def matmul(c: Context, node: Any) -> Result:
+    """x @ W (a constant W): a linear layer over x's last dim, whose axes become global (their
+    output length 1). Two spatial operands, or W @ x: `foveal.mixing.matmul` (attention scores
+    written by hand have a key dim; keys on another grid are one global position)."""
     c.f.require_inputs(2)
-    spatial = c.spatial_inputs(node)
-    b_name = node.input[1]
-    if len(spatial) > 1:
-        return O.attention(True), broadcast_layout(c, node, spatial[:1])
-    if b_name == c.x:
-        return O.unknown("MatMul (the image is the right-hand operand)"), None
-    rank = c.rank
-    if rank < 2:
-        return O.unknown("MatMul (a vector operand)"), None
-    mask = c.axes_mask([rank - 1])
-    op = O.Global("matmul", mask, False) if any(mask) else O.elementwise("matmul")
-    return op, c.layout[:-1] + (None,)
-
+    a, b = node.input[0], node.input[1]
+    if b not in c.refs:
+        weight = c.dims(b)
+        if c.rank < 2 or weight is None:
+            return O.unknown("MatMul (a vector operand, or a weight of unknown rank)"), None
+        layout = c.layout[:-1] + (None,) * (len(weight) > 1)
+        return c.mixed([c.rank - 1], "matmul", False, layout), None
+    x, y = c.operand(a), c.operand(b)
+    if x is None or y is None or not x.rank or not y.rank:
+        return O.unknown("MatMul (an operand of unknown rank)"), None
+    out = c.shapes.get(node.output[0])
+    rank = len(out) if out is not None else max(x.rank, y.rank) - (min(x.rank, y.rank) == 1)
+    return product_chain((a, b), mixing.matmul(x, y, rank, c.n_axes)), None
 
 
 def _families(*tables: Mapping[str, Handler]) -> dict[str, Handler]:

@@ -11,7 +11,7 @@ from typing import Any
 
 from .. import ops as O
 from ..limits import MAX_AXIS_LENGTH
-from .context import Context
+from .context import Chain, Context
 
 WINDOW_KINDS = {"Conv": "conv", "ConvInteger": "conv", "QLinearConv": "conv", "MaxPool": "max_pool",
                 "AveragePool": "avg_pool", "LpPool": "lp_pool"}
@@ -127,7 +127,8 @@ def transposed(c: Context, node: Any) -> O.Op:
     return O.TransposedWindow(pick(kernel), pick(strides), pick(dilations), tuple(padding), tuple(extra))
 
 
-def global_pool(c: Context, node: Any) -> tuple[O.Op, None]:
+def global_pool(c: Context, node: Any) -> tuple[Chain, None]:
+    """A reduction over dims 2, 3, ... (`foveal.mixing`), which keeps them as length-1 dims."""
     kind = node.op_type[len("Global"):].lower().replace("pool", "_pool")
-    return O.Global(kind, c.axes_mask(range(2, c.rank)), False), None
+    return c.mixed(list(range(2, c.rank)), kind, False, c.layout), None
 
