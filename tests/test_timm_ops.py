@@ -263,3 +263,20 @@ def test_weights_computed_from_a_global_pool_make_the_conv_global() -> None:
 def test_timm_model_against_nan_injection(timm, name: str, kwargs: dict, size: int) -> None:
     model = timm.create_model(name, pretrained=False, **kwargs)
     agrees(TM.features(model), image(size))
+
+
+class ScaledByMean(nn.Module):
+    """y * y.mean(): a reduction over every dim (no dim given), captured by torch.export too."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+
+    def forward(self, x):
+        y = self.conv(x)
+        return y * y.mean()
+
+
+@pytest.mark.parametrize("capture", ["fx", "export"])
+def test_a_reduction_over_every_dim(capture: str) -> None:
+    assert agrees(ScaledByMean(), image(12), capture=capture).is_global == (True, True)

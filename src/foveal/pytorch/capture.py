@@ -111,12 +111,13 @@ def spatial_sizes(shape: tuple[int, ...]) -> tuple[int, ...]:
 
 
 def example_input(module: torch.nn.Module, input_shape: tuple[int, ...]) -> torch.Tensor:
-    """An uninitialised input on the parameters' device (meta for a model built on meta) with
-    their floating dtype (a half-precision model gets a half input)."""
+    """An uninitialised input on the parameters' device (meta for a model built on meta, even
+    when a few of its tensors were made on the CPU regardless, as Hugging Face's wav2vec2 makes
+    `masked_spec_embed`) with their floating dtype (a half-precision model gets a half input)."""
     tensors = [*module.parameters(), *module.buffers()]
     device = tensors[0].device if tensors else torch.device("meta")
-    if device.type not in ("meta", "cpu"):  # a CUDA model on a machine without CUDA: meta
-        device = torch.device("meta")
+    if device.type not in ("meta", "cpu") or any(t.device.type == "meta" for t in tensors):
+        device = torch.device("meta")  # a CUDA model on a machine without CUDA: meta too
     dtype = next((t.dtype for t in tensors if t.is_floating_point()), torch.get_default_dtype())
     return torch.empty(input_shape, device=device, dtype=dtype)
 

@@ -150,7 +150,7 @@ def reduction(kind: str) -> Handler:
         if isinstance(dims, Value):  # torch.max(x, y)
             return elementwise(kind)(b, n, args, kwargs)
         if dims is None or isinstance(dims, bool) or (isinstance(dims, (list, tuple)) and not dims):
-            dims = range(x.rank)  # var(x, True): the flag is `unbiased`
+            dims = list(range(x.rank))  # var(x, True): the flag is `unbiased`
         dims = sorted({x.dim(d) for d in per_dim(dims, 1)})
         layout = x.layout if p["keepdim"] else tuple(e for d, e in enumerate(x.layout) if d not in dims)
         result = mix_over(b, x, dims, kind, False, layout, b.out_shape())
