@@ -366,3 +366,32 @@ def test_space_to_depth_then_conv_is_a_pixel_unshuffle() -> None:
     assert result.output.status == "exact"
     assert result.output.size == (12, 12) and result.output.stride == (4, 4)
     assert _agrees(model, (1, 3, 16, 8), [result.output_name]) == 1
+
+
+class PooledQueries(nn.Module):
+    """Mask-unit attention with pooled queries (Hiera): units of 4 x 4, queries max-pooled 2 x 2
+    inside each unit, keys and values every token of the unit; the output on the pooled grid."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Conv2d(3, 8, 1)
+        self.qkv = nn.Linear(8, 24)
+
+    def forward(self, x):
+        x = self.embed(x).permute(0, 2, 3, 1)
+        B, H, W, C = x.shape
+        u = x.view(B, H // 4, 2, 2, W // 4, 2, 2, C).permute(0, 1, 4, 3, 6, 2, 5, 7)
+        q, k, v = self.qkv(u.reshape(B, H // 4 * (W // 4), 4, 4, C)).chunk(3, dim=-1)
+        q = q.amax(dim=2)  # over the 2 x 2 positions inside each quarter of a unit
+        y = F.scaled_dot_product_attention(q, k.flatten(2, 3), v.flatten(2, 3))
+        y = y.view(B, H // 4, W // 4, 2, 2, C).permute(0, 1, 3, 2, 4, 5)
+        return y.reshape(B, H // 2, W // 2, C).permute(0, 3, 1, 2)
+
+
+def test_pooled_queries_read_their_mask_unit() -> None:
+    model = PooledQueries().eval()
+    result = foveal.receptive_field(model, (1, 3, 16, 8))
+    assert result.output.status == "exact" and result.output.output_shape == (8, 4)
+    assert result.output.region(0, 0) == ((0, 3), (0, 3))
+    assert result.output.region(3, 3) == ((4, 7), (4, 7))
+    assert _agrees(model, (1, 3, 16, 8), [result.output_name]) == 1

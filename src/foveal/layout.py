@@ -371,6 +371,11 @@ def _fused(group: list[tuple[Piece | None, int]], sizes: dict[int, int]) -> Entr
     return Merged(axes, 0, all(e is not None for e, _ in entries), tuple(entries))
 
 
+def pieces_by_axis(layout: Layout, shape: tuple[int, ...]) -> dict[int, list[Piece]]:
+    """Every digit of each axis the layout holds (a whole axis: one digit of stride 1)."""
+    return _pieces_by_axis(layout, shape)
+
+
 def _pieces_by_axis(layout: Layout, shape: tuple[int, ...]) -> dict[int, list[Piece]]:
     """Every digit of each axis the layout holds, with the dim it is in (a whole axis: one
     digit); axes in a flattening of unknown parts are left out."""

@@ -31,8 +31,10 @@ from .layout import (
     broadcast,
     extras_read_all,
     keys_mixed,
+    lengths,
     mask,
     mixed,
+    pieces_by_axis,
     shrunk,
     spatial_axes,
 )
@@ -231,6 +233,8 @@ def attention(q: Operand, k: Operand, v: Operand, token_dim: int, n_axes: int) -
         if axes:
             same_grid = t.length(d) is not None and t.length(d) == queries
             mixing = mix_over(t.layout, t.shape, [d], "attention", same_grid, t.layout, n_axes)
+            if not same_grid:
+                mixing = _onto_query_blocks(mixing, t, d, q, n_axes)
             read |= set(axes)
             mixed_parts += 1
         else:
@@ -238,3 +242,28 @@ def attention(q: Operand, k: Operand, v: Operand, token_dim: int, n_axes: int) -
         parts.append(Part(index, name, mixing))
     op = O.Merge("attention") if len(sources) + mixed_parts > 1 else O.Elementwise("attention")
     return Product(tuple(parts), op, extras_read_all(q.layout, tuple(read)))
+
+
+def _onto_query_blocks(mixing: Mixing, t: Operand, d: int, q: Operand, n_axes: int) -> Mixing:
+    """Keys reduced to one position per block (window attention with pooled queries: Hiera's
+    mask units) for queries that keep those blocks on a finer grid: each query reads its own
+    block's keys, so the reduced keys are upsampled by the queries' positions per block. Only
+    when the queries' layout holds the block index as a digit (`Piece(axis, f, blocks)`); any
+    other keys on another grid stay one global position."""
+    if t.shape is None or q.shape is None:
+        return mixing
+    reads = reads_of(t.layout, t.shape, [d])
+    blocks = {r.axis: r for r in reads if not r.whole}
+    if not blocks or any(r.stride != 1 or not r.length for r in blocks.values()):
+        return mixing
+    q_lengths = lengths(q.layout, q.shape, n_axes)
+    q_pieces = pieces_by_axis(q.layout, q.shape)
+    factor = [1] * n_axes
+    for axis, r in blocks.items():
+        count = (r.length or 0) // r.count
+        f, rest = divmod(q_lengths[axis], count)
+        if rest or Piece(axis, f, count) not in q_pieces.get(axis, []):
+            return mixing
+        factor[axis] = f
+    step = Step(O.Resize("nearest", factor, None, "asymmetric", "floor"), "onto_queries")
+    return Mixing((*mixing.steps, step), mixing.layout)
