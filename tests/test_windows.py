@@ -395,3 +395,37 @@ def test_pooled_queries_read_their_mask_unit() -> None:
     assert result.output.region(0, 0) == ((0, 3), (0, 3))
     assert result.output.region(3, 3) == ((4, 7), (4, 7))
     assert _agrees(model, (1, 3, 16, 8), [result.output_name]) == 1
+
+
+class GlobalQuery(nn.Module):
+    """GCViT's global query: the image pooled to one window's grid (4 x 4), the same queries for
+    every 4 x 4 window, against that window's keys and values (attention written by hand)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Conv2d(3, 8, 1)
+        self.q = nn.Linear(8, 8)
+        self.kv = nn.Linear(8, 16)
+
+    def forward(self, x):
+        x = self.embed(x)
+        B, C, H, W = x.shape
+        n = (H // 4) * (W // 4)
+        g = self.q(F.adaptive_avg_pool2d(x, 4).flatten(2).transpose(1, 2))  # (B, 16, C)
+        t = x.permute(0, 2, 3, 1).reshape(B, H // 4, 4, W // 4, 4, C).permute(0, 1, 3, 2, 4, 5)
+        k, v = self.kv(t.reshape(B * n, 16, C)).chunk(2, dim=-1)
+        q = g.unsqueeze(1).expand(B, n, 16, C).reshape(B * n, 16, C)
+        y = (q @ k.transpose(-2, -1)).softmax(-1) @ v
+        y = y.view(B, H // 4, W // 4, 4, 4, C).permute(0, 1, 3, 2, 4, 5).reshape(B, H, W, C)
+        return y.permute(0, 3, 1, 2)
+
+
+def test_a_global_query_is_tiled_over_the_windows() -> None:
+    """Position (5, 6) is (1, 2) in window (1, 1): the window's 4 x 4 and query (1, 2), which
+    pools rows 4-7 and columns 4-5."""
+    model = GlobalQuery().eval()
+    result = foveal.receptive_field(model, (1, 3, 16, 8))
+    assert result.output.status == "exact"
+    assert result.output.region(5, 6, clip=True) == ((4, 7), (4, 7))
+    assert result.output.region(9, 1, clip=True) == ((4, 11), (0, 3))  # (1, 1) in window (2, 0)
+    assert _agrees(model, (1, 3, 16, 8), [result.output_name]) == 1

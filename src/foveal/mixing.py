@@ -178,6 +178,9 @@ def matmul(x: Operand, y: Operand, out_rank: int, n_axes: int) -> Product:
     kept_x = xl[-2]
     shared = tuple(sorted(set(axes_in(yl[-1])) & set(axes_in(kept_x))))
     right = Keys(shared) if shared and both else None if shared else yl[-1]
+    tiles = _tiled_queries(x, y, shared, n_axes) if both and shared else None
+    if tiles is not None:
+        kept_x = yl[-1]  # the queries now index the keys' positions in their windows
     kept_out = ((kept_x, xs[-2]), (right, ys[-1]))
     parts: list[Part] = []
     read = set[int]()
@@ -199,6 +202,8 @@ def matmul(x: Operand, y: Operand, out_rank: int, n_axes: int) -> Product:
             mixing = mix_over(t.layout, t.shape, dims, "matmul", same_grid, t.layout, n_axes,
                               axes=tuple(sorted(axes)))
             read |= axes
+        if name == "left" and tiles is not None:
+            mixing = Mixing((*(mixing.steps if mixing else ()), *tiles), t.layout)
         parts.append(Part(index, name, mixing))
     batch = broadcast([(xl[:-2], ()), (yl[:-2], ())], max(len(xl), len(yl)) - 2)
     layout = (batch + (kept_x, right))[-out_rank:] if out_rank else ()
@@ -267,3 +272,29 @@ def _onto_query_blocks(mixing: Mixing, t: Operand, d: int, q: Operand, n_axes: i
         factor[axis] = f
     step = Step(O.Resize("nearest", factor, None, "asymmetric", "floor"), "onto_queries")
     return Mixing((*mixing.steps, step), mixing.layout)
+
+
+def _tiled_queries(x: Operand, y: Operand, shared: Sequence[int], n_axes: int) -> tuple[Step, ...] | None:
+    """Queries on a grid of one window (GCViT's global query: the image pooled to w x w, the
+    same for every window) against keys split into windows of w: query i of every window is
+    grid position i, so the queries are tiled over the axis (position p reads p mod w: circular
+    pads, each at most the current length). None unless every shared axis is so."""
+    if x.shape is None or y.shape is None:
+        return None
+    x_lengths = lengths(x.layout, x.shape, n_axes)
+    y_lengths = lengths(y.layout, y.shape, n_axes)
+    x_pieces = pieces_by_axis(x.layout, x.shape)
+    y_pieces = pieces_by_axis(y.layout, y.shape)
+    for axis in shared:
+        w, full = x_lengths[axis], y_lengths[axis]
+        if x_pieces.get(axis) != [Piece(axis, 1, w)] or Piece(axis, 1, w) not in y_pieces.get(axis, []) \
+                or full <= w or full % w:
+            return None
+    steps: list[Step] = []
+    current = {a: x_lengths[a] for a in shared}
+    while any(current[a] < y_lengths[a] for a in shared):
+        after = [min(current[a], y_lengths[a] - current[a]) if a in shared else 0 for a in range(n_axes)]
+        for a in shared:
+            current[a] += after[a]
+        steps.append(Step(O.Pad([0] * n_axes, after, "circular"), f"tile{len(steps) + 1}"))
+    return tuple(steps)
