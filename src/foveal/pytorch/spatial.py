@@ -26,10 +26,11 @@ def op_axes(x: Value, n_op: int,
     """Network axis of each of the last n_op dims (None: not spatial), and the axes elsewhere.
     A dim where the op is `trivial` (one tap, stride 1, no padding: a 1x1 conv) is read position
     by position whatever it holds (EfficientFormer-V2's talking heads run a 1x1 conv over
-    attention scores), so it maps to no axis and keeps its layout entry."""
+    attention scores): a dim of flattened or split axes then maps to no axis and keeps its layout
+    entry (a dim holding one axis stays that axis: a 1x1 conv is a window of one tap there)."""
     first = x.rank - n_op
     dims = range(first, x.rank)
-    flags = list(trivial) or [False] * n_op
+    flags = [bool(t) and not isinstance(x.layout[d], int) for d, t in zip(dims, trivial)] or [False] * n_op
     picked = [d for d, t in zip(dims, flags) if not t]
     found = iter(axis_per_dim(x.layout, picked))
     return tuple(None if t else next(found) for t in flags), spatial_axes(x.layout, range(0, first))
