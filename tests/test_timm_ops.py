@@ -280,3 +280,31 @@ class ScaledByMean(nn.Module):
 @pytest.mark.parametrize("capture", ["fx", "export"])
 def test_a_reduction_over_every_dim(capture: str) -> None:
     assert agrees(ScaledByMean(), image(12), capture=capture).is_global == (True, True)
+
+
+class RelativeLogits(nn.Module):
+    """BotNet's relative-position logits over the 4 x 4 tokens of a 3 x 3 conv (stride 2)."""
+
+    def __init__(self, pos_embed: nn.Module) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, stride=2, padding=1)
+        self.pos_embed = pos_embed
+
+    def forward(self, x):
+        return self.pos_embed(self.conv(x).flatten(2).transpose(1, 2))
+
+
+def test_relative_position_logits_read_their_query_token(timm) -> None:
+    """logit (i, j) = q_i . rel[j - i]: each query token's row reads that token alone."""
+    from timm.layers.bottleneck_attn import PosEmbedRel
+
+    out = agrees(RelativeLogits(PosEmbedRel((4, 4), 8, 1.0)), image(8))
+    assert out.size == (3, 3) and out.stride == (2, 2)
+
+
+@pytest.mark.parametrize("name", ["botnet26t_256", "sebotnet33ts_256"])
+def test_timm_botnet_on_meta(timm, name: str) -> None:
+    with torch.device("meta"):
+        model = timm.create_model(name, pretrained=False)
+    size = tuple(model.pretrained_cfg["input_size"])
+    assert foveal.receptive_field(TM.features(model), (1, *size)).output.status == "exact"

@@ -31,6 +31,7 @@ from .nodes import (
 )
 from .reshaping import reshaped
 from .spatial import adaptive_op, conv_op, fold_op, pad_op, pool_op, resize_op, shuffle_op, unfold_op
+from .timm_ops import MODULES_BY_NAME as TIMM_MODULES_BY_NAME
 from .torchvision_ops import MODULES_BY_NAME
 
 
@@ -214,6 +215,7 @@ MODULES: HandlerTable[Handler] = HandlerTable({
     nn.Softmax: _softmax, nn.LogSoftmax: _softmax, nn.Softmin: _softmax,
     nn.MultiheadAttention: _mha, nn.RNN: _rnn, nn.GRU: _rnn, nn.LSTM: _rnn,
     **MODULES_BY_NAME,
+    **TIMM_MODULES_BY_NAME,
 })
 """Module calls, by class, or by qualified name for library modules foveal never imports (kept
-whole under fx: torchvision's)."""
+whole under fx: torchvision's and timm's)."""
