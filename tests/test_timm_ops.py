@@ -171,7 +171,8 @@ def timm():
 
 EXACT_ON_META = ("convnextv2_atto", "dm_nfnet_f0", "sequencer2d_s", "bat_resnext26ts",
                  "vit_small_r26_s32_224", "regnetz_b16_evos", "resnetv2_50d_evos", "resnetv2_50d_frn",
-                 "mvitv2_tiny", "efficientnet_cc_b0_4e", "efficientformerv2_s0", "mobilevitv2_050")
+                 "mvitv2_tiny", "efficientnet_cc_b0_4e", "efficientformerv2_s0", "mobilevitv2_050",
+                 "halonet26t")
 """Models that crashed (internal exceptions, a mis-sized expand) or met an op without a handler
 (linalg_vector_norm, LSTM, an exported slice assignment), at their default input size on the
 meta device."""
@@ -308,3 +309,23 @@ def test_timm_botnet_on_meta(timm, name: str) -> None:
         model = timm.create_model(name, pretrained=False)
     size = tuple(model.pretrained_cfg["input_size"])
     assert foveal.receptive_field(TM.features(model), (1, *size)).output.status == "exact"
+
+
+class Halo(nn.Module):
+    """timm's HaloAttn (blocks of 4 x 4 attending to their 6 x 6 neighbourhood, Tensor.unfold and
+    relative-position logits) after a 1 x 1 conv, on a 16 x 12 map."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        from timm.layers.halo_attn import HaloAttn
+
+        self.conv = nn.Conv2d(3, 8, 1)
+        self.attn = HaloAttn(8, 8, num_heads=1, dim_head=8, block_size=4, halo_size=1)
+
+    def forward(self, x):
+        return self.attn(self.conv(x))
+
+
+def test_halo_attention_reads_its_neighbourhood(timm) -> None:
+    out = agrees(Halo().eval(), image(16)[:3] + (12,))
+    assert out.region(5, 6) == ((3, 8), (3, 8))  # block (1, 1) and its halo of 1

@@ -205,10 +205,75 @@ def matmul(x: Operand, y: Operand, out_rank: int, n_axes: int) -> Product:
         if name == "left" and tiles is not None:
             mixing = Mixing((*(mixing.steps if mixing else ()), *tiles), t.layout)
         parts.append(Part(index, name, mixing))
-    batch = broadcast([(xl[:-2], ()), (yl[:-2], ())], max(len(xl), len(yl)) - 2)
+    try:
+        batch = broadcast([(_one_free(xl[:-2], xs[:-2]), ()), (_one_free(yl[:-2], ys[:-2]), ())],
+                          max(len(xl), len(yl)) - 2)
+    except LayoutError:
+        batch, parts = _blocks_aligned(x, y, parts, n_axes)
     layout = (batch + (kept_x, right))[-out_rank:] if out_rank else ()
     op = O.Merge("matmul") if len(parts) > 1 else O.Elementwise("matmul")
     return Product(tuple(parts), op, extras_read_all(layout, tuple(read)))
+
+
+def _one_free(layout: Layout, shape: Sequence[int | None]) -> Layout:
+    """Batch dims of length 1 hold no position (a single block): they broadcast as no axis."""
+    return tuple(None if n == 1 else e for e, n in zip(layout, shape)) if len(shape) == len(layout) \
+        else layout
+
+
+def _blocks_aligned(x: Operand, y: Operand, parts: list[Part], n_axes: int) -> tuple[Layout, list[Part]]:
+    """Batch dims where one operand indexes blocks as pieces of the axes (`Piece(a, s, n)`: the
+    queries of HaloNet's blocks) and the other as whole axes of length n (its keys and values,
+    one neighbourhood per block, cut by `Tensor.unfold` with step s): the second is upsampled by
+    s on those axes (position p reads block p // s), and the batch dims are the first's."""
+    xb, yb = x.layout[:-2], y.layout[:-2]
+    if len(xb) != len(yb) or x.shape is None or y.shape is None:
+        raise LayoutError("an element-wise op combines different spatial axes in one dimension")
+    factor: dict[int, tuple[int, list[int]]] = {}  # operand -> per-axis upsampling
+    for ex, ey in zip(xb, yb):
+        if ex == ey or not spatial_axes((ex,)) or not spatial_axes((ey,)):
+            continue
+        for fine, coarse, which, shape in ((ex, ey, 1, y.shape), (ey, ex, 0, x.shape)):
+            up = _block_factor(fine, coarse, (y if which else x).layout, shape, n_axes)
+            if up is not None:
+                factor.setdefault(which, (which, [1] * n_axes))
+                for a, f in enumerate(up):
+                    factor[which][1][a] *= f
+                break
+        else:
+            raise LayoutError("an element-wise op combines different spatial axes in one dimension")
+    if len(factor) != 1:
+        raise LayoutError("an element-wise op combines different spatial axes in one dimension")
+    (which, up), = factor.values()
+    batch = xb if which == 1 else yb
+    step = Step(O.Resize("nearest", up, None, "asymmetric", "floor"), "onto_blocks")
+    aligned = [Part(p.index, p.name, Mixing((*(p.mixing.steps if p.mixing else ()), step),
+                                            p.mixing.layout if p.mixing else (y if which else x).layout))
+               if p.index == which else p for p in parts]
+    return tuple(batch), aligned
+
+
+def _block_factor(fine: object, coarse: object, layout: Layout, shape: tuple[int, ...],
+                  n_axes: int) -> list[int] | None:
+    """Per axis, how much `coarse` (whole axes) must be upsampled to index `fine`'s blocks."""
+    fine_parts = [e for e, n in fine.parts if n != 1] if isinstance(fine, Merged) else [fine]
+    current = dict(lengths(layout, shape, n_axes))
+    if isinstance(coarse, Merged):
+        current.update((a, n) for a, n in coarse.parts if isinstance(a, int))
+        coarse_axes = [e for e, n in coarse.parts if n != 1]
+    else:
+        coarse_axes = [coarse]
+    if not all(isinstance(p, Piece) for p in fine_parts) or not all(isinstance(a, int) for a in coarse_axes):
+        return None
+    up = [1] * n_axes
+    pieces = {p.axis: p for p in fine_parts if isinstance(p, Piece)}
+    if sorted(pieces) != sorted(a for a in coarse_axes if isinstance(a, int)):
+        return None
+    for axis, piece in pieces.items():
+        if current[axis] != piece.count:
+            return None
+        up[axis] = piece.stride
+    return up
 
 
 def _padded(shape: tuple[int, ...] | None, matrix: bool, front: bool) -> tuple[int | None, ...]:

@@ -19,7 +19,7 @@ from ..building import Value
 from ..handler_table import HandlerTable
 from ..layout import Keys, LayoutError, Merged, broadcast
 from .builder import Builder, Handler
-from .functional import ATEN_BATCH_NORM, CONVOLUTION, OPS, TRANSPOSED_CONVOLUTION
+from .functional import ATEN_BATCH_NORM, CONVOLUTION, OPS, TRANSPOSED_CONVOLUTION, sliding
 from .nodes import REDUCTIONS, elementwise, instance_norm_op, keys_selected, matmul_op
 from .reshaping import index_op
 from .spatial import pad_op, resize_op
@@ -231,7 +231,7 @@ def _table() -> dict[str, Handler]:
                          "_native_batch_norm_legit_functional"), _batch_norm),
         "native_dropout": _first_of("dropout"),
         "slice": _slice, "select": _select, "narrow": _narrow,
-        "copy": _copy, "slice_scatter": _scatter, "select_scatter": _scatter,
+        "copy": _copy, "slice_scatter": _scatter, "select_scatter": _scatter, "unfold": sliding,
     })
     return {name: normalised(h) for name, h in table.items()}
 

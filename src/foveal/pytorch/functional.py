@@ -19,7 +19,7 @@ from torch import fx
 from .. import ops as O
 from ..building import Value
 from ..handler_table import HandlerTable
-from ..layout import spatial_axes
+from ..layout import LayoutError, spatial_axes
 from .builder import Builder, Handler
 from .nodes import (
     REDUCTIONS,
@@ -129,6 +129,25 @@ def interpolate(b: Builder, n: fx.Node, args: tuple, kwargs: dict) -> Value:
               "recompute_scale_factor": None, "antialias": False})
     return resize_op(b, p["input"], p["size"], p["scale_factor"], p["mode"], p["align_corners"],
                      p["recompute_scale_factor"], bool(p["antialias"]))
+
+
+def sliding(b: Builder, n: fx.Node, args: tuple, kwargs: dict) -> Value:
+    """Tensor.unfold(dimension, size, step) (and aten.unfold): windows of `size` every `step`
+    along one dim, their taps in a new last dim. On a dim holding an axis, that axis gets a
+    window (the dim now indexes the windows: HaloNet's neighbourhoods); elsewhere it regroups
+    features."""
+    p = bind(args, kwargs, ("input", "dimension", "size", "step"), {})
+    x: Value = p["input"]
+    d = x.dim(p["dimension"])
+    entry = x.layout[d]
+    layout = x.layout + (None,)
+    if entry is None:
+        return b.emit(O.Elementwise("unfold"), [x], layout)
+    if not isinstance(entry, int):
+        raise LayoutError("Tensor.unfold along a dim of flattened or split spatial axes")
+    kernel, stride = [1] * b.n_axes, [1] * b.n_axes
+    kernel[entry], stride[entry] = p["size"], p["step"]
+    return b.emit(O.Window(kernel, stride, 1, 0, False, "unfold"), [x], layout)
 
 
 def unfold(b: Builder, n: fx.Node, args: tuple, kwargs: dict) -> Value:
@@ -322,5 +341,6 @@ library functions that fx keeps whole and foveal never imports (torchvision's)."
 METHODS: HandlerTable[Handler] = HandlerTable({
     **{m: elementwise(m.strip("_")) for m in ELEMENTWISE_METHODS},
     **{name: OPS[name] for name in METHOD_OPS},
+    "unfold": sliding,
 })
 """Tensor method calls, by method name."""
