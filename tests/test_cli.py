@@ -213,3 +213,13 @@ def test_a_raw_signal_model_takes_its_own_input_shape(tmp_path, monkeypatch, cap
     out = data["nodes"][-1]
     assert out["name"] == "2" and out["output_shape"] == [1599]
     assert out["rf"]["size"] == [20] and out["rf"]["stride"] == [10]
+
+
+def test_version_and_python_dash_m() -> None:
+    """`foveal --version` and `python -m foveal` (the package itself) as users try them first."""
+    done = subprocess.run([sys.executable, "-m", "foveal", "--version"], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.strip() == f"foveal {foveal.__version__}"
+    done = subprocess.run([sys.executable, "-m", "foveal", "analyze", "resnet18", "--input-size", "32",
+                           "--format", "json"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["output"]

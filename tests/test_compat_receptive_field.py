@@ -251,6 +251,23 @@ def test_height_is_paired_with_y() -> None:
     assert values(graph, "b", input_resolution=[9, 12]) == (2, 4, 2, 2, 0, 0)
 
 
+def test_compute_rf_runs_as_a_module_like_the_original_script(tmp_path) -> None:
+    """python -m foveal.compat.receptive_field.compute_rf: the reference's script, same flags."""
+    import subprocess
+    import sys
+
+    graph_path = tmp_path / "graph.pbtxt"
+    graph_path.write_text(str(build(n8).as_graph_def()))
+    out = tmp_path / "rf_info.txt"
+    done = subprocess.run([sys.executable, "-m", "foveal.compat.receptive_field.compute_rf",
+                           "--graph_path", str(graph_path), "--output_path", str(out),
+                           "--input_node", "input_image", "--output_node", "output"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert out.read_text().splitlines()[0] == "Receptive field size (horizontal) = 11"
+    assert done.stdout == out.read_text()
+
+
 def test_compute_rf_cli_writes_the_six_lines(tmp_path, capsys) -> None:
     from foveal.cli import main
 

@@ -32,7 +32,10 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
     parser = Parser(prog="foveal", description="Exact receptive fields of neural networks.")
+    parser.add_argument("--version", action="version", version=f"foveal {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     analyze = commands.add_parser("analyze", help="receptive field of every layer of a model")
     analyze.add_argument("model", help="a zoo model (see 'foveal zoo'), a foveal JSON graph, "

@@ -7,6 +7,7 @@ It takes a binary .pb as well as a .pbtxt, and adds --input_resolution H,W and
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -69,3 +70,9 @@ def main(args: argparse.Namespace) -> str:
     if args.output_path:
         atomic_write(Path(args.output_path), text.encode())
     return text
+
+
+if __name__ == "__main__":  # python -m foveal.compat.receptive_field.compute_rf, as the original script
+    from ...cli import main as _cli
+
+    raise SystemExit(_cli(["compute-rf", *sys.argv[1:]]))

@@ -1,0 +1,6 @@
+"""`python -m foveal ...` is the `foveal` command."""
+
+from .cli import entry
+
+if __name__ == "__main__":
+    entry()
