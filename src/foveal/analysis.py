@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Iterator
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
 
+from . import ops as O
 from . import paths
 from .axis_map import Piece
 from .clipped import ClippedRegions
@@ -316,6 +317,14 @@ class NodeResult:
         return node_dict(self)
 
 
+def _headline(r: NodeResult) -> str:
+    size = " x ".join("global" if g else str(n) for n, g in zip(r.size, r.is_global))
+    if all(r.is_global):
+        return f"{r.name!r}: global ({r.status})"
+    return (f"{r.name!r}: receptive field {size}, effective stride {' x '.join(map(str, r.stride))}, "
+            f"effective padding {' x '.join(map(str, r.padding))} ({r.status})")
+
+
 class Analysis:
     """Receptive fields of every node of a graph with respect to one input node."""
 
@@ -335,6 +344,30 @@ class Analysis:
             check_supported(graph, self._states, [output] if output else outputs or [self.output_name],
                             tuple(options.stop_propagation), self.order)
         self._results: dict[str, NodeResult] = {}
+
+    def __repr__(self) -> str:
+        """The answer at a glance: the output node's receptive field, stride and padding per
+        axis (`global` where it reads the whole input), and its status."""
+        out = self.output
+        given = "" if self.input_shape is None else \
+            f", input {' x '.join(str(n) for n in self.input_shape)}"
+        text = (f"<foveal.Analysis of {self.graph.name!r} ({', '.join(self.axes)}{given}), "
+                f"{len(self)} nodes; output {_headline(out)}")
+        if all(out.is_global):  # a classifier: the last node that still sees part of the input
+            local = [r for r in self.ancestors(self.output_name) if not any(r.is_global)]
+            if local:
+                text += f"; last local node {_headline(self[self._outermost_name(local[-1].name)])}"
+        return text + ">"
+
+    def _outermost_name(self, name: str) -> str:
+        """The last module-output name given to a node's tensor (`layer4` for its last relu)."""
+        aliases: dict[str, list[str]] = {}
+        for node in self.graph.nodes.values():
+            if isinstance(node.op, O.Elementwise) and node.op.is_alias and len(node.inputs) == 1:
+                aliases.setdefault(node.inputs[0], []).append(node.name)
+        while aliases.get(name):
+            name = aliases[name][-1]
+        return name
 
     @cached_property
     def _clipped(self) -> ClippedRegions:
