@@ -126,8 +126,9 @@ def test_graph_and_report_files_with_the_normal_output(tmp_path, capsys) -> None
     dot, report = tmp_path / "r.dot", tmp_path / "r.html"
     assert main(["analyze", "resnet18", "--input-size", "32", "--graph", str(dot),
                  "--report", str(report)]) == 0
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
     assert out.startswith("resnet18: receptive fields") and "layer4.1.conv2 " in out
+    assert err.splitlines() == [f"foveal: wrote the graph to {dot}", f"foveal: wrote the report to {report}"]
     assert dot.read_text().startswith('digraph "resnet18 at 32x32"')
     text = report.read_text()
     assert text.startswith("<!DOCTYPE html>") and 'data-name="layer4.1.conv2"' in text

@@ -110,6 +110,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for what, path, data in files:
             _write(what, path, data)
         _print(chunks)
+        for what, path, _ in files:  # on stderr: stdout stays the table or the JSON
+            print(f"foveal: wrote the {what} to {path}", file=sys.stderr)
         return 0
     except FovealError as error:
         return print_error(error)
