@@ -4,6 +4,8 @@ expected numbers, None paddings and alignment errors of the spec."""
 
 from __future__ import annotations
 
+import gzip
+
 import numpy as np
 import pytest
 
@@ -290,6 +292,11 @@ def test_compute_rf_cli_writes_the_six_lines(tmp_path, capsys) -> None:
     assert capsys.readouterr().out.endswith("(vertical) = 1\n")
     assert main([*base, "--input_resolution", "8,8"]) == 2
     assert "center shift" in capsys.readouterr().err
+    zipped = tmp_path / "n8.pbtxt.gz"  # gzipped, as `foveal analyze` reads it
+    zipped.write_bytes(gzip.compress(str(build(n8).as_graph_def()).encode()))
+    assert main(["compute-rf", "--graph_path", str(zipped), "--input_node", "input_image",
+                 "--output_node", "output"]) == 0
+    assert capsys.readouterr().out.startswith("Receptive field size (horizontal) = 11\n")
 
 
 @pytest.mark.parametrize("args, message", [

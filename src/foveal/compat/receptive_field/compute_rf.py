@@ -19,7 +19,8 @@ LINES = ("Receptive field size (horizontal) = {}", "Receptive field size (vertic
 def add_parser(commands: Any) -> None:
     parser = commands.add_parser("compute-rf", help="the receptive_field library's compute_rf.py: RF "
                                  "size, effective stride and padding of one GraphDef node, as six lines")
-    parser.add_argument("--graph_path", required=True, help="GraphDef file (.pbtxt text or .pb binary)")
+    parser.add_argument("--graph_path", required=True,
+                        help="GraphDef file (.pbtxt text or .pb binary, either gzipped too)")
     parser.add_argument("--output_path", default="", help="write the six lines here (and print them)")
     parser.add_argument("--input_node", required=True, help="name of the input node, e.g. input_image")
     parser.add_argument("--output_node", required=True, help="name of the node whose features to measure")
@@ -56,8 +57,10 @@ def main(args: argparse.Namespace) -> str:
     from .receptive_field_computation import compute_receptive_field_from_graph_def
 
     path = Path(args.graph_path)
-    if path.suffix.lower() not in (".pb", ".pbtxt"):
-        raise FovealError(f"--graph_path takes a .pb or .pbtxt GraphDef, not {str(path)!r}")
+    suffix = (path.with_suffix("") if path.suffix.lower() == ".gz" else path).suffix.lower()
+    if suffix not in (".pb", ".pbtxt"):  # gzipped too, as `foveal analyze` reads them
+        raise FovealError(f"--graph_path takes a .pb or .pbtxt GraphDef (or .pb.gz, .pbtxt.gz), "
+                          f"not {str(path)!r}")
     try:
         field = compute_receptive_field_from_graph_def(
             path, args.input_node, args.output_node, args.stop_propagation or None,
