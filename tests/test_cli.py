@@ -224,3 +224,13 @@ def test_version_and_python_dash_m() -> None:
                            "--format", "json"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["output"]
+
+
+@pytest.mark.parametrize("name, words", [("small.keras", "keras.saving.load_model"),
+                                          ("weights.pth", "never unpickles")])
+def test_a_model_file_foveal_does_not_read_by_path_says_what_to_do(tmp_path, capsys, name, words) -> None:
+    path = tmp_path / name
+    path.write_bytes(b"\x80\x04PK\x03\x04 not text")
+    assert main(["analyze", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and words in err and "UTF-8" not in err

@@ -16,6 +16,17 @@ from .frontend import Conversion, Request
 from .graph import Graph
 from .input_spec import Form
 
+OTHER_FILES = {
+    **dict.fromkeys((".keras", ".h5", ".hdf5"), (
+        "a Keras file: foveal reads Keras models as objects; load it with "
+        "keras.saving.load_model(path) and pass the model to foveal.receptive_field")),
+    **dict.fromkeys((".pt", ".pth", ".ckpt", ".bin", ".pkl", ".pickle"), (
+        "a pickled file, which foveal never unpickles (it can run code); build the model in Python "
+        "and pass it, or save it with torch.export (.pt2) and analyse that")),
+}
+"""Model files foveal does not read as a path, and what to do instead (rather than failing to
+read them as a foveal JSON graph)."""
+
 
 def load_model(model: Any) -> Graph:
     """A foveal Graph, a path to a foveal JSON graph, or the name of a zoo model (`foveal zoo`)."""
@@ -26,6 +37,9 @@ def load_model(model: Any) -> Graph:
         if zoo.is_zoo_name(text):
             return zoo.load(text)
         path = Path(text)
+        hint = OTHER_FILES.get(path.suffix.lower())
+        if hint:
+            raise FovealError(f"{text!r}: {hint}")
         if path.suffix.lower() == ".json" or path.exists():
             return graph_json.load(path)
         raise FovealError(f"{text!r} is neither a graph file nor a zoo model{zoo.suggest(text)}")
