@@ -126,9 +126,20 @@ def test_errors_are_one_line(model, argv, message, tmp_path, monkeypatch, capsys
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_zoo_name_is_rebuilt_from_its_source(torchvision, tmp_path, capsys) -> None:
+    """`foveal erf resnet18`: the zoo model's own factory (random weights), as for
+    torchvision:resnet18; a detection backbone through its attribute."""
+    from foveal.erf.cli import zoo_factory
+
+    assert zoo_factory("fasterrcnn_resnet50_fpn.backbone") == (
+        "torchvision.models:fasterrcnn_resnet50_fpn", {"weights_backbone": None}, ("backbone",))
+    assert run("resnet18", "--layer", "layer1", "--input-size", "48", "--samples", "2", "--json") == 0
+    assert json.loads(capsys.readouterr().out)["layer"] == "layer1"
+
+
 def test_bad_model_specs_and_usage(capsys) -> None:
-    assert run("resnet18", "--layer", "x") == 2
-    assert "MODEL is torchvision:<name> or pkg.module:factory" in capsys.readouterr().err
+    assert run("resnet_18", "--layer", "x") == 2
+    assert "MODEL is a zoo model, torchvision:<name> or pkg.module:factory" in capsys.readouterr().err
     assert run("no_such_module_xyz:f", "--layer", "x") == 2
     assert "cannot import 'no_such_module_xyz'" in capsys.readouterr().err
     assert run("torch.nn:Conv2d", "--layer", "") == 2  # the factory needs arguments

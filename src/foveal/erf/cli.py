@@ -1,6 +1,6 @@
 """`foveal erf`: the ERF of one layer of a model named on the command line, as numbers and a plot.
 
-The model is `torchvision:<name>` or `pkg.module:factory` (a torch.nn.Module, or a Keras 3 model
+The model is a zoo name, `torchvision:<name>` or `pkg.module:factory` (a torch.nn.Module, or a Keras 3 model
 on the torch backend), built on the CPU: with random weights unless the factory loads some
 (`--kwargs '{"weights": "DEFAULT"}'`). The numbers go to stdout, a progress bar to stderr when
 it is a terminal, the plot to --out. Errors are one line `foveal: error: ...` and status 2.
@@ -30,8 +30,8 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         description="Effective receptive field of one layer: the input gradient of its centre feature, "
                     "averaged over noise or images, in Luo et al.'s protocol (random weights) or "
                     "RepLKNet's (the model's weights, log-normalised map, area ratios). See docs/erf.md.")
-    parser.add_argument("model", help="torchvision:<name> or pkg.module:factory, built on the CPU (random "
-                                      "weights unless the factory loads some)")
+    parser.add_argument("model", help="a zoo model, torchvision:<name> or pkg.module:factory, built on "
+                                      "the CPU (random weights unless the factory loads some)")
     parser.add_argument("--layer", required=True, help="module path (named_modules()) or Keras layer name")
     parser.add_argument("--images", default=None, metavar="DIR",
                         help="average over the images in DIR (subfolders too) instead of noise")
@@ -132,11 +132,49 @@ def _input_shape(args: argparse.Namespace, keras: bool) -> tuple[int, ...] | Non
     return (1, 3, *(size * 2 if len(size) == 1 else size))
 
 
+def zoo_factory(name: str) -> tuple[str, dict[str, Any], tuple[str, ...]]:
+    """A zoo model's source (`torchvision.models.googlenet(init_weights=False)`,
+    `torchvision.models.fasterrcnn_resnet50_fpn(weights_backbone=None).backbone`) as
+    (`pkg.module:factory`, keyword arguments, attributes to take from the result). The source is
+    foveal's own index, read as a syntax tree of constants, never evaluated."""
+    import ast
+
+    from .. import zoo
+
+    source = zoo.entry(name).source
+    tree = ast.parse(source, mode="eval").body
+    attributes: list[str] = []
+    while isinstance(tree, ast.Attribute) and isinstance(tree.value, ast.Call):
+        attributes.insert(0, tree.attr)
+        tree = tree.value
+    if not isinstance(tree, ast.Call) or tree.args or not isinstance(tree.func, ast.Attribute):
+        raise FovealError(f"zoo model {name!r} ({source}) cannot be rebuilt for an ERF")
+    path: list[str] = [tree.func.attr]
+    node: ast.expr = tree.func.value
+    while isinstance(node, ast.Attribute):
+        path.insert(0, node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        raise FovealError(f"zoo model {name!r} ({source}) cannot be rebuilt for an ERF")
+    path.insert(0, node.id)
+    keywords = {k.arg: ast.literal_eval(k.value) for k in tree.keywords if k.arg}
+    return f"{'.'.join(path[:-1])}:{path[-1]}", keywords, tuple(attributes)
+
+
 def build_model(spec: str, kwargs: dict[str, Any]) -> Any:
-    """`torchvision:<name>` (torchvision.models.get_model) or `pkg.module:factory`, called on the CPU."""
+    """`torchvision:<name>` (torchvision.models.get_model), `pkg.module:factory` or a zoo model
+    name (rebuilt from its source, with random weights), called on the CPU."""
+    from .. import zoo
+
+    if ":" not in spec and zoo.is_zoo_name(spec):
+        target, keywords, attributes = zoo_factory(spec)
+        model = build_model(target, {**keywords, **kwargs})
+        for attribute in attributes:
+            model = getattr(model, attribute)
+        return model
     module_name, sep, attr = spec.partition(":")
     if not sep or not attr or not module_name:
-        raise FovealError(f"MODEL is torchvision:<name> or pkg.module:factory, got {spec!r}")
+        raise FovealError(f"MODEL is a zoo model, torchvision:<name> or pkg.module:factory, got {spec!r}")
     factory_args: tuple[str, ...] = ()
     if module_name == "torchvision":
         module_name, factory_args, attr = "torchvision.models", (attr,), "get_model"
