@@ -16,11 +16,10 @@ from typing import Any
 import torch
 from torch import fx
 
-from .. import mixing
+from .. import mixing, tokens
 from .. import ops as O
 from ..building import Value
 from ..layout import Layout, LayoutError, broadcast, mixed
-from ..tokens import KEYS_SELECTED
 from .builder import Builder, Handler, tensors
 
 # -- arguments ---------------------------------------------------------------------------------
@@ -118,8 +117,7 @@ def whole_axes(x: Value, dims: Sequence[int]) -> tuple[int, ...]:
 def keys_selected(b: Builder, x: Value, layout: Layout, shape: tuple[int, ...] | None = None,
                   step: str | None = None) -> Value:
     """Part of a key dim (`foveal.layout.Keys`) selected: a bound, with its reason."""
-    return b.emit(O.Global("select_keys", (False,) * b.n_axes, True, KEYS_SELECTED), [x], layout,
-                  shape, step)
+    return b.emit(tokens.keys_selected(b.n_axes), [x], layout, shape, step)
 
 
 REDUCTIONS: dict[str, tuple[str, ...]] = {

@@ -8,7 +8,6 @@ from __future__ import annotations
 import math
 import operator
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from typing import Any
 
 import torch
@@ -17,6 +16,7 @@ from torch import fx
 from .. import ops as O
 from ..building import Value
 from ..layout import Keys, Layout, LayoutError, Merged, Piece, broadcast, regrown, reshape, spatial_axes
+from ..tokens import joined_tokens, kept_tokens, reads_everything, token_position
 from .builder import Builder, Handler
 from .nodes import bind, global_over, keys_selected, per_dim
 
@@ -178,58 +178,13 @@ def _cat_tokens(b: Builder, items: Sequence[Value], d: int) -> Value:
     for v in items:
         if v.node is None or v is grid:
             continue
-        if not _reads_everything(b, v, entry.axes):
+        if spatial_axes(v.layout) or not reads_everything(b.graph, v.node, entry.axes):
             raise LayoutError("cat puts tokens that read part of the grid next to grid tokens")
         extra_global = True
     before = sum(v.shape[d] for v in items[:grids[0]])
-    merged = Merged(entry.axes, entry.extra + before, entry.exact and grids[0] == len(items) - 1,
-                    entry.parts, extra_global)
+    merged = joined_tokens(entry, before, grids[0] == len(items) - 1, extra_global)
     layout = tuple(merged if k == d else e for k, e in enumerate(grid.layout))
     return b.emit(O.Elementwise("concat"), [grid], layout)
-
-
-def _reads_everything(b: Builder, v: Value, axes: tuple[int, ...]) -> bool:
-    """Whether every element of `v`, a tensor without grid dims, reads every position of `axes`:
-    a path from the input to it goes through a global op over them (as the engine reports it)."""
-    if spatial_axes(v.layout):
-        return False
-    seen: set[str] = set()
-    todo = [v.node]
-    while todo:
-        name = todo.pop()
-        if name is None or name in seen:
-            continue
-        seen.add(name)
-        node = b.graph.node(name)
-        if isinstance(node.op, O.Global) and all(node.op.axes[a] for a in axes):
-            return True
-        todo.extend(node.sources)
-    return False
-
-
-def _kept_tokens(entry: Merged, n: int, lo: int, hi: int, step: int) -> Merged | None:
-    """The token dim after the slice [lo:hi:step] of its n tokens: fewer extra tokens and the
-    whole grid (a Merged), or extra tokens only (None)."""
-    if step == 1 and hi <= entry.extra:
-        return None
-    if step == 1 and lo <= entry.extra and hi == n and entry.exact:
-        return replace(entry, extra=entry.extra - lo)
-    raise LayoutError("a slice of flattened spatial tokens that cuts the grid")
-
-
-def _token_position(entry: Merged, i: int) -> list[int] | None:
-    """The grid position of token i, per axis of `entry` (None: an extra token)."""
-    if i < entry.extra:
-        return None
-    grid = [(e, n) for e, n in entry.parts if isinstance(e, int)]
-    if not entry.exact or tuple(e for e, _ in grid) != entry.axes:
-        raise LayoutError("an index of one flattened spatial token on a grid of unknown shape")
-    lengths = [n for _, n in grid]
-    position, rest = [], i - entry.extra
-    for n in reversed(lengths):
-        position.append(rest % n)
-        rest //= n
-    return position[::-1]
 
 
 def index_op(b: Builder, x: Value, index: Any) -> Value:
@@ -268,7 +223,7 @@ def index_op(b: Builder, x: Value, index: Any) -> Value:
                 start[entry], stop[entry], step[entry] = lo, max(hi, lo), st
                 cropped = True
             elif isinstance(entry, Merged) and (lo, hi, st) != (0, n, 1):
-                kept = _kept_tokens(entry, n, lo, hi, st)
+                kept = kept_tokens(entry, n, lo, hi, st)
                 if kept is None:
                     extras.append(entry)
                 entry = kept
@@ -279,7 +234,7 @@ def index_op(b: Builder, x: Value, index: Any) -> Value:
                 start[entry], stop[entry] = i, i + 1
                 cropped = True
             elif isinstance(entry, Merged):
-                position = _token_position(entry, i)
+                position = token_position(entry, i)
                 if position is None:
                     extras.append(entry)
                 for a, p in zip(entry.axes, position or ()):
@@ -347,7 +302,7 @@ def split_op(b: Builder, x: Value, sizes: Sequence[int], dim: int) -> tuple[Valu
             start[entry], stop[entry] = offset, offset + size
             out.append(b.emit(O.Crop(start, stop, 1), [x], layout, shape, step=str(k)))
         elif isinstance(entry, Merged):
-            kept = _kept_tokens(entry, x.shape[d], offset, offset + size, 1)
+            kept = kept_tokens(entry, x.shape[d], offset, offset + size, 1)
             if kept is not None:
                 out.append(Value(x.node, tuple(kept if k == d else e for k, e in enumerate(layout)),
                                  shape))
