@@ -119,21 +119,35 @@ def test_tuple_kernels() -> None:
     assert c4.is_border(2) and c4.is_border((2, 2))
 
 
-def test_filters() -> None:
-    def merged(filter_rf, kernels):
-        root = node("root", 1, 1, receptive_field_info_filter=filter_rf)
-        nodes = [node(f"s{i}", k, 1 + (i == 2), [root], receptive_field_info_filter=filter_rf)
-                 for i, k in enumerate(kernels)]  # the two scalar 3s differ in stride: distinct pairs
-        return node("merge", 1, 1, nodes, receptive_field_info_filter=filter_rf)
+# rfa_toolbox's TestFiltering fixture: six branches off a 1x1 root, (kernel, stride) each
+BRANCHES = [((3, 3), (1, 1)), (3, (1, 1)), (3, 1), ((INF, 3), (1, 1)), ((INF, INF), (1, 1)), (INF, (1, 1))]
 
-    kernels = [(3, 3), 3, 3, (INF, 3), (INF, INF), None]
-    everything = merged(noop_filter, kernels)
-    assert len(everything.all_layers) - 2 == len(everything.receptive_field_sizes)
-    finite = merged(filter_all_rf_info_with_infinite_receptive_field, kernels)
-    assert len(finite.receptive_field_sizes) == 3
-    assert not any(is_infinite(s) for s in finite.receptive_field_sizes)
-    for chosen in (noop_filter, filter_all_rf_info_with_infinite_receptive_field):
-        assert len(merged(chosen, kernels[3:]).receptive_field_sizes) == 3  # nothing finite: keep all
+
+def test_filters() -> None:
+    """Duplicates are removed among the inputs' pairs, before the layer: (3, (1,1)) and
+    ((3,3), (1,1)) differ there and both become ((3,3), (1,1)) after a 1x1 layer, and both stay;
+    so do (inf, (1,1)) and ((inf,inf), (1,1)). The inf filter keeps everything when nothing is
+    finite."""
+    def branches(filter_rf):
+        root = node("root", 1, 1, receptive_field_info_filter=filter_rf)
+        return [node(f"s{i}", k, s, [root], receptive_field_info_filter=filter_rf)
+                for i, (k, s) in enumerate(BRANCHES)]
+
+    def merge(preds, filter_rf, kernel=1):
+        return node("merge", kernel, kernel, preds, receptive_field_info_filter=filter_rf)
+
+    finite_filter = filter_all_rf_info_with_infinite_receptive_field
+    everything = merge(branches(noop_filter), noop_filter, kernel=(1, 1))
+    assert len(everything.all_layers) - 2 == len(everything.receptive_field_sizes) == 6
+    assert everything.receptive_field_sizes.count((3, 3)) == 3  # three inputs, one value, kept thrice
+    for preds in (branches(noop_filter), branches(finite_filter)):
+        finite = merge(preds, finite_filter)
+        assert finite.receptive_field_sizes == [(3, 3), (3, 3), 3]
+        assert not any(is_infinite(s) for s in finite.receptive_field_sizes)
+        assert merge(preds[3:], finite_filter).receptive_field_sizes == [(INF, 3), (INF, INF), (INF, INF)]
+        assert len(merge(preds[3:], noop_filter).receptive_field_info) == 3
+    shared = node("twice", 3, 1, [node("a", 3, 1), node("b", 3, 1)])  # two equal inputs: one pair
+    assert shared.receptive_field_sizes == [5]
 
 
 def test_naive_minmax_filter_is_lossy_as_documented() -> None:

@@ -155,12 +155,13 @@ def filter_all_rf_info_with_infinite_receptive_field(infos: Infos) -> Infos:
 
 
 def naive_minmax_filter(infos: Infos) -> Infos:
-    """Keep the smallest and the largest pair (lossy: the growth depends on the stride too)."""
+    """The smallest and the largest pair, as rfa_toolbox returns them (the same pair twice when
+    there is one); lossy: the growth depends on the stride too."""
     if not infos:
         return infos
     keyed = sorted(infos, key=lambda i: i.receptive_field if isinstance(i.receptive_field, tuple)
                    else (i.receptive_field,))
-    return tuple(dict.fromkeys((keyed[0], keyed[-1])))
+    return keyed[0], keyed[-1]
 
 
 KNOWN_FILTER_MAPPING: dict[Any, Callable[[Infos], Infos]] = {
@@ -168,13 +169,15 @@ KNOWN_FILTER_MAPPING: dict[Any, Callable[[Infos], Infos]] = {
 
 
 def compute_receptive_field_sizes(infos: Iterable[ReceptiveFieldInfo], layer_info: LayerDefinition) -> Infos:
-    """Apply one layer to every pair: r + (k - 1) j and s j, per axis."""
+    """Apply one layer to every pair: r + (k - 1) j and s j, per axis. One result per given pair,
+    equal results kept: rfa_toolbox removes duplicates among the predecessors' pairs before the
+    layer, not after it (a scalar 3 and a tuple (3, 3) differ before a 1x1 layer, not after)."""
     k, s = layer_info.kernel_size, layer_info.stride_size
-    out: dict[ReceptiveFieldInfo, None] = {}
+    out: list[ReceptiveFieldInfo] = []
     for info in infos:
         r, j = info.receptive_field, info.multiplicator
         grown = elementwise(operator.add, r, elementwise(operator.mul, elementwise(operator.sub, k, 1), j))
-        out[ReceptiveFieldInfo(grown, elementwise(operator.mul, s, j))] = None
+        out.append(ReceptiveFieldInfo(grown, elementwise(operator.mul, s, j)))
     return tuple(out)
 
 
@@ -231,7 +234,7 @@ class EnrichedNetworkNode:
         kernel = self.layer_info.kernel_size
         if is_scalar_inf(kernel):
             seed: Iterable[ReceptiveFieldInfo] = (ReceptiveFieldInfo(INF, 1),)
-        elif self.predecessors:
+        elif self.predecessors:  # distinct pairs of the inputs (rfa_toolbox's set), in order
             seed = dict.fromkeys(i for p in self.predecessors for i in p.receptive_field_info)
         else:
             seed = (ReceptiveFieldInfo(1, 1),)
