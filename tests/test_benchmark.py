@@ -196,10 +196,11 @@ def test_published_values() -> None:
 
 
 def test_a_failing_model_gives_error_rows_and_the_run_goes_on() -> None:
-    bad = benchmark.ZooModel("bad", benchmark.TORCHVISION, "resnet18", ("layer9",))
+    bad = benchmark.ZooModel("resnet18", ("layer9",))
     rows = benchmark.run_benchmark([bad, "resnet18"], [64])
     assert rows[0].status == "error" and "layer9" in rows[0].note and rows[0].size == (None, None)
     assert [r.status for r in rows[1:]] == ["exact"] * 4
+    assert all(r.flops for r in rows[1:])
 
 
 # -- the command line ------------------------------------------------------------------------------
@@ -249,8 +250,8 @@ def test_cli_prints_markdown_without_outputs(capsys) -> None:
 def test_cli_unknown_model_is_one_line_listing_the_zoo(tmp_path, capsys) -> None:
     assert benchmark.main(parse("--models", "resnet5O", "--csv", str(tmp_path / "x.csv"))) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "unknown model 'resnet5O'" in err and "did you mean 'resnet50'" in err
-    assert all(m.name in err for m in benchmark.ZOO)
+    assert err.count("\n") == 1 and "unknown model 'resnet5O'" in err and "did you mean resnet50" in err
+    assert "foveal zoo" in err
     assert not list(tmp_path.iterdir())
 
 
@@ -270,13 +271,31 @@ def test_cli_list_and_bad_resolutions(capsys) -> None:
     assert parse("--resolutions", "None, 7").resolutions == (None, 7)
 
 
-def test_missing_frameworks_are_clear_errors(monkeypatch) -> None:
+def test_missing_frameworks_leave_the_receptive_fields_and_say_why_no_flops(monkeypatch) -> None:
+    """The receptive fields come from the zoo's graphs; only the FLOPs need the framework."""
     monkeypatch.setitem(sys.modules, "foveal.keras", None)  # import foveal.keras now fails
-    with pytest.raises(FovealError, match="Keras front-end not available"):
-        benchmark.run_benchmark(["keras.VGG16"], [64])
+    rows = benchmark.run_benchmark(["keras.VGG16"], [64])
+    assert {r.status for r in rows} == {"exact"} and {r.flops for r in rows} == {None}
+    assert "the Keras front-end is not available" in rows[0].flops_note
+    assert rows[0].columns()["FLOPs (Billion)"] == "unavailable"
+    assert "FLOPs unavailable for keras.VGG16: no FLOPs for the keras models" in benchmark.to_markdown(rows)
     monkeypatch.setitem(sys.modules, "torchvision", None)
-    with pytest.raises(FovealError, match="need torchvision, which failed to import"):
-        benchmark.run_benchmark(["resnet18"], [64])
+    rows = benchmark.run_benchmark(["resnet18"], [None, 64])
+    assert rows[-1].size == (435, 435) and rows[-1].flops is None
+    assert "need torchvision, which failed to import" in rows[-1].flops_note
+    assert rows[0].flops_note == ""  # no size: no FLOPs to count, as in the reference
+    assert benchmark.run_benchmark(["resnet18"], [64], flops=False)[0].flops_note == \
+        "not asked for (--no-flops)"
+
+
+def test_any_zoo_model_is_taken_with_the_ends_of_its_stride_stages() -> None:
+    rows = benchmark.run_benchmark(["densenet201"], [64])
+    assert [r.end_point for r in rows] == ["features.relu0", "features.denseblock1", "features.denseblock2",
+                                           "features.denseblock3", "relu"]
+    assert [r.stride for r in rows] == [(2, 2), (4, 4), (8, 8), (16, 16), (32, 32)]
+    assert all(r.flops for r in rows)
+    assert rows[-1].flops == flop_counter_total(torchvision_model("densenet201"), (1, 3, 64, 64)) \
+        - 2 * 1920 * 1000  # the whole body: everything but the classifier
 
 
 def test_zoo_cannot_be_changed_by_callers() -> None:

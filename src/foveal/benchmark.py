@@ -1,25 +1,25 @@
-"""`foveal benchmark`: receptive fields and FLOPs of a zoo of classifiers, per end-point.
+"""`foveal benchmark`: receptive fields and FLOPs of the zoo's classifiers, per end-point.
 
 The receptive_field library's rf_benchmark.py ran over TF-Slim networks and wrote one CSV row
 per (network, input resolution, end-point); its table (RECEPTIVE_FIELD_TABLE.md) is what many
-papers quote. This does the same for the networks people use now (torchvision and
-keras.applications), through foveal's front-ends, with what the reference lacked: a status per
-row (exact / bound / unavailable / error) instead of a crash, horizontal and vertical values
-that may differ, and FLOPs that follow one documented convention (multiply-add = 2; see
+papers quote. This does the same for the networks people use now, on the graphs of foveal's zoo
+(torchvision and keras.applications models, `foveal zoo`), with what the reference lacked: a
+status per row (exact / bound / unavailable / error) instead of a crash, horizontal and vertical
+values that may differ, and FLOPs that follow one documented convention (multiply-add = 2; see
 `foveal.pytorch.flops`).
 
-Frameworks are imported only when a model of theirs runs. Resolution None means "no input size":
-the receptive field is computed without one (paddings that depend on the size are None) and
-FLOPs, which need a size, are None, as in the reference table. A PyTorch model can only be
-captured at a concrete shape; it is captured at its nominal size and the graph is then analysed
-without the size (its paddings are explicit, so they do not depend on it).
+The receptive fields need only the core: the zoo's graphs are read as they are shipped. The graphs
+record no channel counts, so FLOPs come from the model's framework (torchvision or Keras), rebuilt
+from the zoo's source when that framework imports; otherwise the FLOPs are unavailable and each
+row says why. Resolution None means "no input size": the receptive field is computed without one
+(paddings that depend on the size are None) and FLOPs, which need a size, are None, as in the
+reference table.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
-import difflib
 import importlib
 import io
 import math
@@ -30,16 +30,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from . import zoo as zoo_graphs
 from .cli_args import print_error
 from .errors import FovealError
 
 if TYPE_CHECKING:
     from .analysis import Analysis
-    from .graph import Graph
 
 TORCHVISION = "torchvision"
 KERAS = "keras"
 DEFAULT_RESOLUTIONS: tuple[int | None, ...] = (None, 224, 321)
+UNAVAILABLE = "unavailable"
+"""The FLOPs cell of a row whose FLOPs could not be counted (`Row.flops_note` says why)."""
 
 CSV_COLUMNS = ("CNN", "input resolution", "end_point", "FLOPs (Billion)", "RF size hor", "RF size ver",
                "effective stride hor", "effective stride ver", "effective padding hor",
@@ -49,20 +51,20 @@ CSV_COLUMNS = ("CNN", "input resolution", "end_point", "FLOPs (Billion)", "RF si
 
 @dataclass(frozen=True)
 class ZooModel:
-    """A named model of the zoo: how to build it and which nodes are its end-points."""
+    """A model of foveal's zoo (`foveal zoo`) and the nodes of its graph to report.
+
+    With no end-points, they are the ends of the graph's stride stages (`stage_ends`)."""
 
     name: str
-    framework: str
-    """'torchvision' (built with meta weights, full classifier) or 'keras' (keras.applications,
-    weights=None, include_top=False so that any resolution builds)."""
-    builder: str
-    """torchvision.models.get_model name, or keras.applications attribute."""
-    end_points: tuple[str, ...]
-    """Node names: torchvision module paths, or Keras layer names."""
-    nominal: int = 224
-    """PyTorch only: the size at which a resolution-None row is captured."""
-    options: tuple[tuple[str, Any], ...] = ()
-    """Keyword arguments of the factory (torchvision only)."""
+    """The zoo's name: 'resnet50', 'keras.ResNet50', ..."""
+    end_points: tuple[str, ...] = ()
+    """Node names of the zoo graph: torchvision module paths, or Keras layer names."""
+
+    @property
+    def framework(self) -> str:
+        """'torchvision' or 'keras': the package the graph was captured from, which counts its
+        FLOPs (each with its convention, FLOPS_CONVENTIONS)."""
+        return zoo_graphs.framework(self.name)
 
 
 def _features(n: int) -> tuple[str, ...]:
@@ -84,32 +86,30 @@ _DENSENET = ("features.pool0", "features.denseblock1", "features.transition1", "
              "features.denseblock4")
 
 ZOO: tuple[ZooModel, ...] = (
-    ZooModel("alexnet", TORCHVISION, "alexnet", _ALEXNET),
-    ZooModel("vgg16", TORCHVISION, "vgg16", _VGG16),
-    ZooModel("resnet18", TORCHVISION, "resnet18", _RESNET),
-    ZooModel("resnet50", TORCHVISION, "resnet50", _RESNET),
-    ZooModel("resnet101", TORCHVISION, "resnet101", _RESNET),
-    ZooModel("resnet152", TORCHVISION, "resnet152", _RESNET),
-    ZooModel("inception_v3", TORCHVISION, "inception_v3", _INCEPTION_V3, nominal=299,
-             options=(("init_weights", False),)),  # meta weights: no init, and no FutureWarning
-    ZooModel("densenet121", TORCHVISION, "densenet121", _DENSENET),
-    ZooModel("mobilenet_v2", TORCHVISION, "mobilenet_v2", _features(19)),
-    ZooModel("efficientnet_b0", TORCHVISION, "efficientnet_b0", _features(9)),
-    ZooModel("convnext_tiny", TORCHVISION, "convnext_tiny", _features(8)),
-    ZooModel("keras.VGG16", KERAS, "VGG16",
-             ("block1_pool", "block2_pool", "block3_pool", "block4_pool", "block5_pool")),
-    ZooModel("keras.ResNet50", KERAS, "ResNet50",
-             ("pool1_pool", "conv2_block3_out", "conv3_block4_out", "conv4_block6_out",
-              "conv5_block3_out")),
-    ZooModel("keras.InceptionV3", KERAS, "InceptionV3", tuple(f"mixed{i}" for i in range(11))),
-    ZooModel("keras.MobileNetV2", KERAS, "MobileNetV2",
-             ("expanded_conv_project_BN", "block_2_add", "block_5_add", "block_9_add", "block_12_add",
-              "block_15_add", "block_16_project_BN", "out_relu")),
-    ZooModel("keras.EfficientNetB0", KERAS, "EfficientNetB0",
-             ("block1a_project_bn", "block2b_add", "block3b_add", "block4c_add", "block5c_add",
-              "block6d_add", "block7a_project_bn", "top_activation")),
+    ZooModel("alexnet", _ALEXNET),
+    ZooModel("vgg16", _VGG16),
+    ZooModel("resnet18", _RESNET),
+    ZooModel("resnet50", _RESNET),
+    ZooModel("resnet101", _RESNET),
+    ZooModel("resnet152", _RESNET),
+    ZooModel("inception_v3", _INCEPTION_V3),
+    ZooModel("densenet121", _DENSENET),
+    ZooModel("mobilenet_v2", _features(19)),
+    ZooModel("efficientnet_b0", _features(9)),
+    ZooModel("convnext_tiny", _features(8)),
+    ZooModel("keras.VGG16", ("block1_pool", "block2_pool", "block3_pool", "block4_pool", "block5_pool")),
+    ZooModel("keras.ResNet50", ("pool1_pool", "conv2_block3_out", "conv3_block4_out", "conv4_block6_out",
+                                "conv5_block3_out")),
+    ZooModel("keras.InceptionV3", tuple(f"mixed{i}" for i in range(11))),
+    ZooModel("keras.MobileNetV2", ("expanded_conv_project_BN", "block_2_add", "block_5_add", "block_9_add",
+                                   "block_12_add", "block_15_add", "block_16_project_BN", "out_relu")),
+    ZooModel("keras.EfficientNetB0", ("block1a_project_bn", "block2b_add", "block3b_add", "block4c_add",
+                                      "block5c_add", "block6d_add", "block7a_project_bn", "top_activation")),
 )
-"""The zoo: a tuple, so no caller can change it for everyone; `zoo()` gives a fresh dict."""
+"""The default run: the reference table's networks (TF-Slim's alexnet, vgg_16, inception_v3,
+resnet_v1, mobilenet) as torchvision and keras.applications have them, and a few current ones,
+with the reference's end-points where it had them. A tuple, so no caller can change it for
+everyone; `zoo()` gives a fresh dict. Any other zoo model can be named too (`resolve`)."""
 
 
 def zoo() -> dict[str, ZooModel]:
@@ -121,7 +121,8 @@ class Row:
     """One (model, resolution, end-point): per-axis values in the graph's (H, W) order.
 
     `hor` is the W axis and `ver` the H axis, as in the reference's columns. A value is None when
-    unavailable (`note` says why); FLOPs is None at resolution None.
+    unavailable (`note` says why); FLOPs is None at resolution None, and None with `flops_note`
+    when they could not be counted.
     """
 
     model: str
@@ -140,17 +141,23 @@ class Row:
     """Per axis: every feature depends on the whole input (global pooling on some path, e.g.
     squeeze-and-excitation); size is then the largest region (inf without a size), stride and
     padding None."""
+    flops_note: str = ""
+    """Why `flops` is None at a given resolution (the framework does not import, ...)."""
 
     @property
     def gflops(self) -> float | None:
         return None if self.flops is None else self.flops / 1e9
 
     def columns(self) -> dict[str, str]:
-        """The CSV row, formatted as the reference wrote it ('None' for missing values)."""
-        values = [self.model, _text(self.resolution), self.end_point, _gflops(self.flops)]
+        """The CSV row, formatted as the reference wrote it ('None' for missing values,
+        'unavailable' for FLOPs that could not be counted)."""
+        values = [self.model, _text(self.resolution), self.end_point, self.flops_cell()]
         for per_axis in (self.size, self.stride, self.padding):
             values += [_text(_hor(per_axis)), _text(_ver(per_axis))]
         return dict(zip(CSV_COLUMNS, [*values, self.status]))
+
+    def flops_cell(self) -> str:
+        return UNAVAILABLE if self.flops_note else _gflops(self.flops)
 
 
 def _hor(values: tuple[Any, ...]) -> Any:
@@ -191,7 +198,9 @@ def text_progress(stream: TextIO | None = None) -> Progress:
 
 
 def resolve(names: Iterable[str | ZooModel] | None) -> list[ZooModel]:
-    """Zoo entries by name (all of them for None); an unknown name is one error naming the zoo."""
+    """Entries by name (the default run, ZOO, for None): a model of ZOO with its end-points, any
+    other zoo model with the ends of its stride stages. An unknown name is one error with the
+    closest zoo names."""
     known = zoo()
     if names is None:
         return list(ZOO)
@@ -200,62 +209,158 @@ def resolve(names: Iterable[str | ZooModel] | None) -> list[ZooModel]:
     out: list[ZooModel] = []
     for name in names:
         if isinstance(name, ZooModel):
+            zoo_graphs.entry(name.name)
             out.append(name)
-            continue
-        if name not in known:
-            close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
-            hint = f"did you mean {close[0]!r}? " if close else ""
-            raise FovealError(f"unknown model {name!r}; {hint}the zoo has: {', '.join(known)}")
-        out.append(known[name])
+        elif name in known:
+            out.append(known[name])
+        elif zoo_graphs.is_zoo_name(name):
+            out.append(ZooModel(name))
+        else:
+            raise FovealError(f"unknown model {name!r}{zoo_graphs.suggest(name)} (any model of 'foveal zoo' "
+                              f"can be named)")
     return out
+
+
+def stage_ends(analysis: Analysis) -> tuple[str, ...]:
+    """The end of each stride stage: for each effective stride, in the order strides appear, the
+    node that every path from the input to the output goes through (no branch or shortcut around
+    it) with the largest receptive field at that stride, named by its outermost module (`layer1`
+    rather than its last relu); among equals the outermost name (the fewest dots), then the last.
+    Global nodes are left out (a classifier's head). The same nodes at every input size of a
+    size-independent graph."""
+    from . import ops
+
+    nodes = analysis.graph.nodes
+    order = analysis.ancestor_names(analysis.output_name)
+    keep = set(order)
+    from_input = {name: 0 for name in order}  # paths from the input (exact: Python ints)
+    for name in order:
+        sources = [s for s in nodes[name].sources if s in keep]
+        from_input[name] = 1 if name == analysis.input else sum(from_input[s] for s in sources)
+    to_output = {name: 0 for name in order}
+    to_output[analysis.output_name] = 1
+    for name in reversed(order):
+        for source in nodes[name].sources:
+            if source in keep:
+                to_output[source] += to_output[name]
+    paths = from_input[analysis.output_name]
+
+    aliases: dict[str, str] = {}  # a node -> the last alias naming its output (a module's path)
+    for node in nodes.values():
+        if isinstance(node.op, ops.Elementwise) and node.op.is_alias and len(node.inputs) == 1:
+            aliases[node.inputs[0]] = node.name
+
+    def outermost(name: str) -> str:
+        seen = {name}
+        while name in aliases and aliases[name] not in seen:
+            name = aliases[name]
+            seen.add(name)
+        return name
+
+    best: dict[tuple[Any, ...], tuple[tuple[Any, ...], int, str]] = {}
+    for name in order:
+        if not paths or from_input[name] * to_output[name] != paths or isinstance(nodes[name].op, ops.Input):
+            continue
+        r = analysis[name]
+        stride, size = r.stride, r.size
+        if r.global_ or any(not isinstance(v, (int, float)) or math.isinf(v) for v in (*stride, *size)):
+            continue
+        shown = outermost(name)
+        rank = (size, -shown.count("."))
+        if stride not in best or rank >= best[stride][:2]:
+            best[stride] = (*rank, shown)
+    return tuple(dict.fromkeys(name for _, _, name in best.values()))
 
 
 def run_benchmark(models: Iterable[str | ZooModel] | None = None,
                   resolutions: Sequence[int | None] = DEFAULT_RESOLUTIONS,
-                  progress: Progress | None = None) -> list[Row]:
-    """A Row per (model, resolution, end-point), in that order.
+                  progress: Progress | None = None, flops: bool = True) -> list[Row]:
+    """A Row per (model, resolution, end-point), in that order, from the zoo's graphs.
 
-    A model that fails to build, capture or analyse at one resolution gives rows with status
-    'error' and the reason in `note`, and the run goes on (the reference stopped with a KeyError
-    there). A framework that is not importable is an error before anything runs.
+    A model that fails to analyse at one resolution (an end-point it lacks, a fixed-size graph at
+    another size) gives rows with status 'error' and the reason in `note`, and the run goes on
+    (the reference stopped with a KeyError there). FLOPs are counted through the model's framework
+    when `flops` and the framework imports; otherwise they are None with the reason in
+    `flops_note`.
     """
     entries = resolve(models)
-    for framework in dict.fromkeys(m.framework for m in entries):
-        require(framework)
     steps = len(entries) * len(resolutions)
     rows: list[Row] = []
     step = 0
     for entry in entries:
-        runner = _RUNNERS[entry.framework](entry)
+        run = _runner(entry, flops)
         for resolution in resolutions:
             step += 1
             if progress is not None:
                 progress(step, steps, entry.name, resolution)
-            try:
-                graph, analysis, flops = runner(resolution)
-                rows += _rows(entry, resolution, analysis, flops)
-            except FovealError as error:
-                rows += [Row(entry.name, resolution, e, None, (None, None), (None, None), (None, None),
-                             "error", str(error), entry.framework) for e in entry.end_points]
+            rows += run(resolution)
     return rows
 
 
-def _rows(entry: ZooModel, resolution: int | None, analysis: Analysis,
-          flops: dict[str, int] | None) -> list[Row]:
-    out = []
-    for end_point in entry.end_points:
-        r = analysis[end_point]
-        reasons = list(r.reasons)
-        if r.global_:
-            reasons.append("global: every feature depends on the whole input (a global pooling on "
-                           "some path, e.g. squeeze-and-excitation)")
-        out.append(Row(entry.name, resolution, end_point, None if flops is None else flops[end_point],
-                       r.size, r.stride, r.padding, r.status, "; ".join(reasons), entry.framework,
-                       r.is_global))
-    return out
+def _runner(entry: ZooModel, with_flops: bool) -> Callable[[int | None], list[Row]]:
+    """The rows of `entry` at one resolution; the graph is read once, the end-points chosen
+    once, the framework's model built once."""
+    from .api import receptive_field
+
+    info = zoo_graphs.entry(entry.name)
+    graph = zoo_graphs.load(entry.name)
+    framework = entry.framework
+    counter: Callable[[int, tuple[str, ...]], dict[str, int]] | None = None
+    why_no_flops = "not asked for (--no-flops)" if not with_flops else ""
+    if with_flops:
+        try:
+            counter = _FLOPS[framework](entry.name)
+        except FovealError as error:
+            why_no_flops = str(error)
+    chosen: list[tuple[str, ...]] = [entry.end_points] if entry.end_points else []
+
+    def analyse(resolution: int | None) -> Analysis:
+        if resolution is None:
+            if info.fixed_size:
+                captured = "x".join(map(str, info.captured_at))
+                raise FovealError(f"zoo model {entry.name!r} holds only at input size {captured} (its graph "
+                                  f"depends on the size): no analysis without one")
+            return receptive_field(graph, None)
+        size = (resolution,) * len(info.captured_at)
+        return receptive_field(graph, zoo_graphs.input_size(entry.name, size))
+
+    def end_points() -> tuple[str, ...]:
+        if not chosen:
+            chosen.append(stage_ends(receptive_field(graph, info.captured_at)))
+        return chosen[0]
+
+    def run(resolution: int | None) -> list[Row]:
+        try:
+            names = end_points()
+            analysis = analyse(resolution)
+            results = [analysis[name] for name in names]
+        except FovealError as error:
+            names = chosen[0] if chosen else ("",)
+            return [Row(entry.name, resolution, e, None, (None, None), (None, None), (None, None), "error",
+                        str(error), framework) for e in names]
+        counted: dict[str, int] | None = None
+        flops_note = ""
+        if resolution is not None:
+            if counter is None:
+                flops_note = why_no_flops
+            else:
+                try:
+                    counted = counter(resolution, names)
+                except FovealError as error:
+                    flops_note = f"FLOPs not counted: {error}"
+        return [_row(entry, resolution, r, None if counted is None else counted[r.name], flops_note)
+                for r in results]
+
+    return run
 
 
-Runner = Callable[[int | None], "tuple[Graph, Analysis, dict[str, int] | None]"]
+def _row(entry: ZooModel, resolution: int | None, r: Any, flops: int | None, flops_note: str) -> Row:
+    reasons = list(r.reasons)
+    if r.global_:
+        reasons.append("global: every feature depends on the whole input (a global pooling on "
+                       "some path, e.g. squeeze-and-excitation)")
+    return Row(entry.name, resolution, r.name, flops, r.size, r.stride, r.padding, r.status,
+               "; ".join(reasons), entry.framework, r.is_global, flops_note)
 
 
 def _importable(module: str, why: str) -> None:
@@ -269,23 +374,21 @@ def _importable(module: str, why: str) -> None:
 
 
 def require(framework: str) -> None:
-    """Raise a FovealError saying what is missing when `framework`'s models cannot run."""
+    """Raise a FovealError saying what is missing when `framework`'s FLOPs cannot be counted."""
     if framework == TORCHVISION:
-        _importable("foveal.pytorch", "the torchvision models need PyTorch, which is not importable; "
-                    "install foveal[torch] and torchvision")
-        _importable("torchvision", f"the torchvision models need torchvision, which failed to import; "
-                    f"install a torchvision build that matches torch {_version('torch')}, or leave out "
-                    f"the torchvision models")
+        _importable("foveal.pytorch", "no FLOPs for the torchvision models: they need PyTorch, which is "
+                    "not importable; install foveal[torch]")
+        _importable("torchvision", f"no FLOPs for the torchvision models: they need torchvision, which "
+                    f"failed to import; install a torchvision build that matches torch {_version('torch')}")
     elif framework == KERAS:
-        _importable("foveal.keras", "Keras front-end not available")
-        _importable("keras", "Keras front-end not available: the keras.* models need Keras 3 "
-                    "(pip install keras)")
+        _importable("foveal.keras", "no FLOPs for the keras models: the Keras front-end is not available")
+        _importable("keras", "no FLOPs for the keras models: they need Keras 3 (pip install keras)")
     else:
         raise FovealError(f"unknown framework {framework!r} (expected {TORCHVISION!r} or {KERAS!r})")
 
 
 def available(framework: str) -> str | None:
-    """None when `framework`'s models can run, else why not."""
+    """None when `framework`'s FLOPs can be counted, else why not."""
     try:
         require(framework)
     except FovealError as error:
@@ -298,65 +401,61 @@ def _version(package: str) -> str:
     return str(getattr(module, "__version__", "?"))
 
 
-def _torch_runner(entry: ZooModel) -> Runner:
-    """Builds the model once (meta weights); one capture per input size, reused by None rows."""
-    from .api import receptive_field
+FlopsCounter = Callable[[int, "tuple[str, ...]"], "dict[str, int]"]
+"""counter(resolution, end-points) -> FLOPs per end-point (a FovealError when they cannot be had)."""
+
+
+def _torch_flops(name: str) -> FlopsCounter:
+    """Builds the zoo model's torchvision source once (meta weights: nothing allocated); one
+    capture per input size, counted as torch.utils.flop_counter does."""
+    require(TORCHVISION)
     from .flops import subgraph_flops
-    from .frontend import check_sizes
     from .pytorch import convert
     from .pytorch.flops import count_flops
     from .pytorch.load import build
 
+    target, keywords, attributes = zoo_graphs.factory(name)
+    channels = zoo_graphs.entry(name).channels or 3
     model: list[Any] = []
-    captures: dict[int, Any] = {}
 
-    def capture(size: int) -> Any:
+    def count(resolution: int, end_points: tuple[str, ...]) -> dict[str, int]:
         if not model:
-            model.append(build(f"torchvision:{entry.builder}", dict(entry.options)).eval())
-        if size not in captures:
-            captures[size] = convert(model[0], (1, 3, size, size))
-        return captures[size]
+            built = build(target, keywords)
+            for attribute in attributes:
+                built = getattr(built, attribute)
+            model.append(built.eval())
+        builder = convert(model[0], (1, channels, resolution, resolution))
+        return subgraph_flops(builder.graph, count_flops(builder).by_node, end_points)
 
-    def run(resolution: int | None) -> tuple[Graph, Analysis, dict[str, int] | None]:
-        builder = capture(entry.nominal if resolution is None else resolution)
-        graph = builder.graph
-        if resolution is None:
-            return graph, receptive_field(graph, None), None
-        analysis = receptive_field(graph, (resolution, resolution))
-        check_sizes(analysis, builder.expected, "PyTorch")
-        flops = subgraph_flops(graph, count_flops(builder).by_node, entry.end_points)
-        return graph, analysis, flops
-
-    return run
+    return count
 
 
-def _keras_runner(entry: ZooModel) -> Runner:
-    """Builds the model per resolution (Keras fixes the input size at build time)."""
-    from .api import receptive_field
+def _keras_flops(name: str) -> FlopsCounter:
+    """Builds the keras.applications model per resolution (Keras fixes the input size at build
+    time) and counts its layers as tf.profiler did."""
+    require(KERAS)
     from .flops import subgraph_flops
 
-    keras = importlib.import_module("keras")
     fk = importlib.import_module("foveal.keras")  # the Keras front-end: graph and per-layer FLOPs
-    factory = getattr(keras.applications, entry.builder)
+    target, keywords, _ = zoo_graphs.factory(name)
+    module, _, attr = target.partition(":")
+    factory = getattr(importlib.import_module(module), attr)
+    channels = zoo_graphs.entry(name).channels or 3
 
-    def run(resolution: int | None) -> tuple[Graph, Analysis, dict[str, int] | None]:
-        shape = (resolution, resolution, 3)
+    def count(resolution: int, end_points: tuple[str, ...]) -> dict[str, int]:
+        shape = (resolution, resolution, channels)
         try:
-            model = factory(weights=None, include_top=False, input_shape=shape)
+            model = factory(**keywords, input_shape=shape)
         except Exception as exc:  # noqa: BLE001 - Keras refuses sizes in many ways
-            raise FovealError(f"keras.applications.{entry.builder} failed to build at input shape "
-                              f"{shape}: {type(exc).__name__}: {exc}") from None
-        graph = fk.graph_from_model(model)
-        if resolution is None:
-            return graph, receptive_field(graph, None), None
-        analysis = receptive_field(graph, (resolution, resolution))
-        per_layer = fk.flops_by_layer(model, (1, resolution, resolution, 3))
-        return graph, analysis, subgraph_flops(graph, per_layer, entry.end_points)
+            raise FovealError(f"{target} failed to build at input shape {shape}: {type(exc).__name__}: "
+                              f"{exc}") from None
+        per_layer = fk.flops_by_layer(model, (1, *shape))
+        return subgraph_flops(fk.graph_from_model(model), per_layer, end_points)
 
-    return run
+    return count
 
 
-_RUNNERS: dict[str, Callable[[ZooModel], Runner]] = {TORCHVISION: _torch_runner, KERAS: _keras_runner}
+_FLOPS: dict[str, Callable[[str], FlopsCounter]] = {TORCHVISION: _torch_flops, KERAS: _keras_flops}
 
 
 # -- writing ---------------------------------------------------------------------------------
@@ -391,7 +490,7 @@ def to_markdown(rows: Iterable[Row]) -> str:
     header = [*MARKDOWN_HEADER, *(("status",) if with_status else ())]
     table = [header]
     for r in rows:
-        cells = [r.model, _text(r.resolution), r.end_point, _gflops(r.flops),
+        cells = [r.model, _text(r.resolution), r.end_point, r.flops_cell(),
                  _cell(r.size, r.is_global), _cell(r.stride), _cell(r.padding)]
         table.append([*cells, *((r.status,) if with_status else ())])
     widths = [max(len(line[i]) for line in table) for i in range(len(header))]
@@ -402,12 +501,25 @@ def to_markdown(rows: Iterable[Row]) -> str:
 
     rule = " | ".join(":" + "-" * (w - 2) + ":" for w in widths)
     text = [line(header), rule, *(line(cells) for cells in table[1:])]
-    conventions = [FLOPS_CONVENTIONS[f] for f in dict.fromkeys(r.framework for r in rows)
-                   if f in FLOPS_CONVENTIONS]
-    legend = (f"FLOPs: a multiply-add counts 2; {'; '.join(conventions) or 'no FLOPs'} (foveal's "
+    counted = dict.fromkeys(r.framework for r in rows if r.flops is not None)
+    conventions = [FLOPS_CONVENTIONS[f] for f in counted if f in FLOPS_CONVENTIONS]
+    legend = (f"FLOPs: a multiply-add counts 2; {'; '.join(conventions) or 'no FLOPs counted'} (foveal's "
               f"docs/benchmark.md). Where horizontal and vertical values differ a cell shows "
               f"`hor / ver`; 'global': every feature depends on the whole input.")
+    missing = flops_notes(rows)
+    if missing:
+        legend += "\n\n" + "\n".join(f"FLOPs {UNAVAILABLE} for {', '.join(models)}: {why}"
+                                      for why, models in missing.items())
     return legend + "\n\n" + "\n".join(text) + "\n"
+
+
+def flops_notes(rows: Iterable[Row]) -> dict[str, list[str]]:
+    """Why FLOPs are unavailable -> the models concerned, in row order."""
+    notes: dict[str, list[str]] = {}
+    for r in rows:
+        if r.flops_note and r.model not in notes.setdefault(r.flops_note, []):
+            notes[r.flops_note].append(r.model)
+    return notes
 
 
 def _cell(values: tuple[Any, ...], is_global: tuple[bool, ...] = ()) -> str:
@@ -461,17 +573,20 @@ def _resolutions(text: str) -> tuple[int | None, ...]:
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """The `benchmark` subcommand, on the subparsers object of foveal's parser."""
     parser: argparse.ArgumentParser = subparsers.add_parser(
-        "benchmark", help="receptive field and FLOPs of a zoo of classifiers, per end-point",
+        "benchmark", help="receptive field and FLOPs of zoo models, per end-point",
         description="Receptive field size, effective stride and padding, and FLOPs per end-point of "
-                    "torchvision and keras.applications models, as the receptive_field library's "
-                    "rf_benchmark did for TF-Slim.")
+                    "the zoo's torchvision and keras.applications models, as the receptive_field "
+                    "library's rf_benchmark did for TF-Slim. The receptive fields need only foveal; "
+                    "the FLOPs need the model's framework (torchvision or Keras).")
     parser.add_argument("--models", default=None, metavar="A,B,..",
-                        help="models of the zoo, comma-separated (default: every model whose framework "
-                             "imports; --list shows the zoo)")
-    parser.add_argument("--list", action="store_true", help="list the zoo and exit")
+                        help="zoo models, comma-separated (any name of 'foveal zoo'; default: the "
+                             "reference table's networks, which --list shows with their end-points)")
+    parser.add_argument("--list", action="store_true", help="list the default models and exit")
     parser.add_argument("--resolutions", type=_resolutions, default=DEFAULT_RESOLUTIONS,
                         metavar="none,224,321",
                         help="input sizes; 'none' analyses without a size (no FLOPs); default none,224,321")
+    parser.add_argument("--no-flops", dest="flops", action="store_false",
+                        help="receptive fields only: do not import a framework to count FLOPs")
     parser.add_argument("--csv", default=None, metavar="PATH", help="write the CSV (the reference's columns)")
     parser.add_argument("--markdown", default=None, metavar="PATH", help="write the markdown table")
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
@@ -491,35 +606,32 @@ def _main(args: argparse.Namespace) -> int:
     if args.list:
         for m in ZOO:
             print(f"{m.name:22s} {m.framework:12s} {', '.join(m.end_points)}")
+        print("(any other model of 'foveal zoo' can be named: its end-points are the ends of its stride "
+              "stages)")
         return 0
     for flag, path in (("--csv", args.csv), ("--markdown", args.markdown)):
         folder = Path(path).parent if path else None
         if folder is not None and not folder.is_dir():
             raise FovealError(f"cannot write {flag} {path!r}: folder {str(folder)!r} does not exist")
-    if args.models:
-        entries = resolve(n.strip() for n in args.models.split(",") if n.strip())
-    else:
-        entries = []
-        for framework in dict.fromkeys(m.framework for m in ZOO):
-            why = available(framework)
-            if why is None:
-                entries += [m for m in ZOO if m.framework == framework]
-            else:
-                print(f"foveal: skipping the {framework} models: {why}", file=sys.stderr)
-        if not entries:
-            raise FovealError("no model of the zoo can run here (see above)")
-    if not entries:
-        raise FovealError(f"--models names no model; the zoo has: {', '.join(zoo())}")
+    names = None if args.models is None else [n.strip() for n in args.models.split(",") if n.strip()]
+    if names == []:
+        raise FovealError("--models names no model; 'foveal zoo' lists the zoo's models")
+    entries = resolve(names)
     started = time.perf_counter()
-    rows = run_benchmark(entries, args.resolutions, None if args.quiet else text_progress(sys.stderr))
+    rows = run_benchmark(entries, args.resolutions, None if args.quiet else text_progress(sys.stderr),
+                         flops=args.flops)
     if not args.quiet:
         print(f"{len(rows)} rows in {time.perf_counter() - started:.1f} s", file=sys.stderr)
-    if args.csv:
-        write_csv(rows, args.csv)
-    if args.markdown:
-        write_markdown(rows, args.markdown)
-    if not args.csv and not args.markdown:
+    outputs = ((args.csv, to_csv), (args.markdown, to_markdown))
+    files = [(path, writer(rows)) for path, writer in outputs if path]
+    for path, text in files:
+        _write(Path(path), text)
+        print(f"foveal: wrote {path}", file=sys.stderr)
+    if not files:
         sys.stdout.write(to_markdown(rows))
+    if args.flops:
+        for why, models in flops_notes(rows).items():
+            print(f"foveal: note: FLOPs {UNAVAILABLE} for {', '.join(models)}: {why}", file=sys.stderr)
     failed = [r for r in rows if r.status == "error"]
     for model, resolution, note in dict.fromkeys((r.model, r.resolution, r.note) for r in failed):
         print(f"foveal: {model} @ {resolution}: {note}", file=sys.stderr)

@@ -18,6 +18,7 @@ from typing import Any, TextIO
 
 from ..cli_args import json_kwargs, print_error, sizes
 from ..errors import FovealError
+from ..zoo import factory as zoo_factory
 
 PLOT_SUFFIXES = (".png", ".svg", ".pdf")
 DEFAULT_SHAPE = (1, 3, 224, 224)
@@ -130,35 +131,6 @@ def _input_shape(args: argparse.Namespace, keras: bool) -> tuple[int, ...] | Non
         return DEFAULT_SHAPE
     size = args.input_size
     return (1, 3, *(size * 2 if len(size) == 1 else size))
-
-
-def zoo_factory(name: str) -> tuple[str, dict[str, Any], tuple[str, ...]]:
-    """A zoo model's source (`torchvision.models.googlenet(init_weights=False)`,
-    `torchvision.models.fasterrcnn_resnet50_fpn(weights_backbone=None).backbone`) as
-    (`pkg.module:factory`, keyword arguments, attributes to take from the result). The source is
-    foveal's own index, read as a syntax tree of constants, never evaluated."""
-    import ast
-
-    from .. import zoo
-
-    source = zoo.entry(name).source
-    tree = ast.parse(source, mode="eval").body
-    attributes: list[str] = []
-    while isinstance(tree, ast.Attribute) and isinstance(tree.value, ast.Call):
-        attributes.insert(0, tree.attr)
-        tree = tree.value
-    if not isinstance(tree, ast.Call) or tree.args or not isinstance(tree.func, ast.Attribute):
-        raise FovealError(f"zoo model {name!r} ({source}) cannot be rebuilt for an ERF")
-    path: list[str] = [tree.func.attr]
-    node: ast.expr = tree.func.value
-    while isinstance(node, ast.Attribute):
-        path.insert(0, node.attr)
-        node = node.value
-    if not isinstance(node, ast.Name):
-        raise FovealError(f"zoo model {name!r} ({source}) cannot be rebuilt for an ERF")
-    path.insert(0, node.id)
-    keywords = {k.arg: ast.literal_eval(k.value) for k in tree.keywords if k.arg}
-    return f"{'.'.join(path[:-1])}:{path[-1]}", keywords, tuple(attributes)
 
 
 def build_model(spec: str, kwargs: dict[str, Any]) -> Any:

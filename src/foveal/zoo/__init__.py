@@ -12,6 +12,7 @@ refused: analyse the framework's model at that size instead.
 
 from __future__ import annotations
 
+import ast
 import difflib
 import gzip
 import json
@@ -107,3 +108,35 @@ def input_size(name: str, requested: Any) -> Any:
                               f"the framework's model itself at {'x'.join(map(str, spatial))}")
     return requested
 
+
+
+def factory(name: str) -> tuple[str, dict[str, Any], tuple[str, ...]]:
+    """Zoo model `name`'s source (`torchvision.models.googlenet(init_weights=False)`,
+    `torchvision.models.fasterrcnn_resnet50_fpn(weights_backbone=None).backbone`) as
+    (`pkg.module:factory`, keyword arguments, attributes to take from the result), so that a
+    front-end can rebuild the framework's model (an ERF, the benchmark's FLOPs). The source is
+    foveal's own index, read as a syntax tree of constants, never evaluated."""
+    source = entry(name).source
+    refused = FovealError(f"zoo model {name!r} ({source}) cannot be rebuilt from its source")
+    tree = ast.parse(source, mode="eval").body
+    attributes: list[str] = []
+    while isinstance(tree, ast.Attribute) and isinstance(tree.value, ast.Call):
+        attributes.insert(0, tree.attr)
+        tree = tree.value
+    if not isinstance(tree, ast.Call) or tree.args or not isinstance(tree.func, ast.Attribute):
+        raise refused
+    path: list[str] = [tree.func.attr]
+    node: ast.expr = tree.func.value
+    while isinstance(node, ast.Attribute):
+        path.insert(0, node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        raise refused
+    path.insert(0, node.id)
+    keywords = {k.arg: ast.literal_eval(k.value) for k in tree.keywords if k.arg}
+    return f"{'.'.join(path[:-1])}:{path[-1]}", keywords, tuple(attributes)
+
+
+def framework(name: str) -> str:
+    """The package zoo model `name` was captured from: 'torchvision' or 'keras'."""
+    return entry(name).source.split(".", 1)[0]
