@@ -315,3 +315,21 @@ def test_the_reference_example_script_runs_at_its_path(tmp_path) -> None:
         "Receptive field size (horizontal) = 5", "Receptive field size (vertical) = 3",
         "Effective stride (horizontal) = 2", "Effective stride (vertical) = 2",
         "Effective padding (horizontal) = 0", "Effective padding (vertical) = 0"]
+
+
+def test_the_reference_paths_name_the_extra_on_a_core_only_install() -> None:
+    """Without numpy and protobuf the packages import, and each module says what to install."""
+    from core_only import run_core_only
+
+    done = run_core_only(script="""
+        import foveal.compat.receptive_field.python.util.examples
+        from foveal.errors import FovealError
+        for leaf in ("graph_compute_order", "parse_layer_parameters", "receptive_field_computation"):
+            try:
+                __import__(f"foveal.compat.receptive_field.python.util.{leaf}")
+            except FovealError as error:
+                print(leaf, str(error).endswith("install foveal[tensorflow]"))
+    """)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["graph_compute_order", "True", "parse_layer_parameters", "True",
+                                   "receptive_field_computation", "True"]
