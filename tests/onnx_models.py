@@ -175,7 +175,7 @@ KERAS_SCRIPT = textwrap.dedent('''
     model(np.zeros((1, 32, 48, 3), "float32"))
     model.export(sys.argv[1], format="onnx", verbose=False)
     a = foveal.receptive_field(model, (32, 48))
-    layers = {r.name: {"class": type(model.get_layer(r.name)).__name__, **r.to_dict()["rf"],
+    layers = {r.name: {"class": type(model.get_layer(r.name)).__name__, **r.to_dict(),
                        "output_shape": list(r.output_shape)}
               for r in a if r.name != "image"}
     json.dump({"output": a.output.name, "layers": layers}, open(sys.argv[2], "w"))

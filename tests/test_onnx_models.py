@@ -348,8 +348,8 @@ def test_cli_table_and_json(tmp_path, capsys) -> None:
     api = foveal.receptive_field(path, 64)
     assert data["output"] == api.output.name and data["input_shape"] == [64, 64]
     nodes = {n["name"]: n for n in data["nodes"]}
-    assert nodes["/layer4/layer4.1/conv2/Conv"]["rf"]["size"] == [435, 435]
-    assert nodes[api.output.name]["rf"]["size"] == list(api.output.size)
+    assert nodes["/layer4/layer4.1/conv2/Conv"]["size"] == [435, 435]
+    assert nodes[api.output.name]["size"] == list(api.output.size)
 
 
 # -- bad input: one line each ----------------------------------------------------------------------

@@ -84,7 +84,7 @@ def test_keras_graphs_equal_a_fresh_capture() -> None:
 def test_analysis_offline_with_only_the_core(name: str, node: str, size: int, stride: int) -> None:
     done = run_core_only("analyze", name, "--input-size", "224", "--output-node", node, "--format", "json")
     assert done.returncode == 0, done.stderr
-    rf = json.loads(done.stdout)["nodes"][-1]["rf"]
+    rf = json.loads(done.stdout)["nodes"][-1]
     assert rf["size"] == [size, size] and rf["stride"] == [stride, stride] and rf["status"] == "exact"
 
 

@@ -22,6 +22,7 @@ from .limits import MAX_PERIOD, check
 
 if TYPE_CHECKING:
     from .productivity import ResolutionRange, Verdicts
+    from .summary import Summary
 
 Number = Any  # int, Fraction, math.inf or None
 
@@ -87,6 +88,12 @@ class NodeResult:
     def __repr__(self) -> str:
         return (f"NodeResult({self.name!r}, size={self.size}, stride={self.stride}, "
                 f"padding={self.padding}, status={self.status!r})")
+
+    def _repr_html_(self) -> str:
+        """Notebook display: the node's quantities, one column per axis."""
+        from .notebook import node_html
+
+        return node_html(self)
 
     # -- identity -------------------------------------------------------------------------
     @property
@@ -478,15 +485,38 @@ class Analysis:
 
         return to_json(self, nodes, indent)
 
-    def to_table(self, nodes: list[NodeResult] | None = None) -> str:
+    def to_table(self, nodes: list[NodeResult] | None = None, *, summary: bool = False,
+                 pointwise: bool = True) -> str:
+        """The terminal table; `summary` puts the answer at a glance first, `pointwise=False` hides
+        rows that change nothing (norms, activations: foveal.report.changes_nothing)."""
         from .report import to_table
 
-        return to_table(self, nodes)
+        return to_table(self, nodes, summary=summary, pointwise=pointwise)
 
     def to_csv(self, nodes: list[NodeResult] | None = None) -> str:
+        """CSV with one numeric column per quantity and axis (rf_H, stride_W, ...)."""
         from .report import to_csv
 
         return to_csv(self, nodes)
+
+    def to_pandas(self, nodes: list[NodeResult] | None = None) -> Any:
+        """A pandas DataFrame indexed by node, one numeric column per quantity and axis."""
+        from .report import to_pandas
+
+        return to_pandas(self, nodes)
+
+    def summary(self) -> Summary:
+        """The answer at a glance (foveal.summary): output, last spatial layer, verdict counts
+        and input-resolution range at the input size."""
+        from .summary import summarize
+
+        return summarize(self)
+
+    def _repr_html_(self) -> str:
+        """Notebook display: the summary, then the table without rows that change nothing."""
+        from .notebook import analysis_html
+
+        return analysis_html(self)
 
     def to_markdown(self, nodes: list[NodeResult] | None = None) -> str:
         from .report import to_markdown

@@ -14,13 +14,15 @@ from typing import TYPE_CHECKING, Any
 
 from .analysis import kind_of
 from .errors import FovealError
+from .ops import Elementwise
 from .productivity import KINDS, fmt
 
 if TYPE_CHECKING:
     from .analysis import Analysis, NodeResult
     from .productivity import ResolutionRange, Verdicts
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""2: a node's quantities sit beside its name (version 1 nested them under "rf")."""
 
 if TYPE_CHECKING:
     from typing import TypeAlias
@@ -47,6 +49,7 @@ def json_value(v: Any) -> Any:
 
 
 def node_dict(r: NodeResult) -> dict[str, Any]:
+    """One node, flat: what it is, then its receptive field per axis (JSON values)."""
     shape = r.output_shape
     return {
         "name": r.name,
@@ -54,21 +57,19 @@ def node_dict(r: NodeResult) -> dict[str, Any]:
         "kind": r.kind,
         "inputs": list(r.inputs),
         "output_shape": None if any(s is None for s in shape) else list(shape),
-        "rf": {
-            "size": json_value(r.size),
-            "stride": json_value(r.stride),
-            "padding": json_value(r.padding),
-            "period": json_value(r.period),
-            "phase_sizes": json_value(r.phase_sizes),
-            "exact": r.exact,
-            "status": r.status,
-            "global": list(r.is_global),
-            "size_min": json_value(r.size_min),
-            "size_max": json_value(r.size_max),
-            "aligned": r.aligned,
-            "misalignment": r.misalignment,
-            "reasons": list(r.reasons),
-        },
+        "size": json_value(r.size),
+        "stride": json_value(r.stride),
+        "padding": json_value(r.padding),
+        "period": json_value(r.period),
+        "phase_sizes": json_value(r.phase_sizes),
+        "exact": r.exact,
+        "status": r.status,
+        "global": list(r.is_global),
+        "size_min": json_value(r.size_min),
+        "size_max": json_value(r.size_max),
+        "aligned": r.aligned,
+        "misalignment": r.misalignment,
+        "reasons": list(r.reasons),
     }
 
 
@@ -131,11 +132,11 @@ def _affine_template(n: int) -> str:
     def axes(item: str) -> str:
         return "[" + ", ".join([item] * n) + "]"
 
-    return ('{"name": %s, "op": %s, "kind": %s, "inputs": [%s], "output_shape": %s, "rf": {"size": '
+    return ('{"name": %s, "op": %s, "kind": %s, "inputs": [%s], "output_shape": %s, "size": '
             + axes("%d") + ', "stride": ' + axes("%d") + ', "padding": ' + axes("%d") + ', "period": '
             + axes("1") + ', "phase_sizes": ' + axes("[%d]") + ', "exact": true, "status": "exact", '
             + '"global": ' + axes("false") + ', "size_min": ' + axes("%d") + ', "size_max": ' + axes("%d")
-            + ', "aligned": true, "misalignment": null, "reasons": []}}')
+            + ', "aligned": true, "misalignment": null, "reasons": []}')
 
 
 def _node_json(a: Analysis, item: str | NodeResult) -> str:
@@ -175,18 +176,38 @@ def shown(text: str) -> str:
     return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
 
 
-def _axes(v: tuple[Any, ...]) -> str:
-    """Per-axis values joined with 'x' (427x427); 'inf' when infinite on every axis; '-' when
-    unavailable on every axis."""
+def _axes(v: tuple[Any, ...], is_global: tuple[bool, ...] = ()) -> str:
+    """Per-axis values joined with 'x' (427x427); 'global' on an axis that reads the whole input
+    (every axis: just 'global'); 'inf' when infinite on every axis; '-' when unavailable on every
+    axis."""
+    if is_global and all(is_global):
+        return "global"
     if all(x is None for x in v):
         return "-"
     if all(x == math.inf for x in v):
-        return "inf"
-    return "x".join(_cell(x) for x in v)
+        return "global"
+    return "x".join("global" if g else _cell(x) for x, g in zip(v, is_global or (False,) * len(v)))
 
 
-COLUMNS = ("node", "op", "output", "rf", "stride", "padding", "rf min", "rf max", "aligned", "status")
+COLUMNS = ("node", "op", "output", "rf", "eff. stride", "eff. padding", "rf min", "rf max", "aligned",
+           "status")
+"""The table's headings: the receptive field, then the effective (cumulative, input-relative)
+stride and padding, then the smallest and largest field over all paths."""
 NUMERIC = frozenset(range(2, 8))
+
+LAYER_WORDS = ("conv", "dense", "linear", "gemm", "matmul", "attention", "embed", "proj")
+"""Kinds of point-wise ops that are still layers a reader looks for (a 1x1 conv, a dense layer)."""
+
+
+def changes_nothing(a: Analysis, name: str) -> bool:
+    """Whether a row only repeats its input's: a point-wise op that is not a learned layer
+    (norms, activations, dropout, reshapes, module-output names). Readers' tables hide these
+    rows by default; the graph's outputs are always shown."""
+    op = a.graph.nodes[name].op
+    if not isinstance(op, Elementwise) or name == a.output_name:
+        return False
+    kind = op.kind.lower()
+    return not any(word in kind for word in LAYER_WORDS)
 
 
 def rows(a: Analysis, nodes: Nodes = None) -> Iterator[list[str]]:
@@ -206,21 +227,35 @@ def rows(a: Analysis, nodes: Nodes = None) -> Iterator[list[str]]:
             continue
         r = a.result(name) if isinstance(item, str) else item
         aligned = {True: "yes", False: "no", None: "?"}[r.aligned]
-        yield [shown(r.name), shown(r.kind), _axes(r.output_shape), _axes(r.size), _axes(r.stride),
-               _axes(r.padding), _axes(r.size_min), _axes(r.size_max), aligned, r.status]
+        yield [shown(r.name), shown(r.kind), _axes(r.output_shape), _axes(r.size, r.is_global),
+               _axes(r.stride), _axes(r.padding), _axes(r.size_min), _axes(r.size_max), aligned, r.status]
 
 
-def iter_table(a: Analysis, nodes: Nodes = None) -> Iterator[str]:
-    """The table's lines. The column widths need every row first: rows are kept as one string each
-    (cells joined by a character `shown` never leaves in a cell), a tenth of a list of cells."""
+def iter_table(a: Analysis, nodes: Nodes = None, *, summary: bool = False,
+               pointwise: bool = True) -> Iterator[str]:
+    """The table's lines; with `summary`, the summary first (foveal.summary); without
+    `pointwise`, rows that change nothing (changes_nothing) are left out and counted in a last
+    line. The column widths need every row first: rows are kept as one string each (cells joined
+    by a character `shown` never leaves in a cell), a tenth of a list of cells."""
+    items: Iterable[str | NodeResult] = a.order if nodes is None else nodes
+    hidden = 0
+    if not pointwise:
+        kept_items = [i for i in items if not changes_nothing(a, i if isinstance(i, str) else i.name)]
+        hidden = sum(1 for _ in (a.order if nodes is None else nodes)) - len(kept_items)
+        items = kept_items
     widths = [len(h) for h in COLUMNS]
     kept = []
-    for cells in rows(a, nodes):
+    for cells in rows(a, items):
         for i, c in enumerate(cells):
             if len(c) > widths[i]:
                 widths[i] = len(c)
         kept.append("\x1f".join(cells))
     template = "  ".join(f"{{:{'>' if i in NUMERIC else '<'}{w}}}" for i, w in enumerate(widths))
+    if summary:
+        from .summary import summarize
+
+        yield from (shown(line) for line in summarize(a).lines())
+        yield ""
     shape = "x".join(str(s) for s in a.input_shape) if a.input_shape else "unknown size"
     yield (f"{shown(a.graph.name)}: receptive fields w.r.t. {shown(repr(a.input))} ({shape}, axes "
            f"{shown('x'.join(a.axes))})")
@@ -228,18 +263,60 @@ def iter_table(a: Analysis, nodes: Nodes = None) -> Iterator[str]:
     yield template.format(*("-" * w for w in widths)).rstrip()
     for row in kept:
         yield template.format(*row.split("\x1f")).rstrip()
+    if hidden:
+        yield (f"({hidden} rows that change nothing hidden: norms, activations, dropout, reshapes; "
+               "--pointwise shows them)")
 
 
-def to_table(a: Analysis, nodes: Nodes = None) -> str:
-    return "\n".join(iter_table(a, nodes))
+def to_table(a: Analysis, nodes: Nodes = None, *, summary: bool = False, pointwise: bool = True) -> str:
+    return "\n".join(iter_table(a, nodes, summary=summary, pointwise=pointwise))
+
+
+QUANTITIES = ("output", "rf", "global", "stride", "padding", "rf_min", "rf_max")
+"""Per-axis quantities of the numeric rows (CSV, pandas): one column per quantity and axis."""
+
+
+def numeric_columns(a: Analysis) -> list[str]:
+    """node, op, then `<quantity>_<axis>` for every quantity and axis, then aligned and status."""
+    return ["node", "op", *(f"{q}_{axis}" for q in QUANTITIES for axis in a.axes), "aligned", "status"]
+
+
+def _number(v: Any) -> int | float | None:
+    """A cell as a number: ints stay ints, a fraction becomes a float (JSON keeps it exact)."""
+    if v is None or isinstance(v, (int, float)):
+        return v
+    return float(v)
+
+
+def numeric_rows(a: Analysis, nodes: Nodes = None) -> Iterator[list[Any]]:
+    """One row of numbers per node, in numeric_columns' order: None where unavailable, inf for
+    an infinite size, a float for a fractional stride, booleans for global and aligned."""
+    n = len(a.axes)
+    for item in (a.order if nodes is None else nodes):
+        name = item if isinstance(item, str) else item.name
+        affine = a.affine(name)
+        if affine is not None:
+            first, last, stride, low, high, shape = affine
+            yield [name, kind_of(a.graph.nodes[name].op), *shape, *(last - first + 1,) * n, *(False,) * n,
+                   *(stride,) * n, *(-first,) * n, *(low,) * n, *(high,) * n, True, "exact"]
+            continue
+        r = a.result(name) if isinstance(item, str) else item
+        values = (r.output_shape, r.size, r.is_global, r.stride, r.padding, r.size_min, r.size_max)
+        yield [r.name, r.kind, *(v if isinstance(v, bool) else _number(v) for per_axis in values
+                                 for v in per_axis), r.aligned, r.status]
 
 
 def iter_csv(a: Analysis, nodes: Nodes = None) -> Iterator[str]:
+    """CSV with one numeric column per quantity and axis (numeric_rows): empty where
+    unavailable, `inf`, `true`/`false`, so that every reader parses numbers. Names and kinds
+    are escaped (shown) as in every text output; to_pandas keeps them as they are."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([c.replace(" ", "_") for c in COLUMNS])
-    for cells in rows(a, nodes):
-        writer.writerow(cells)
+    writer.writerow([shown(c) for c in numeric_columns(a)])
+    cell = {True: "true", False: "false", None: ""}
+    for values in numeric_rows(a, nodes):  # names and kinds escaped as in every text output
+        writer.writerow([cell[v] if v is None or isinstance(v, bool) else shown(v) if isinstance(v, str)
+                         else v for v in values])
         if buffer.tell() > 1 << 16:
             yield buffer.getvalue()
             buffer.seek(0)
@@ -247,17 +324,35 @@ def iter_csv(a: Analysis, nodes: Nodes = None) -> Iterator[str]:
     yield buffer.getvalue()
 
 
+def to_pandas(a: Analysis, nodes: Nodes = None) -> Any:
+    """A pandas DataFrame of numeric_rows: one numeric column per quantity and axis."""
+    try:
+        import pandas  # type: ignore[import-untyped]
+    except ImportError:
+        raise FovealError("to_pandas needs pandas, which is not installed: pip install pandas") from None
+    frame = pandas.DataFrame(list(numeric_rows(a, nodes)), columns=numeric_columns(a))
+    for column in frame.columns[2:-2]:
+        if not column.startswith("global_"):
+            frame[column] = pandas.to_numeric(frame[column])
+    frame["aligned"] = frame["aligned"].astype("boolean")
+    return frame.set_index("node")
+
+
 def to_csv(a: Analysis, nodes: Nodes = None) -> str:
     return "".join(iter_csv(a, nodes))
 
 
-def iter_markdown(a: Analysis, nodes: Nodes = None) -> Iterator[str]:
+def iter_markdown(a: Analysis, nodes: Nodes = None, *, pointwise: bool = True) -> Iterator[str]:
+    """A Markdown table of the rows; without `pointwise`, rows that change nothing are left out."""
     def esc(c: str) -> str:
         return c.replace("|", "\\|")
 
+    items: Iterable[str | NodeResult] = a.order if nodes is None else nodes
+    if not pointwise:
+        items = [i for i in items if not changes_nothing(a, i if isinstance(i, str) else i.name)]
     yield "| " + " | ".join(COLUMNS) + " |\n"
     yield "|" + "|".join("---:" if i in NUMERIC else "---" for i in range(len(COLUMNS))) + "|\n"
-    for cells in rows(a, nodes):
+    for cells in rows(a, items):
         yield "| " + " | ".join(esc(c) for c in cells) + " |\n"
 
 
@@ -269,12 +364,13 @@ FLAGGED = ("unproductive", "critical", "partially critical", "unknown")
 """Verdicts listed layer by layer (productive and unrelated are only counted)."""
 
 
-def with_verdicts(analysis: Analysis, nodes: Nodes, format: str) -> str:
+def with_verdicts(analysis: Analysis, nodes: Nodes, format: str, *, pointwise: bool = True) -> str:
     """The table or JSON of the analysis with its verdicts and input-resolution range added."""
-    return "".join(iter_with_verdicts(analysis, nodes, format))
+    return "".join(iter_with_verdicts(analysis, nodes, format, pointwise=pointwise))
 
 
-def iter_with_verdicts(analysis: Analysis, nodes: Nodes, format: str) -> Iterator[str]:
+def iter_with_verdicts(analysis: Analysis, nodes: Nodes, format: str, *,
+                       pointwise: bool = True) -> Iterator[str]:
     """with_verdicts, piece by piece (see iter_json)."""
     if analysis.input_shape is None:
         raise FovealError("--verdicts needs an input resolution: give --input-size N (or --input-shape)")
@@ -293,7 +389,7 @@ def iter_with_verdicts(analysis: Analysis, nodes: Nodes, format: str) -> Iterato
                                                  "input_resolution_range": _range_dict(found, unavailable)})
         return
     counts = ", ".join(f"{c} {k}" for k, c in _counts(judged, shown_names).items())
-    for line in iter_table(analysis, results):
+    for line in iter_table(analysis, results, summary=True, pointwise=pointwise):
         yield line + "\n"
     lines = ["", f"verdicts at {fmt(judged.resolution)}: {counts}",
              *_range_lines(analysis.axes, found, unavailable)]

@@ -160,6 +160,18 @@ class ErfResult:
 
         return plot_erf(self, path=path, ax=ax, title=title)
 
+    def __repr__(self) -> str:
+        where = f"layer {self.layer!r}" if self.layer else "the model output"
+        box = "none" if self.effective_box is None else " x ".join(f"{a}..{b}" for a, b in self.effective_box)
+        return (f"<foveal.ErfResult of {where}: {self.protocol}, {self.samples} {self.inputs}, "
+                f"input {_by(self.input_shape)}, effective box {box}>")
+
+    def _repr_html_(self) -> str:
+        """Notebook display: the numbers (summary) and, with matplotlib, the map."""
+        from ..notebook import erf_html
+
+        return erf_html(self)
+
 
 def _boxes(box: Box | None) -> list[list[int]] | None:
     return None if box is None else [list(b) for b in box]
