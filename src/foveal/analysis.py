@@ -324,14 +324,6 @@ class NodeResult:
         return node_dict(self)
 
 
-def _headline(r: NodeResult) -> str:
-    size = " x ".join("global" if g else str(n) for n, g in zip(r.size, r.is_global))
-    if all(r.is_global):
-        return f"{r.name!r}: global ({r.status})"
-    return (f"{r.name!r}: receptive field {size}, effective stride {' x '.join(map(str, r.stride))}, "
-            f"effective padding {' x '.join(map(str, r.padding))} ({r.status})")
-
-
 class Analysis:
     """Receptive fields of every node of a graph with respect to one input node."""
 
@@ -353,17 +345,17 @@ class Analysis:
         self._results: dict[str, NodeResult] = {}
 
     def __repr__(self) -> str:
-        """The answer at a glance: the output node's receptive field, stride and padding per
-        axis (`global` where it reads the whole input), and its status."""
-        out = self.output
+        """The answer at a glance on one line (foveal.summary): the output's receptive field and,
+        for a classifier, the last spatial layer's."""
+        from .summary import field_text, last_local
+
         given = "" if self.input_shape is None else \
             f", input {' x '.join(str(n) for n in self.input_shape)}"
         text = (f"<foveal.Analysis of {self.graph.name!r} ({', '.join(self.axes)}{given}), "
-                f"{len(self)} nodes; output {_headline(out)}")
-        if all(out.is_global):  # a classifier: the last node that still sees part of the input
-            local = [r for r in self.ancestors(self.output_name) if not any(r.is_global)]
-            if local:
-                text += f"; last local node {_headline(self[self._outermost_name(local[-1].name)])}"
+                f"{len(self)} nodes; output {self.output_name!r}: {field_text(self.output)}")
+        local = last_local(self, self.output_name)
+        if local is not None:
+            text += f"; last spatial layer {local.name!r}: {field_text(local)}"
         return text + ">"
 
     def _outermost_name(self, name: str) -> str:
