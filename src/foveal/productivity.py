@@ -194,6 +194,16 @@ class Verdicts(Mapping[str, Verdict]):
     def __len__(self) -> int:
         return len(self._verdicts)
 
+    def __repr__(self) -> str:
+        counts = ", ".join(f"{n} {kind}" for kind, n in self.counts().items())
+        return f"<foveal.Verdicts at {fmt(self.resolution)}: {counts}>"
+
+    def _repr_html_(self) -> str:
+        """Notebook display: the counts and every layer that is not productive, with its reason."""
+        from .notebook import verdicts_html
+
+        return verdicts_html(self)
+
     def of_kind(self, kind: str, filter_dense: bool = False) -> list[str]:
         if kind not in KINDS:
             raise FovealError(f"unknown verdict {kind!r}; one of {', '.join(KINDS)}")
@@ -322,6 +332,38 @@ def _ceil(v: Any) -> Any:
     return v if v == INF or isinstance(v, int) else math.ceil(v)
 
 
+def _adaptive_pools_as_global(analysis: Analysis) -> tuple[Analysis, list[str]]:
+    """The analysis again with every adaptive pooling node cut from the input (made an input node
+    of its own), and those nodes' names.
+
+    An adaptive pooling's window depends on the size it is analysed at (7x7 of a 14x14 map reads
+    2x2, of a 7x7 map 1x1), so a range read from it would depend on the analysed size. rfa_toolbox
+    treats adaptive pooling as a global op; so does the range: a path through one is a global
+    path, and a layer behind one on every path has no finite receptive field."""
+    from .analysis import Analysis as Rerun
+    from .graph import Graph
+
+    graph, states = analysis.graph, analysis._states
+    pools = [n for n, node in graph.nodes.items() if isinstance(node.op, O.AdaptivePool)
+             and any(m is not None for m in node.op.size) and states[n].connected]
+    if not pools:
+        return analysis, []
+    cut = Graph(graph.axes, graph.name)
+    for name, node in graph.nodes.items():
+        if name in pools:
+            cut.add(name, O.Input())
+        else:
+            cut.add(name, node.op, node.inputs, node.outputs, node.label, normalized=True)
+    if graph.declared_outputs:
+        cut.set_outputs(*graph.declared_outputs)
+    given = analysis.options.input_shape
+    sizes: dict[str, Any] = (dict(given) if isinstance(given, Mapping)
+                             else {n: given for n in graph.inputs} | {analysis.input: given})
+    sizes.update({n: states[n].sizes if None not in states[n].sizes else None for n in pools})
+    options = replace(analysis.options, input=analysis.input, input_shape=sizes)
+    return Rerun(cut, options, analysis.output_name), pools
+
+
 def input_resolution_range(analysis: Analysis, *, filter_all_inf_rf: bool = True,
                            filter_kernel_size_1: bool = False, lower_bound: bool = False) -> ResolutionRange:
     """The input resolutions at which no layer is unproductive and no pattern is larger than
@@ -335,6 +377,7 @@ def input_resolution_range(analysis: Analysis, *, filter_all_inf_rf: bool = True
     lower_bound: the minimum only needs the inputs of every layer with a kernel larger than 1 to
     fit in the image.
     """
+    analysis, pools = _adaptive_pools_as_global(analysis)
     facts = layer_facts(analysis)
     n_axes = len(analysis.axes)
     skipped = [f.name for f in facts.values() if not f.known]
@@ -347,13 +390,19 @@ def input_resolution_range(analysis: Analysis, *, filter_all_inf_rf: bool = True
                     for f in finite if None not in f.kernel]
     if filter_kernel_size_1:
         finite = [f for f in finite if not all(k == 1 for k in f.kernel)]
+    behind: set[str] = set(pools)  # some path passes an adaptive pooling: max RF infinite
+    for name in analysis.order:
+        if behind.intersection(analysis.graph.nodes[name].sources):
+            behind.add(name)
     for f in finite:
         if filter_all_inf_rf:
             candidates_low.append((f.finite_min, f.name))
             candidates_high.append((f.finite_max, f.name))
         else:
             candidates_low.extend((facts[s].min_rf, f.name) for s in f.sources)
-            candidates_high.append((f.max_rf, f.name))
+            candidates_low.extend(((INF,) * n_axes, f.name) for s in analysis.graph.nodes[f.name].sources
+                                  if s in behind and s not in facts)  # only through a pooling: global
+            candidates_high.append((tuple(INF for _ in f.max_rf) if f.name in behind else f.max_rf, f.name))
     if lower_bound:
         candidates_low = []
         for f in facts.values():
@@ -370,7 +419,10 @@ def input_resolution_range(analysis: Analysis, *, filter_all_inf_rf: bool = True
 
     lows = [best(candidates_low, i) for i in range(n_axes)]
     highs = [best(candidates_high, i) for i in range(n_axes)]
-    notes = (f"{len(skipped)} layer(s) without a receptive field left out: {', '.join(skipped[:5])}",
-             ) if skipped else ()
+    notes: tuple[str, ...] = (f"{len(skipped)} layer(s) without a receptive field left out: "
+                              f"{', '.join(skipped[:5])}",) if skipped else ()
+    if pools:
+        notes += (f"adaptive pooling counted as global (its window depends on the input size): "
+                  f"{', '.join(pools[:5])}",)
     return ResolutionRange(tuple(v for v, _ in lows), tuple(v for v, _ in highs),
                            tuple(n for _, n in lows), tuple(n for _, n in highs), notes)

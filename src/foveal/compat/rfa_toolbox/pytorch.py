@@ -107,8 +107,10 @@ def _infos(f: Any) -> tuple[ReceptiveFieldInfo, ...]:
     return tuple(infos)
 
 
-def nodes_from_analysis(analysis: Any, filter_rf: Any = None) -> EnrichedNetworkNode:
-    """rfa_toolbox nodes for every layer of a foveal analysis; returns the output's node."""
+def nodes_from_analysis(analysis: Any, filter_rf: Any = None,
+                        layer_infos: dict[str, LayerDefinition] | None = None) -> EnrichedNetworkNode:
+    """rfa_toolbox nodes for every layer of a foveal analysis; returns the output's node.
+    layer_infos: the LayerDefinition of some nodes (custom layers), as the user described them."""
     from ...drawing import layer_type
 
     chosen = _filter(filter_rf)
@@ -128,7 +130,8 @@ def nodes_from_analysis(analysis: Any, filter_rf: Any = None) -> EnrichedNetwork
         n_in = states[f.sources[0]].sizes if f.sources else f.feature_map
         strides = tuple(step(op, i, n_in[i], f.feature_map[i]) for i in range(len(f.kernel)))
         kernel = INF if all(k == INF for k in f.kernel) else f.kernel
-        layer = LayerDefinition._unchecked(layer_type(analysis, name), kernel, strides)
+        layer = (layer_infos or {}).get(name) or LayerDefinition._unchecked(layer_type(analysis, name),
+                                                                             kernel, strides)
         last = made[name] = EnrichedNetworkNode._from_capture(
             name, layer, [made[s] for s in f.sources if s in made], _infos(f), captured, chosen)
     output = analysis.output_name
@@ -144,9 +147,11 @@ def create_graph_from_pytorch_model(model: Any, filter_rf: Any = None, input_res
                                     **options: Any) -> EnrichedNetworkNode:
     """rfa_toolbox's entry point. input_res is the full input shape (N, C, *spatial).
 
-    custom_layers and display_se_modules are accepted and change nothing: foveal analyses every
-    module exactly, squeeze-and-excitation blocks included (their global branch makes the max RF
-    infinite, as rfa_toolbox shows with display_se_modules=True; input_resolution_range's
+    custom_layers: class names; a class registered with
+    `encodings.pytorch.add_custom_layer_handler` is kept whole as one window of the kernel and
+    stride its handler gives. Other names, and display_se_modules, change nothing: foveal analyses
+    every module exactly, squeeze-and-excitation blocks included (their global branch makes the
+    max RF infinite, as rfa_toolbox shows with display_se_modules=True; input_resolution_range's
     filter_all_inf_rf handles that). Extra keyword options go to foveal.receptive_field
     (handlers=, unknown_policy=, capture=).
     """
@@ -155,5 +160,78 @@ def create_graph_from_pytorch_model(model: Any, filter_rf: Any = None, input_res
     if not isinstance(input_res, (tuple, list)) or len(input_res) < 3:
         raise FovealError(f"input_res is the full input shape (N, C, *spatial), e.g. (1, 3, 399, 399); "
                           f"got {input_res!r}")
+    handlers, layer_infos = _custom_layers(model, tuple(input_res), custom_layers or (), options)
+    if handlers:
+        options = {**options, "handlers": {**dict(options.get("handlers") or {}), **handlers}}
     analysis = receptive_field(model, tuple(input_res), **options)
-    return nodes_from_analysis(analysis, filter_rf)
+    return nodes_from_analysis(analysis, filter_rf, layer_infos)
+
+
+_MARK = "rfa_toolbox custom layer "
+
+
+def _custom_layers(model: Any, input_res: tuple[int, ...], custom_layers: Any, options: dict[str, Any]
+                   ) -> tuple[dict[Any, Any], dict[str, LayerDefinition]]:
+    """Handlers for the modules whose class is named in custom_layers and registered with
+    add_custom_layer_handler, and their LayerDefinitions by node name.
+
+    rfa_toolbox's kernel and stride say nothing of padding, which foveal needs for exact sizes:
+    a first capture with each such module as a marker reads its real input and output sizes, and
+    the padding is the smallest total that gives them, split as evenly as it goes (the odd pixel
+    after)."""
+    from ... import ops as O
+    from ...frontend import Request
+    from ...frontends import find
+    from ...input_spec import parse
+    from ...pytorch.capture import qualified_name
+    from .encodings.pytorch.utils import CUSTOM_LAYERS
+
+    found: dict[int, tuple[Any, Any]] = {}  # id(module) -> (module, CustomLayer)
+    for _, module in model.named_modules():
+        for key in (type(module).__name__, qualified_name(type(module))):
+            if key in custom_layers and key in CUSTOM_LAYERS:
+                found[id(module)] = (module, CUSTOM_LAYERS[key])
+    if not found:
+        return {}, {}
+    classes = {type(module) for module, _ in found.values()}
+    markers = {cls: (lambda module: O.Unknown(f"{_MARK}{id(module)}")) for cls in classes}
+    request = Request(parse(input_res), handlers={**dict(options.get("handlers") or {}), **markers},
+                      capture=options.get("capture", "fx"))
+    conversion = find(model).convert(model, request)
+    pads: dict[int, tuple[tuple[int, int], ...]] = {}
+    layer_infos: dict[str, LayerDefinition] = {}
+    for name, node in conversion.graph.nodes.items():
+        if not (isinstance(node.op, O.Unknown) and node.op.name.startswith(_MARK)):
+            continue
+        module, custom = found[int(node.op.name[len(_MARK):])]
+        kernel, stride = custom.kernel_size_provider(module), custom.stride_size_provider(module)
+        sizes_in, sizes_out = conversion.expected[node.sources[0]], conversion.expected[name]
+        pads[id(module)] = tuple(_padding(name, _at(kernel, i), _at(stride, i), n, out)
+                                 for i, (n, out) in enumerate(zip(sizes_in, sizes_out)))
+        layer_infos[name] = LayerDefinition(custom.name_provider(module, custom.class_name), kernel, stride,
+                                            custom.filters_provider(module), custom.units_provider(module))
+
+    def window(module: Any) -> Any:
+        _, custom = found[id(module)]
+        return O.Window(custom.kernel_size_provider(module), custom.stride_size_provider(module), 1,
+                        pads[id(module)], False, "conv")
+
+    return {cls: window for cls in classes}, layer_infos
+
+
+def _at(value: Any, axis: int) -> Any:
+    return value[axis] if isinstance(value, (tuple, list)) else value
+
+
+def _padding(name: str, kernel: int, stride: int, size_in: int | None, size_out: int | None
+             ) -> tuple[int, int]:
+    """The smallest total padding P with floor((n + P - k) / s) + 1 == out, as (before, after)."""
+    if size_in is None or size_out is None:
+        raise FovealError(f"custom layer {name!r}: its input and output sizes are unknown, so no padding "
+                          f"gives them; analyse the model with foveal.receptive_field and handlers=")
+    low = max(0, (size_out - 1) * stride + kernel - size_in)
+    if low > size_out * stride + kernel - size_in - 1:
+        raise FovealError(f"custom layer {name!r}: a window of kernel {kernel} and stride {stride} cannot "
+                          f"turn {size_in} positions into the module's {size_out}; check its handler's "
+                          f"kernel_size_provider and stride_size_provider")
+    return low // 2, low - low // 2

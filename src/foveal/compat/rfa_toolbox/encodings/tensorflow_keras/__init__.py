@@ -1,0 +1,1 @@
+"""rfa_toolbox.encodings.tensorflow_keras on foveal's Keras front-end."""
