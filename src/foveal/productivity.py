@@ -345,7 +345,7 @@ def _adaptive_pools_as_global(analysis: Analysis) -> tuple[Analysis, list[str]]:
 
     graph, states = analysis.graph, analysis._states
     pools = [n for n, node in graph.nodes.items() if isinstance(node.op, O.AdaptivePool)
-             and any(m is not None for m in node.op.size) and states[n].connected]
+             and any(m not in (None, 1) for m in node.op.size) and states[n].connected]  # (to 1: global)
     if not pools:
         return analysis, []
     cut = Graph(graph.axes, graph.name)
