@@ -173,3 +173,13 @@ def test_erf_result_display() -> None:
     page = r._repr_html_()
     assert page.startswith("<div class=\"foveal-erf\"><pre>ERF of layer &#x27;1&#x27;")
     assert "<img alt=\"ERF map\" src=\"data:image/png;base64," in page
+
+
+def test_a_huge_graph_summary_says_where_the_verdicts_are(monkeypatch) -> None:
+    import foveal.summary
+
+    monkeypatch.setattr(foveal.summary, "VERDICT_NODES", 10)
+    lines = summarize(foveal.receptive_field("resnet18", 64)).lines()
+    assert lines[-1] == ("  note: verdicts and input-resolution range left out of the summary of a graph of "
+                         "85 nodes: --verdicts (Analysis.verdicts()) gives them")
+    assert not any(line.startswith("  at ") for line in lines)

@@ -70,7 +70,7 @@ class Summary:
             out.append(f"  input-resolution range: {per_axis}")
         elif self.range_unavailable is not None:
             out.append(f"  input-resolution range: unavailable ({self.range_unavailable})")
-        return out
+        return out + [f"  note: {note}" for note in self.notes]
 
 
 def last_local(a: Analysis, name: str) -> NodeResult | None:
@@ -83,10 +83,19 @@ def last_local(a: Analysis, name: str) -> NodeResult | None:
     return a[a._outermost_name(local[0])] if local else None
 
 
+VERDICT_NODES = 20_000
+"""Above this many nodes the summary leaves the verdicts out (they cost tens of microseconds a
+node: seconds on a synthetic graph of 10^5) and says how to ask for them."""
+
+
 def summarize(a: Analysis, *, verdicts: bool = True) -> Summary:
     """The summary of `a`; with `verdicts` and an input size, the verdict counts and the range."""
     counts = found = unavailable = None
-    if verdicts and a.input_shape is not None:
+    notes = []
+    if verdicts and a.input_shape is not None and len(a) > VERDICT_NODES:
+        notes.append(f"verdicts and input-resolution range left out of the summary of a graph of "
+                     f"{len(a):,} nodes: --verdicts (Analysis.verdicts()) gives them")
+    elif verdicts and a.input_shape is not None:
         counts = dict(a.verdicts().counts())
         counts = {k: n for k, n in counts.items() if n}
         try:
@@ -95,4 +104,4 @@ def summarize(a: Analysis, *, verdicts: bool = True) -> Summary:
             unavailable = str(error)
     return Summary(graph=a.graph.name, input=a.input, input_shape=a.input_shape, axes=tuple(a.axes),
                    nodes=len(a), output=a.output, last_local=last_local(a, a.output_name),
-                   counts=counts, resolution_range=found, range_unavailable=unavailable)
+                   counts=counts, resolution_range=found, range_unavailable=unavailable, notes=notes)
