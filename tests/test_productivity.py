@@ -15,7 +15,7 @@ from foveal import Graph, add, conv, dense, max_pool
 from foveal.compat.rfa_toolbox import EnrichedNetworkNode, LayerDefinition
 from foveal.compat.rfa_toolbox import input_resolution_range as rfa_range
 from foveal.errors import FovealError, UnknownNodeError
-from foveal.productivity import classify
+from foveal.productivity import KINDS, classify
 
 INF = math.inf
 
@@ -102,9 +102,31 @@ def test_verdicts_of_a_chain_by_hand() -> None:
     assert v["c3"].kind == "critical" and "9x9" in v["c3"].reason and "8x8" in v["c3"].reason
     assert v["c4"].kind == "unproductive" and v["c4"].color == "red"
     assert v["fc"].kind == "unproductive" and v["fc"].infinite
-    assert v.unproductive() == ["c4"] and v.unproductive(filter_dense=False) == ["c4", "fc"]
-    assert v.critical() == ["c3", "c4"]
+    assert v.unproductive() == ["c4", "fc"] and v.unproductive(filter_dense=True) == ["c4"]
+    assert v.critical() == ["c3"] and v.over_resolution() == ["c3", "c4", "fc"]
+    assert v.over_resolution(filter_dense=True) == ["c3", "c4"]
     assert v.counts() == {"unproductive": 2, "critical": 1, "productive": 4}
+    assert v.counts(filter_dense=True) == {"unproductive": 1, "critical": 1, "productive": 4}
+
+
+@pytest.mark.parametrize("model, size", [("resnet50", 32), ("resnet50", 224), ("vgg16", 32)])
+def test_counts_and_lists_use_one_word_one_number(model, size) -> None:
+    """ResNet-50 at 32: 55 unproductive layers, flatten and fc among them (53 without the layers
+    of infinite RF); counts and lists say the same with the same filter_dense."""
+    v = foveal.receptive_field(model, size).verdicts()
+    for filter_dense in (False, True):
+        counts = v.counts(filter_dense=filter_dense)
+        assert counts.get("unproductive", 0) == len(v.unproductive(filter_dense))
+        assert counts.get("critical", 0) == len(v.critical(filter_dense))
+        assert all(counts.get(k, 0) == len(v.of_kind(k, filter_dense)) for k in KINDS)
+        layers = [n for n, verdict in v.items() if not verdict.alias
+                  and not (filter_dense and verdict.infinite)]
+        assert sum(counts.values()) == len(layers)
+    if (model, size) == ("resnet50", 32):
+        assert v.counts()["unproductive"] == 55 and v.counts(filter_dense=True)["unproductive"] == 53
+        assert set(v.unproductive()) - set(v.unproductive(filter_dense=True)) == {"flatten", "fc"}
+        assert set(v.over_resolution()) == set(v.critical()) | {
+            n for n in v.unproductive() if all(v[n].over)}
 
 
 def test_feature_map_rule_uses_the_real_sizes() -> None:
@@ -142,6 +164,52 @@ def test_ranges_in_one_and_three_dimensions() -> None:
             x = g.add(f"c{i}", conv(3, 2 if i == 1 else 1), x)
         low, high = foveal.receptive_field(g).input_resolution_range()
         assert low == high == (13,) * axes  # RF 3, 5, 9, 13; kernel 3 x input stride 2 = 6
+
+
+def adaptive_head(size: int) -> foveal.Analysis:
+    """conv 3/2, conv 3, adaptive average pooling to 5, conv 3, conv 1 on a side branch merged
+    back: the pooling's window depends on the size it reads (28 -> 14 -> 5: about 3)."""
+    g = Graph(2)
+    x = g.add("c1", conv(3, 2, padding=1), g.input("x"))
+    x = g.add("c2", conv(3, padding=1), x)
+    p = g.add("pool", foveal.adaptive_pool(5), x)
+    y = g.add("c3", conv(3, padding=1), p)
+    g.add("side", conv(1), x)
+    g.add("fc", dense(), y)
+    return foveal.receptive_field(g, size)
+
+
+def test_range_counts_adaptive_pooling_as_global() -> None:
+    """rfa_toolbox's rule: adaptive pooling is global, so the range does not depend on the size
+    analysed: RF 3 then 7 before the pooling at every size; c3 and fc are behind it."""
+    for size in (10, 28, 64, 200):
+        found = adaptive_head(size).input_resolution_range()
+        assert (found.minimum, found.maximum) == ((7, 7), (7, 7))
+        assert found.maximum_from == ("c2", "c2")
+        assert any("adaptive pooling counted as global" in note and "pool" in note for note in found.notes)
+        low, high = adaptive_head(size).input_resolution_range(filter_all_inf_rf=False)
+        assert low == high == (7, 7)  # no layer of finite RF reads what is behind the pooling
+    assert adaptive_head(28)["c3"].size_min[0] > 7  # while the analysis itself sees the window
+
+
+def test_adaptive_pooling_merged_with_a_trunk_keeps_the_trunk_path() -> None:
+    for size in (28, 60):
+        g = Graph(1)
+        x = g.add("c1", conv(5, padding=2), g.input("x"))
+        p = g.add("pool", foveal.adaptive_pool(4), x)
+        up = g.add("up", foveal.upsample(size=size), p)
+        g.add("sum", add(), [g.add("c2", conv(3, padding=1), x), up])
+        found = foveal.receptive_field(g, size).input_resolution_range()
+        assert (found.minimum, found.maximum) == ((7,), (7,))  # c2 and sum over the trunk: 5 + 2
+        low, high = foveal.receptive_field(g, size).input_resolution_range(filter_all_inf_rf=False)
+        assert low == high == (INF,)  # the sum reads the pooling's (global) branch
+
+
+@pytest.mark.parametrize("size", [224, 399, 512])
+def test_vgg16_range_is_rfa_toolboxs_at_every_size(size) -> None:
+    """The zoo's torchvision VGG-16: its AdaptiveAvgPool2d(7) reads 1x1 at 224 and 2-3 wide at
+    399; rfa_toolbox's range (212, 212) holds at every size."""
+    assert tuple(foveal.receptive_field("vgg16", size).input_resolution_range()) == ((212, 212), (212, 212))
 
 
 def test_bad_input() -> None:

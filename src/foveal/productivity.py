@@ -204,28 +204,39 @@ class Verdicts(Mapping[str, Verdict]):
 
         return verdicts_html(self)
 
+    # One definition for every list and count: a layer's kind. `counts()[k]` is always
+    # `len(of_kind(k))`, `unproductive()` is `of_kind("unproductive")`, with the same
+    # filter_dense default, so the same word never gives two numbers.
     def of_kind(self, kind: str, filter_dense: bool = False) -> list[str]:
+        """Names of the layers of one kind, in topological order (module-output aliases are
+        names, not layers, and are left out); filter_dense leaves out layers with an infinite
+        min RF (dense heads, flatten, global pooling), as rfa_toolbox's filter_dense does."""
         if kind not in KINDS:
             raise FovealError(f"unknown verdict {kind!r}; one of {', '.join(KINDS)}")
         return [n for n, v in self._verdicts.items()
                 if v.kind == kind and not v.alias and not (filter_dense and v.infinite)]
 
-    def unproductive(self, filter_dense: bool = True) -> list[str]:
-        """Names of the layers predicted unproductive (rfa's border layers); with filter_dense,
-        layers with an infinite receptive field are left out, as in rfa_toolbox."""
+    def unproductive(self, filter_dense: bool = False) -> list[str]:
+        """The layers predicted unproductive (red; rfa's border layers): of_kind('unproductive')."""
         return self.of_kind("unproductive", filter_dense)
 
-    def critical(self, filter_dense: bool = True) -> list[str]:
-        """Names of the layers whose min RF exceeds the resolution on every axis, whatever their
-        other verdict (rfa's obtain_all_critical_layers)."""
+    def critical(self, filter_dense: bool = False) -> list[str]:
+        """The critical layers (orange: min RF over the resolution on every axis, not
+        unproductive): of_kind('critical'). over_resolution() adds the unproductive ones."""
+        return self.of_kind("critical", filter_dense)
+
+    def over_resolution(self, filter_dense: bool = False) -> list[str]:
+        """The layers whose min RF exceeds the resolution on every axis, whatever their kind
+        (critical, and unproductive ones): rfa_toolbox's obtain_all_critical_layers."""
         return [n for n, v in self._verdicts.items()
                 if v.over and all(v.over) and not v.alias and not (filter_dense and v.infinite)]
 
-    def counts(self) -> dict[str, int]:
-        counts = dict.fromkeys(KINDS, 0)
-        for v in self._verdicts.values():
-            counts[v.kind] += not v.alias
-        return {k: c for k, c in counts.items() if c}
+    def counts(self, filter_dense: bool = False) -> dict[str, int]:
+        """Layers per kind, each layer once, kinds with none left out: counts()[k] ==
+        len(of_kind(k)), so counts()['unproductive'] == len(unproductive()) with the same
+        filter_dense."""
+        found = {k: len(self.of_kind(k, filter_dense)) for k in KINDS}
+        return {k: c for k, c in found.items() if c}
 
 
 def classify(analysis: Analysis, *, resolution: Any = None, filter_kernel_size_1: bool = False) -> Verdicts:
