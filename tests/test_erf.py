@@ -241,7 +241,8 @@ def brute_area_ratio(values: np.ndarray, t: float) -> tuple[int, float] | None:
     for i in range(max(values.shape) + 1):
         inside = distance <= i
         if values[inside].sum() > t * total:
-            return 2 * i + 1, inside.sum() / values.size
+            extents = [min(c + i, n - 1) - max(c - i, 0) + 1 for n, c in zip(values.shape, centre.ravel())]
+            return max(extents), inside.sum() / values.size  # the clipped box's side
     raise AssertionError("a ball covering the map holds everything")
 
 
@@ -275,6 +276,16 @@ def test_area_ratio_of_a_known_map() -> None:
         area_ratios(values, (1.0,))
     with pytest.raises(ValueError, match="non-negative"):
         area_ratios(-values)
+
+
+def test_the_area_ratio_side_never_exceeds_the_input() -> None:
+    """About pixel 64 of a 128 map the square of side 127 misses row 0 and column 0; the next one
+    (129 before clipping) is the whole map: side 128, not 129."""
+    uniform = area_ratios(np.ones((128, 128)), (0.5, 0.99))
+    assert (uniform[1].side, uniform[1].area_ratio) == (128, 1.0)
+    assert uniform[0].side == 91 and uniform[0].area_ratio == pytest.approx(91 ** 2 / 128 ** 2)
+    wide = area_ratios(np.ones((4, 128)), (0.999,))[0]  # clipped to 4 rows: 4 x 128, its side 128
+    assert (wide.side, wide.area_ratio) == (128, 1.0)
 
 
 def test_normalisations() -> None:

@@ -102,6 +102,7 @@ def test_images_and_replknet(tmp_path, capsys) -> None:
     (["--input-size", "8", "--input-shape", "1,3,8,8"], "not both"),
     (["--kwargs", "{oops"], "--kwargs is not valid JSON"),
     (["--kwargs", "[1]"], "must be a JSON object"),
+    (["--mean", "0.5,0.5,0.5"], "--mean normalises the images of --images"),
 ])
 def test_errors_before_building(argv, message, tmp_path, monkeypatch, capsys) -> None:
     monkeypatch.chdir(tmp_path)
@@ -149,6 +150,9 @@ def test_bad_model_specs_and_usage(capsys) -> None:
     assert "expected a positive integer" in err and err.count("\n") == 1
     assert run("m:f") == 2
     assert "--layer" in capsys.readouterr().err
+    assert run("resnet_18.onnx", "--layer", "x") == 2  # a file: the ERF runs models, not files
+    err = capsys.readouterr().err
+    assert "a file ('resnet_18.onnx') is not run" in err and "foveal analyze resnet_18.onnx" in err
 
 
 class Terminal(io.StringIO):
@@ -176,9 +180,25 @@ def test_progress_bar_only_on_a_terminal() -> None:
     assert log.getvalue() == ""
     quiet = Terminal()
     bar = erf_cli.ProgressBar(quiet, enabled=False)
+    bar.status("erf: building m ...")
     bar(1, 2)
     bar.close()
     assert quiet.getvalue() == ""
+
+
+def test_a_status_line_before_the_bar() -> None:
+    """The seconds of building the model are not silent: a status line the bar then draws over
+    (padded with spaces where the status was longer)."""
+    screen = Terminal()
+    bar = erf_cli.ProgressBar(screen, width=4)
+    bar.status("erf: building torchvision:resnet18 ...")
+    bar(0, 2)
+    bar.close()
+    status = "erf: building torchvision:resnet18 ..."
+    assert screen.getvalue() == f"\r{status}\r{'erf [....] 0/2 samples'.ljust(len(status))}\n"
+    log = io.StringIO()
+    erf_cli.ProgressBar(log).status("erf: building m ...")
+    assert log.getvalue() == ""
 
 
 def test_the_command_imports_nothing_heavy_until_it_runs() -> None:

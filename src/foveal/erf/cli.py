@@ -74,12 +74,18 @@ def main(args: argparse.Namespace) -> int:
 def _main(args: argparse.Namespace) -> int:
     _check_paths(args)
     kwargs = json_kwargs(args.kwargs)
-    model = build_model(args.model, kwargs)
+    bar = ProgressBar(enabled=not args.quiet)
+    bar.status(f"erf: building {args.model} ...")  # importing torch and building take seconds
+    try:
+        model = build_model(args.model, kwargs)
+    except BaseException:
+        bar.close()  # the error starts a line of its own
+        raise
     from ..keras import is_keras_model
     from . import effective_receptive_field
 
     keras = is_keras_model(model)
-    bar = ProgressBar(enabled=not args.quiet)
+    bar.status(f"erf: preparing {args.layer or 'the model'} ...")
     try:
         result = effective_receptive_field(
             model, args.layer, args.images, input_shape=_input_shape(args, keras), protocol=args.protocol,
@@ -117,6 +123,10 @@ def _check_paths(args: argparse.Namespace) -> None:
         raise FovealError(f"image folder {args.images!r} does not exist")
     if args.input_size is not None and args.input_shape is not None:
         raise FovealError("give --input-size or --input-shape, not both")
+    for flag, value in (("--mean", args.mean), ("--std", args.std)):
+        if value is not None and not args.images:
+            raise FovealError(f"{flag} normalises the images of --images; the noise inputs are not "
+                              f"normalised")
 
 
 def _input_shape(args: argparse.Namespace, keras: bool) -> tuple[int, ...] | None:
@@ -146,7 +156,13 @@ def build_model(spec: str, kwargs: dict[str, Any]) -> Any:
         return model
     module_name, sep, attr = spec.partition(":")
     if not sep or not attr or not module_name:
-        raise FovealError(f"MODEL is a zoo model, torchvision:<name> or pkg.module:factory, got {spec!r}")
+        if Path(spec).suffix or Path(spec).exists():
+            raise FovealError(f"the ERF runs the model on inputs and measures gradients, so MODEL is one it "
+                              f"can build with its weights: a zoo model, torchvision:<name> or "
+                              f"pkg.module:factory; a file ({spec!r}) is not run (the analytic receptive "
+                              f"field of a file: foveal analyze {spec})")
+        raise FovealError(f"MODEL is a zoo model, torchvision:<name> or pkg.module:factory, got {spec!r}"
+                          f"{zoo.suggest(spec)}")
     factory_args: tuple[str, ...] = ()
     if module_name == "torchvision":
         module_name, factory_args, attr = "torchvision.models", (attr,), "get_model"
@@ -177,6 +193,7 @@ class ProgressBar:
         self.width = width
         self.enabled = enabled
         self._drawn = False
+        self._width = 0
 
     def _out(self) -> TextIO:
         return sys.stderr if self.stream is None else self.stream
@@ -191,8 +208,21 @@ class ProgressBar:
             text = f"erf [{bar}] {done:>{len(str(total))}}/{total} samples"
         else:
             text = f"erf {done} samples"
-        out.write("\r" + text)
+        self._draw(text)
+
+    def status(self, text: str) -> None:
+        """A line such as 'erf: building resnet18 ...' for the silent seconds before the first
+        batch; the bar then draws over it. Off a terminal, nothing."""
+        out = self._out()
+        if not self.enabled or not out.isatty():
+            return
+        self._draw(text)
+
+    def _draw(self, text: str) -> None:
+        out = self._out()
+        out.write("\r" + text.ljust(self._width))  # spaces over a longer line drawn before
         out.flush()
+        self._width = len(text)
         self._drawn = True
 
     def close(self) -> None:
@@ -201,6 +231,7 @@ class ProgressBar:
             self._out().write("\n")
             self._out().flush()
             self._drawn = False
+            self._width = 0
 
 
 def _positive(text: str) -> int:

@@ -25,7 +25,8 @@ Box = tuple[tuple[int, int], ...]
 class AreaRatio:
     """The smallest centred square (cube, interval) holding more than `threshold` of the map's sum.
 
-    side: 2i + 1, before clipping to the map; area_ratio: its clipped area / the map's area.
+    side: 2i + 1, clipped to the map (its longest extent after clipping: never more than the
+    input's size); area_ratio: its clipped area / the map's area.
     Both None when the map is all zero (there is no mass to hold).
     """
 

@@ -49,7 +49,9 @@ def area_ratios(normalised: np.ndarray, thresholds: tuple[float, ...] = THRESHOL
                 centre: tuple[int, ...] | None = None) -> tuple[AreaRatio, ...]:
     """High-contribution area ratio at each threshold t: the smallest odd side 2i + 1 (i >= 0) of
     the box centred at `centre` (default: size // 2 per axis), clipped to the map, whose sum
-    exceeds t * sum(map); reported with its clipped area / map area.
+    exceeds t * sum(map); reported as the clipped box's side (its longest extent, never more than
+    the map's: a 129 square about pixel 64 of a 128 map is the whole 128 map) and its clipped
+    area / map area.
 
     The map must be non-negative, so the box sum grows with i and a bisection finds i. The box
     that covers the whole map holds everything, so every t < 1 has an answer.
@@ -76,8 +78,8 @@ def area_ratios(normalised: np.ndarray, thresholds: tuple[float, ...] = THRESHOL
             else:
                 lo = mid + 1
         box = centred_box(shape, centre, lo)
-        area = math.prod(b - a + 1 for a, b in box)
-        out.append(AreaRatio(t, 2 * lo + 1, area / values.size))
+        extents = [b - a + 1 for a, b in box]
+        out.append(AreaRatio(t, max(extents), math.prod(extents) / values.size))
     return tuple(out)
 
 
