@@ -133,7 +133,7 @@ def _run(graph: Graph, options: Options) -> tuple[list[str], StateTable, str, li
     if input_name is None:
         raise InvalidParameterError("the graph has no input node; add one with graph.input(name)")
     if input_name not in graph.nodes:
-        raise UnknownNodeError(input_name, graph.nodes, what="input node")
+        raise UnknownNodeError(input_name, graph.nodes, what="input node", listed=inputs)
     given = _given_shapes(graph, options.input_shape, input_name, inputs)
     sizes_known = any(v is not None for v in given.values())
     n_axes = len(graph.axes)
@@ -302,7 +302,7 @@ def _given_shapes(graph: Graph, shapes: object, input_name: str,
     if isinstance(shapes, Mapping):
         for key in shapes:
             if key not in graph.nodes:
-                raise UnknownNodeError(key, graph.nodes, what="input node")
+                raise UnknownNodeError(key, graph.nodes, what="input node", listed=inputs)
         return {k: spatial_shape(graph, v) for k, v in shapes.items()}
     one = spatial_shape(graph, shapes)
     return {n: one for n in inputs} | {input_name: one}
