@@ -50,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
                               "that takes a raw signal)")
     analyze.add_argument("--kwargs", default=None, metavar="JSON",
                          help="keyword arguments for a PyTorch factory, as a JSON object")
-    analyze.add_argument("--capture", choices=("auto", "fx", "export"), default="auto",
+    analyze.add_argument("--capture", choices=("auto", "fx", "export"), default=None,
                          help="PyTorch capture: torch.fx, torch.export, or fx with export as the "
                               "fallback (default)")
     analyze.add_argument("--input-node", default=None, help="measure w.r.t. this node (default: first input)")
@@ -95,15 +95,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stdout.write(compute_rf.main(args))
             return 0
         _check_outputs(args)
+        _check_applicable(args)
         model = args.model
-        torch_options = {}
+        torch_options: dict[str, Any] = {}
         if _is_factory(model):
             model = _torch_model(model, args.kwargs)
-            torch_options["capture"] = args.capture
+            torch_options["capture"] = args.capture or "auto"
         analysis = receptive_field(model, _input_request(args, _is_factory(args.model)),
                                    input=args.input_node, output=args.output_node,
                                    stop_propagation=args.stop_propagation,
                                    unknown_policy=args.unknown_policy, **torch_options)
+        _check_prefixes(analysis, args.stop_propagation)
         names = None if args.all else analysis.ancestor_names(analysis.output_name)
         chunks = _render(analysis, names, args.format, args.verdicts)
         files = _files(analysis, args)  # every file made before any is written
@@ -112,6 +114,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         _print(chunks)
         for what, path, _ in files:  # on stderr: stdout stays the table or the JSON
             print(f"foveal: wrote the {what} to {path}", file=sys.stderr)
+        for note in _report_notes() if args.report else ():
+            print(f"foveal: note: {note}", file=sys.stderr)
         return 0
     except FovealError as error:
         return print_error(error)
@@ -143,6 +147,45 @@ def _check_outputs(args: argparse.Namespace) -> None:
         folder = Path(path).parent if path else None
         if folder is not None and not folder.is_dir():
             raise FovealError(f"cannot write {flag} {path!r}: folder {str(folder)!r} does not exist")
+
+
+def _check_applicable(args: argparse.Namespace) -> None:
+    """Reject options that would do nothing for this model, rather than ignore them silently."""
+    if _is_factory(args.model):
+        return
+    for flag, given in (("--kwargs", args.kwargs is not None), ("--capture", args.capture is not None)):
+        if given:
+            raise FovealError(f"{flag} applies to a PyTorch factory (pkg.module:factory or "
+                              f"torchvision:<name>), not to {args.model!r}")
+
+
+def _check_prefixes(analysis: Analysis, prefixes: Sequence[str]) -> None:
+    """A --stop-propagation prefix that starts no node's name cuts nothing: a typo, surely."""
+    import difflib
+
+    names = list(analysis.graph.nodes)
+    for prefix in prefixes:
+        if not any(name.startswith(prefix) for name in names):
+            close = difflib.get_close_matches(prefix, names, n=3, cutoff=0.5)
+            hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+            raise FovealError(f"--stop-propagation {prefix!r} starts no node's name, so it cuts "
+                              f"nothing{hint}")
+
+
+def _report_notes() -> list[str]:
+    """What the HTML report lacks on this machine, said on the terminal too (the report says it
+    inside, where nobody looks before opening it)."""
+    from .drawing import dot_available
+
+    notes = []
+    if not dot_available():
+        notes.append("the report has no graph drawing: the Graphviz program 'dot' is not installed "
+                     "(Debian/Ubuntu: apt-get install graphviz); it holds the DOT text instead")
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        notes.append("the report has no plots: matplotlib is not installed (pip install foveal[plot])")
+    return notes
 
 
 def _print(chunks: Iterable[str]) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 from . import ops as O
 from .errors import GraphError, GraphFormatError, quoted
-from .files import read_file
+from .files import gunzip, read_file
 from .gc_pause import paused_gc
 from .graph import Graph
 from .limits import MAX_MEMBER_BYTES
@@ -154,8 +154,11 @@ def loads(text: str) -> Graph:
 
 def load(path: str | os.PathLike[str]) -> Graph:
     p = Path(path)
+    data = read_file(p, MAX_MEMBER_BYTES)
+    if data[:2] == b"\x1f\x8b":  # gzipped (.json.gz), as the zoo's graphs are stored
+        data = gunzip(data, str(p))
     try:
-        text = read_file(p, MAX_MEMBER_BYTES).decode("utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError as bad:
         raise GraphFormatError(f"cannot read {p} as a foveal JSON graph: not UTF-8 text ({bad.reason} at "
                                f"byte {bad.start})") from None

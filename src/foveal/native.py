@@ -40,7 +40,7 @@ def load_model(model: Any) -> Graph:
         hint = OTHER_FILES.get(path.suffix.lower())
         if hint:
             raise FovealError(f"{text!r}: {hint}")
-        if path.suffix.lower() == ".json" or path.exists():
+        if text.lower().endswith((".json", ".json.gz")) or path.exists():
             return graph_json.load(path)
         raise FovealError(f"{text!r} is neither a graph file nor a zoo model{zoo.suggest(text)}")
     raise FovealError(f"cannot analyse a {type(model).__name__}: pass a foveal Graph, a path to a "

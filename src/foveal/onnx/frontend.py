@@ -12,22 +12,33 @@ onnxruntime's sizes where the spec's inference differs.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 from ..frontend import Conversion, Request
 from ..graph import split_ref
+from ..ops import printable
 from .load import read_model
+
+EXPORTER_NAMES = frozenset(["", "main_graph", "torch_jit", "torch-jit-export", "tf2onnx", "onnx"])
+"""Graph names exporters write whatever the model (torch.onnx, tf2onnx): a file read by path is
+named after the file instead."""
 
 HINT = ("register a handler, e.g. receptive_field(model, shape, handlers={'OpType' or "
         "'domain::OpType': foveal.conv(3, padding=1)})")
 
 
 def convert(model: Any, request: Request) -> Conversion:
+    source = model
     model = read_model(model)
     from .convert import Converter  # numpy: importable once onnx is
 
     converter = Converter(model, request.input, request.input_shape, request.handlers)
     graph = converter.graph()
+    if isinstance(source, (str, os.PathLike)) and model.graph.name in EXPORTER_NAMES:
+        stem = Path(source).stem
+        graph.name = stem if stem and printable(stem) else graph.name
     output = request.output
     if output is not None and output not in graph and output in converter.refs:
         output = split_ref(converter.refs[output])[0]

@@ -13,10 +13,13 @@ running TensorFlow. The tests compare foveal's sizes with TensorFlow's shape inf
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 from ..frontend import Conversion, Request
 from ..input_spec import Form, InputRequest
+from ..ops import printable
 from . import fields as F
 from .convert import Converter
 from .load import load_graph_def
@@ -30,6 +33,10 @@ def convert(model: Any, request: Request) -> Conversion:
     converter = Converter(load_graph_def(model), [request.input] if request.input else None, request.handlers)
     form = Form.CHANNELS_FIRST if converter.channels_first else Form.CHANNELS_LAST
     graph = converter.graph()
+    if isinstance(model, (str, os.PathLike)):  # a GraphDef has no name: the file's (or folder's)
+        path = Path(model)
+        stem = (path.with_suffix("") if path.suffix.lower() == ".gz" else path).stem
+        graph.name = stem if stem and printable(stem) else graph.name
     sizes = input_sizes(request.input_shape, converter, form, len(graph.axes))
     return Conversion(graph, sizes, request.input, request.output, {}, "TensorFlow", HINT)
 
