@@ -89,8 +89,9 @@ def test_verdicts_of_a_captured_model_are_foveals() -> None:
     graph = create_graph_from_pytorch_model(torchvision_model("resnet18"), input_res=(1, 3, 224, 224))
     verdicts = foveal.receptive_field(torchvision_model("resnet18"), (1, 3, 32, 32)).verdicts()
     border = [n.name for n in obtain_border_layers(graph, 32)]
-    assert border == verdicts.unproductive()
-    assert [n.name for n in obtain_all_critical_layers(graph, 32)] == verdicts.critical()
+    assert border == verdicts.unproductive(filter_dense=True)  # rfa_toolbox's default filter_dense=True
+    critical = [n.name for n in obtain_all_critical_layers(graph, 32)]
+    assert critical == verdicts.over_resolution(filter_dense=True)
 
 
 class Functional(nn.Module):
@@ -177,3 +178,100 @@ def test_every_torchvision_classifier_gets_verdicts_a_range_and_a_drawing() -> N
         assert all(0 < a <= b for a, b in zip(low, high)) and "[label=" in analysis_dot(analysis, verdicts)
         graph = create_graph_from_pytorch_model(torchvision_model(name), input_res=(1, 3, size, size))
         assert input_resolution_range(graph) == (low, high), name
+
+
+# -- rfa_toolbox's encodings package (issue 19) ---------------------------------------------------
+
+@pytest.mark.parametrize("size", [224, 399])
+def test_vgg16_range_through_the_compat_layer(size) -> None:
+    """rfa_toolbox's (212, 212) for torchvision VGG-16 at its default trace size 399 too: the
+    adaptive pooling to 7x7 counts as global, as in rfa_toolbox."""
+    graph = create_graph_from_pytorch_model(torchvision_model("vgg16"), input_res=(1, 3, size, size))
+    assert input_resolution_range(graph) == ((212, 212), (212, 212))
+
+
+def test_make_graph_analyses_the_module_a_trace_came_from() -> None:
+    from foveal.compat.rfa_toolbox.encodings.pytorch.ingest_architecture import (
+        create_graph_from_model,
+        make_graph,
+        traced_input_shape,
+    )
+
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(4, 4, 3))
+    traced = torch.jit.trace(model, [torch.randn(1, 3, 20, 24)])
+    assert traced_input_shape(traced) == (1, 3, 20, 24)
+    dot = make_graph(traced, ref_mod=model, filter_rf="inf")
+    out = dot.to_graph()
+    assert create_graph_from_model is create_graph_from_pytorch_model
+    assert (out.receptive_field_min, out.receptive_field_max) == ((8, 8), (8, 8))  # 3, 4, 8
+    assert out.compute_feature_map_size((20, 24)) == (7, 9)  # real sizes: 18x22 -> 9x11 -> 7x9
+    assert set(dot.layer_definitions) == {n.name for n in out.all_layers}
+    assert ("0", "1") in dot.edge_collection
+    with pytest.raises(FovealError, match="ref_mod=model"):
+        make_graph(traced)
+
+
+def test_a_digraph_builds_hand_made_nodes_and_warns_about_lone_ones() -> None:
+    from foveal.compat.rfa_toolbox.encodings.pytorch.intermediate_graph import Digraph
+
+    dot = Digraph(None)
+    with dot.subgraph("cluster") as sub:
+        sub.node("a", "Conv 3", kernel_size=3, stride_size=2)
+        sub.node("b", "Conv 3", kernel_size=3)
+        sub.node("fc", "Dense")
+    dot.edge("a", "b")
+    dot.edge("b", "fc")
+    out = dot.to_graph()
+    assert out.name == "fc" and [n.receptive_field_min for n in out.all_layers] == [3, 7, float("inf")]
+    lone = Digraph(None)
+    lone.node("alone", kernel_size=3)
+    with pytest.warns(UserWarning, match="no predecessors and no successors"):
+        lone.to_graph()
+
+
+class Odd(nn.Module):
+    """conv 3/1 then max pool 6/2 padding 2: rfa_toolbox's handler describes it as 8/2."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(4, 4, 3, padding=1)
+
+    def forward(self, x):
+        return F.max_pool2d(self.conv(x), 6, 2, 2)
+
+
+def test_a_registered_custom_layer_is_one_window() -> None:
+    from foveal.compat.rfa_toolbox.encodings.pytorch import add_custom_layer_handler
+    from foveal.compat.rfa_toolbox.encodings.pytorch.utils import CUSTOM_LAYERS
+
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), Odd(), nn.Conv2d(4, 4, 3, padding=1))
+    exact = create_graph_from_pytorch_model(model, input_res=(1, 3, 41, 41))
+    assert rf(exact, "2")[0] == (14, 14)  # 3, then 3 + 2 and 5 + 5 inside Odd, then 10 + 2 x 2
+    add_custom_layer_handler("Odd", lambda module, name: f"{name} 8/2", lambda module: 8, lambda module: 2)
+    try:
+        described = create_graph_from_pytorch_model(model, input_res=(1, 3, 41, 41), custom_layers=["Odd"])
+        (odd,) = [n for n in described.all_layers if n.layer_info.name == "Odd 8/2"]
+        assert (odd.layer_info.kernel_size, odd.layer_info.stride_size) == (8, 2)
+        assert odd.receptive_field_min == (10, 10) and rf(described, "2")[0] == (14, 14)  # 3 + 7; + 2 x 2
+        assert odd.compute_feature_map_size(41) == (20, 20)  # the module's real size, padding found
+        assert create_graph_from_pytorch_model(model, custom_layers=["Other"]).all_layers[-1].name == "2"
+    finally:
+        CUSTOM_LAYERS.pop("Odd", None)
+
+
+def test_keras_create_graph_from_model_has_a_node_per_layer() -> None:
+    keras = pytest.importorskip("keras")
+    from foveal.compat.rfa_toolbox.encodings.tensorflow_keras.ingest_architecture import (
+        create_graph_from_model,
+    )
+    from foveal.compat.rfa_toolbox.graphs import KNOWN_FILTER_MAPPING
+
+    inp = keras.Input((32, 32, 3), name="image")
+    x = keras.layers.Conv2D(4, 3, strides=2, name="c1")(inp)
+    x = keras.layers.Conv2D(4, 3, name="c2")(x)
+    model = keras.Model(inp, keras.layers.Dense(2, name="fc")(keras.layers.Flatten(name="flat")(x)))
+    graph = create_graph_from_model(model, filter_rf="inf")
+    assert [n.name for n in graph.all_layers] == ["image", "c1", "c2", "flat", "fc"]
+    assert len(graph.all_layers) == len(model.get_config()["layers"])
+    assert all(n.receptive_field_info_filter is KNOWN_FILTER_MAPPING["inf"] for n in graph.all_layers)
+    assert [n.receptive_field_min for n in graph.all_layers[1:3]] == [(3, 3), (7, 7)]
