@@ -32,7 +32,7 @@ def error_of(argv: list[str], capsys) -> str:
     (["--stop-propagation", "layr4"], "--stop-propagation 'layr4' starts no node's name, so it cuts nothing; "
                                       "did you mean 'layer4'"),
     (["--stop-propagation", "zzz"], "--stop-propagation 'zzz' starts no node's name, so it cuts nothing"),
-    (["--input-node", "foo"], "unknown input node 'foo'; the graph's input nodes: 'x'"),
+    (["--input-node", "foo"], "unknown input node 'foo'; input nodes: 'x'"),
     (["--input-node", "xx"], "unknown input node 'xx'; did you mean 'x'"),
     (["--output-node", "layr4"], "unknown output node 'layr4'; did you mean 'layer4'"),
 ])

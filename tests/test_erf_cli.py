@@ -115,6 +115,7 @@ def test_errors_before_building(argv, message, tmp_path, monkeypatch, capsys) ->
 
 @pytest.mark.parametrize(("model", "argv", "message"), [
     ("ones_stack", ["--layer", "20"], "unknown layer '20'; did you mean '2'"),
+    ("ones_stack", ["--layer", "zzz"], "unknown layer 'zzz'; layers: '0', '1', '2'"),
     ("ones_stack", ["--layer", "2", "--input-shape", "1,3,4,4"], "running the model on an input of shape"),
     ("volume", ["--layer", "1", "--input-shape", "1,1,6,6,6", "--out", "v.png"], "this map is 3-D"),
     ("nothing_here", ["--layer", "x"], "has no callable 'nothing_here'"),

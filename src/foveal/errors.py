@@ -35,13 +35,14 @@ class UnknownNodeError(GraphError, KeyError):
 
     def __init__(self, name: str, known: Iterable[str], what: str = "node",
                  listed: Sequence[str] = ()) -> None:
-        """`listed`: the few names that fit (a graph's inputs), named when none is close to `name`."""
+        """`listed`: the few names that fit (a graph's inputs, a model's top-level layers), named
+        when none is close to `name`."""
         self.name = name
         close = difflib.get_close_matches(name, list(known), n=3, cutoff=0.5)
         hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
         if not close and listed:
             more = f" and {len(listed) - 5} more" if len(listed) > 5 else ""
-            hint = f"; the graph's {what}s: {', '.join(repr(n) for n in listed[:5])}{more}"
+            hint = f"; {what}s: {', '.join(repr(n) for n in listed[:5])}{more}"
         super().__init__(f"unknown {what} {name!r}{hint}")
 
     def __str__(self) -> str:  # KeyError would quote the message

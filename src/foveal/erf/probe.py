@@ -65,7 +65,8 @@ class TorchProbe:
                               "on the CPU, e.g. torchvision.models.get_model(name)")
         names = [name for name, _ in model.named_modules()]
         if layer not in names:  # before copying a possibly large model
-            raise UnknownNodeError(layer, [name for name in names if name], what="layer")
+            raise UnknownNodeError(layer, [name for name in names if name], what="layer",
+                                   listed=[name for name in names if name and "." not in name])
         self.layer = layer
         self.seed = seed
         self.model = copy.deepcopy(model).eval()
@@ -148,7 +149,7 @@ class KerasProbe:
                               f"before importing keras")
         names = [one.name for one in model.layers]
         if layer not in names:
-            raise UnknownNodeError(layer, names, what="layer")
+            raise UnknownNodeError(layer, names, what="layer", listed=names)
         try:
             inputs = model.inputs
         except (AttributeError, ValueError):
