@@ -38,10 +38,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"foveal {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     analyze = commands.add_parser("analyze", help="receptive field of every layer of a model")
-    analyze.add_argument("model", help="a zoo model (see 'foveal zoo'), a foveal JSON graph, "
-                         "a PyTorch factory (pkg.module:factory or torchvision:<name>), a saved "
-                         "torch.export program (.pt2), a TensorFlow GraphDef (.pb, .pbtxt) or an ONNX model "
-                         "(.onnx)")
+    analyze.add_argument("model", help="a zoo model (see 'foveal zoo'), a foveal JSON graph (.json, "
+                         ".json.gz), a PyTorch factory (pkg.module:factory or torchvision:<name>), a saved "
+                         "torch.export program (.pt2), a TensorFlow GraphDef (.pb, .pbtxt, gzipped too) "
+                         "or an ONNX model (.onnx)")
     analyze.add_argument("--input-size", type=sizes, default=None, metavar="N[,N..]",
                          help="spatial input size (one number for every axis, or one per axis)")
     analyze.add_argument("--input-shape", type=sizes, default=None, metavar="N,C,H[,W..]",
@@ -49,7 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
                               "1,224,224,3 (TensorFlow, the zoo's keras.* models), 1,16000 (a PyTorch model "
                               "that takes a raw signal)")
     analyze.add_argument("--kwargs", default=None, metavar="JSON",
-                         help="keyword arguments for a PyTorch factory, as a JSON object")
+                         help="keyword arguments for a PyTorch factory, as a JSON object (refused for "
+                              "other models)")
     analyze.add_argument("--capture", choices=("auto", "fx", "export"), default=None,
                          help="PyTorch capture: torch.fx, torch.export, or fx with export as the "
                               "fallback (default)")
