@@ -4,6 +4,7 @@ errors and file writing against what a user sees. Figures are never shown (no py
 from __future__ import annotations
 
 import math
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -75,6 +76,37 @@ def test_rf_sizes_colours_unproductive_layers_red() -> None:
     assert len(red) == 1
     assert red[0].get_x() == pytest.approx(1.5) and red[0].get_width() == pytest.approx(1)
     assert len(ax.patches) == 1  # the productive layers get no background
+
+
+def test_rf_sizes_keeps_equal_axes_and_min_max_apart() -> None:
+    """On a square input H and W coincide: H is drawn wide, pale and hollow under a thin W, and
+    min and max have their own markers and line styles."""
+    ax = plot_rf_sizes(chain(2, padding=1)).axes[0]
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    assert {q: lines[f"H {q}"].get_marker() for q in ("min", "max")} == {"min": "v", "max": "^"}
+    assert {q: lines[f"W {q}"].get_linestyle() for q in ("min", "max")} == {"min": "--", "max": "-"}
+    assert lines["H max"].get_linewidth() > 2 * lines["W max"].get_linewidth()
+    assert lines["H max"].get_markerfacecolor() == "none" and lines["W max"].get_markerfacecolor() != "none"
+    assert list(lines).index("H max") < list(lines).index("W max")  # drawn first: under W
+    assert lines["H max"].get_color() != lines["W max"].get_color()
+
+
+def test_rf_sizes_svg_is_the_same_plot_without_matplotlib(monkeypatch) -> None:
+    """The report's hand-written SVG: one clickable column per layer, a series per axis and
+    quantity at the same sizes, names escaped."""
+    from foveal.plots import rf_sizes_svg
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    g = Graph(2)
+    x = g.input("image")
+    g.add("fc", dense(), g.add('<c&"1">', conv(3), x))
+    a = foveal.receptive_field(g, input_shape=(8, 8))
+    svg = rf_sizes_svg(a, a.order, a.verdicts())
+    assert svg.count('<g class="column"') == 3 and 'data-layer="&lt;c&amp;&quot;1&quot;&gt;"' in svg
+    assert '<c&"1">' not in svg
+    assert re.findall(r'data-quantity="(\w+)"', svg) == ["max", "min"] * 2
+    assert svg.count('class="global"') == 1 and svg.count('class="input-size"') == 2
+    assert svg.count('class="verdict"') == 1  # fc: unproductive
 
 
 def test_rf_sizes_picks_nodes_keeps_depth_and_names_only_few_ticks() -> None:
