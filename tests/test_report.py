@@ -52,6 +52,13 @@ def signal() -> foveal.Analysis:
     return foveal.receptive_field(g, 16)
 
 
+def volume() -> foveal.Analysis:
+    """3-D: the page draws the last two axes and computes the box on all three."""
+    g = Graph(3, name="volume")
+    g.add("c", conv(3, stride=2, padding=1), g.input("x"))
+    return foveal.receptive_field(g, (4, 5, 6))
+
+
 def holes() -> foveal.Analysis:
     """A zero-padded branch that reads nothing near the border, added to a wide conv: the sum has
     two clipped components (foveal.clipped), and a dilated conv after it."""
@@ -418,16 +425,25 @@ def test_graph_and_plot_select_the_same_layer(browser, resnet18) -> None:
     assert clusters == ["cluster_layer4"]
 
 
+def positions(n: int, n_axes: int) -> list[int]:
+    """Every index of a short axis; the borders and the middle of a long one."""
+    if n <= (32 if n_axes == 1 else 8):
+        return list(range(n))
+    return sorted({0, 1, 2, 3, n // 2 - 1, n // 2, n - 4, n - 3, n - 2, n - 1})
+
+
 def test_every_feature_of_small_graphs(browser, tmp_path) -> None:
-    """Every feature of every layer, through the page's own computation, against foveal's:
-    upsampling (period 2 and 4), a skip, two clipped components, features that read nothing."""
-    for a in (signal(), holes()):
+    """The features of every layer (all of them on short axes, the borders and the middle of
+    long ones), through the page's own computation, against foveal's: upsampling (period 2 and
+    4), a skip, 3 axes, two clipped components, features that read nothing."""
+    import itertools
+
+    for a in (signal(), volume(), holes()):
         path = write_report(a, tmp_path / f"{a.graph.name}.html")
         page = Opened(browser, path)
         for layer in a.order:
             r = a[layer]
-            features = [(i,) for i in range(r.output_shape[0])] if len(r.output_shape) == 1 else \
-                [(i, j) for i in range(r.output_shape[0]) for j in range(r.output_shape[1])]
+            features = list(itertools.product(*(positions(n, len(r.output_shape)) for n in r.output_shape)))
             assert page.boxes(layer, features) == [box_text(r.region(*f, clip=True)) for f in features], layer
     assert box_text(a["pad"].region(0, 5, clip=True)) == ""  # reads only padding
 

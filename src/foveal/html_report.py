@@ -419,7 +419,7 @@ def _view(analysis: Analysis, picture: str | None) -> str:
            '<p id="rf-note" class="note"></p>', '<h3 id="rf-title"></h3>',
            '<p id="rf-type" class="note"></p>', '<p id="rf-field"></p>',
            '<p id="rf-verdict"></p>',
-           '<figure><svg id="feature-map" role="img" aria-label="feature map: click a feature" '
+           '<figure class="side"><svg id="feature-map" role="img" aria-label="feature map: click a feature" '
            'preserveAspectRatio="none"><rect id="fm-back" fill="#e8eef8"/><g id="fm-grid"></g>'
            '<rect id="fm-mark" width="1" height="1" fill="#0a58ca"/></svg>',
            f'<figcaption>Feature map: click a feature, or type its index: {inputs}'
@@ -559,8 +559,10 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: now
 #layers tr.selected td { background: #dbe7ff; }
 #rf-view { position: sticky; top: 0.5em; border: 1px solid #ddd; padding: 0.6em; }
 #rf-view figure { margin: 0.6em 0; }
+#rf-view figure.side { display: flex; gap: 0.8em; align-items: flex-start; }
+#rf-view figure.side figcaption label { display: block; margin: 0.2em 0; }
 #rf-view input[type=number] { width: 4.5em; }
-#feature-map { display: block; cursor: crosshair; border: 1px solid #aac; }
+#feature-map { display: block; flex: none; cursor: crosshair; border: 1px solid #aac; }
 #input-view { display: block; border: 1px solid #aaa; background: white; }
 #rf-view[data-unavailable] #rf-box-text { color: #a00; }
 .drawing { overflow: auto; max-height: 90vh; border: 1px solid #ddd; }
@@ -746,7 +748,7 @@ SCRIPT = r"""
     gridOf = layer;
     grid.replaceChildren();
     const cols = layer.shape[axes[1]], rowsN = axes[0] === null ? 1 : layer.shape[axes[0]];
-    const scale = 220 / Math.max(cols, rowsN);
+    const scale = 160 / Math.max(cols, rowsN);
     const width = Math.max(cols * scale, 12), height = axes[0] === null ? 24 : Math.max(rowsN * scale, 12);
     fmap.setAttribute("viewBox", "0 0 " + cols + " " + rowsN);
     fmap.style.width = width + "px";
