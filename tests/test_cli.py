@@ -33,7 +33,7 @@ def test_json_schema(capsys) -> None:
     node = data["nodes"][-1]
     assert node["name"] == "features.30" and node["op"] == "window"
     assert node["inputs"] == ["features.29"] and node["output_shape"] is None
-    rf = node["rf"]
+    rf = node
     assert rf["size"] == [212, 212] and rf["stride"] == [32, 32] and rf["padding"] == [90, 90]
     assert rf["exact"] is True and rf["global"] == [False, False] and rf["aligned"] is True
     assert rf["size_min"] == [212, 212] and rf["size_max"] == [212, 212]
@@ -42,9 +42,9 @@ def test_json_schema(capsys) -> None:
 def test_json_marks_unknowns(capsys) -> None:
     assert main(["analyze", "vgg16", "--format", "json", "--all"]) == 0
     nodes = {n["name"]: n for n in json.loads(capsys.readouterr().out)["nodes"]}
-    assert nodes["classifier.6"]["rf"]["status"] == "unavailable"
-    assert nodes["classifier.6"]["rf"]["size"] == [None, None]
-    assert nodes["classifier.6"]["rf"]["reasons"]
+    assert nodes["classifier.6"]["status"] == "unavailable"
+    assert nodes["classifier.6"]["size"] == [None, None]
+    assert nodes["classifier.6"]["reasons"]
 
 
 def test_csv_and_markdown(capsys) -> None:
@@ -95,7 +95,8 @@ def test_verdicts_table(capsys) -> None:
     a = foveal.receptive_field("resnet18", 64)
     verdicts, (low, high) = a.verdicts(), a.input_resolution_range()
     table, _, section = out.partition("\nverdicts at 64x64: ")
-    assert table.startswith("resnet18: receptive fields") and "layer4.1.conv2 " in table
+    assert table.startswith("resnet18: input 'x' (64 x 64, axes H x W)") and "layer4.1.conv2 " in table
+    assert "\nresnet18: receptive fields w.r.t. 'x'" in table
     counts = verdicts.counts()
     assert section.splitlines()[0] == ", ".join(f"{c} {k}" for k, c in counts.items())
     assert counts["unproductive"] == 10 and counts["critical"] == 2
@@ -127,11 +128,11 @@ def test_graph_and_report_files_with_the_normal_output(tmp_path, capsys) -> None
     assert main(["analyze", "resnet18", "--input-size", "32", "--graph", str(dot),
                  "--report", str(report)]) == 0
     out, err = capsys.readouterr()
-    assert out.startswith("resnet18: receptive fields") and "layer4.1.conv2 " in out
+    assert out.startswith("resnet18: input 'x'") and "layer4.1.conv2 " in out
     assert err.splitlines() == [f"foveal: wrote the graph to {dot}", f"foveal: wrote the report to {report}"]
     assert dot.read_text().startswith('digraph "resnet18 at 32x32"')
     text = report.read_text()
-    assert text.startswith("<!DOCTYPE html>") and 'data-name="layer4.1.conv2"' in text
+    assert text.startswith("<!DOCTYPE html>") and 'data-layer="layer4.1.conv2"' in text
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.dot", "r.html"]  # no temporary files left
 
 
@@ -153,7 +154,7 @@ def test_torchvision_model_with_graph_and_report(tmp_path, capsys) -> None:
     assert main(["analyze", "torchvision:resnet18", "--input-size", "32", "--graph", str(graph),
                  "--report", str(report)]) == 0
     assert "layer4.1.conv2" in capsys.readouterr().out
-    assert graph.stat().st_size > 0 and 'data-name="layer4.1.conv2"' in report.read_text()
+    assert graph.stat().st_size > 0 and 'data-layer="layer4.1.conv2"' in report.read_text()
 
 
 @pytest.mark.parametrize("args, message", [
@@ -213,7 +214,7 @@ def test_a_raw_signal_model_takes_its_own_input_shape(tmp_path, monkeypatch, cap
     assert data["axes"] == ["T"] and data["input_shape"] == [16000]
     out = data["nodes"][-1]
     assert out["name"] == "2" and out["output_shape"] == [1599]
-    assert out["rf"]["size"] == [20] and out["rf"]["stride"] == [10]
+    assert out["size"] == [20] and out["stride"] == [10]
 
 
 def test_version_and_python_dash_m() -> None:

@@ -62,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="what to do with ops foveal cannot express (default: error)")
     analyze.add_argument("--all", action="store_true",
                          help="show every node, not only the output's ancestors")
+    analyze.add_argument("--pointwise", action="store_true",
+                         help="also show rows that change nothing (norms, activations, dropout, reshapes), "
+                              "which the table and markdown formats hide by default")
     analyze.add_argument("--format", choices=FORMATS, default="table")
     analyze.add_argument("--verdicts", action="store_true",
                          help="add the verdicts (unproductive / critical layers) and the input-resolution "
@@ -108,7 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                    unknown_policy=args.unknown_policy, **torch_options)
         _check_prefixes(analysis, args.stop_propagation)
         names = None if args.all else analysis.ancestor_names(analysis.output_name)
-        chunks = _render(analysis, names, args.format, args.verdicts)
+        chunks = _render(analysis, names, args.format, args.verdicts, args.pointwise)
         files = _files(analysis, args)  # every file made before any is written
         for what, path, data in files:
             _write(what, path, data)
@@ -240,17 +243,21 @@ def _write(what: str, path: str, data: bytes) -> None:
         raise FovealError(f"cannot write the {what} to {path!r}: {error.strerror or error}") from None
 
 
-def _render(analysis: Analysis, names: list[str] | None, format: str, verdicts: bool) -> Iterator[str]:
+def _render(analysis: Analysis, names: list[str] | None, format: str, verdicts: bool,
+            pointwise: bool = False) -> Iterator[str]:
     """The analysis in `format`, piece by piece; with `verdicts`, the verdicts and the
-    input-resolution range added. The verdicts are judged before the first piece is made."""
+    input-resolution range added. The verdicts are judged before the first piece is made. The
+    table opens with the summary; the table and markdown hide rows that change nothing unless
+    `pointwise` (machine formats, JSON and CSV, keep every row)."""
     from . import report
 
     if verdicts:
-        return iter([*report.iter_with_verdicts(analysis, names, format), "\n"])
+        return iter([*report.iter_with_verdicts(analysis, names, format, pointwise=pointwise), "\n"])
     if format == "table":
-        return (line + "\n" for line in report.iter_table(analysis, names))
-    return {"json": report.iter_json, "csv": report.iter_csv,
-            "markdown": report.iter_markdown}[format](analysis, names)
+        return (line + "\n" for line in report.iter_table(analysis, names, summary=True, pointwise=pointwise))
+    if format == "markdown":
+        return report.iter_markdown(analysis, names, pointwise=pointwise)
+    return {"json": report.iter_json, "csv": report.iter_csv}[format](analysis, names)
 
 
 def _is_factory(model: str) -> bool:
