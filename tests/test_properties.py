@@ -587,17 +587,17 @@ def test_global_of_a_map_that_reads_nothing():
 
 
 # ------------------------------------------------------------------------------------------
-# The engine's fast path (engine._fast: one affine map shared by every axis) against the general
-# path, which handles every node when the fast path is switched off.
+# The engine's fast paths (the packed pass and engine._fast: one affine map shared by every axis)
+# against the general path, which handles every node when they are switched off.
 
 
 def general_path_only():
-    """The engine with its fast path switched off: every node goes through the general pass."""
+    """The engine with its fast paths switched off: every node goes through the general pass."""
     from unittest import mock
 
     from foveal import engine
 
-    return mock.patch.object(engine, "_fast", lambda *args: None)
+    return mock.patch.object(engine, "FAST_PATHS", False)
 
 
 def full_summary(a, shape):
@@ -637,7 +637,8 @@ def test_fast_path_agrees_on_zoo_graphs(name):
 
     with mock.patch.object(engine, "_fast", counting):
         fast = foveal.receptive_field(name, 96)
-    assert sum(taken) > len(taken) // 4  # the fast path really ran, on many nodes
+    packed = sum(state is engine.PACKED for state in fast._states._states)  # before any is read
+    assert packed + sum(taken) > len(fast) // 4  # the fast paths really ran, on many nodes
     with general_path_only():
         general = foveal.receptive_field(name, 96)
     assert summary(fast) == summary(general)

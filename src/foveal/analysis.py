@@ -331,7 +331,6 @@ class Analysis:
         self.graph = graph
         self.options = options
         self.order, self._states, self.input, unknown_ops = run(graph, options)
-        self._state_list = self._states.by_index
         self.axes = graph.axes
         self.input_shape = self._states[self.input].sizes if all(
             s is not None for s in self._states[self.input].sizes) else None
@@ -441,15 +440,8 @@ class Analysis:
     def affine(self, name: str) -> Affine | None:
         """Node `name` in the common case (see Affine), read straight from the analysis; None when
         it is not the common case. Outputs of graphs of millions of nodes use it per node."""
-        state = self._state_list[self.graph.nodes[name].index]
-        if not state.simple:
-            return None
-        axis = state.axes[0]
-        piece = axis.pieces[0]
-        first, last = piece.table[0]  # type: ignore[misc]  # simple: never None
-        stats = axis.paths
-        low, high = (stats[1], stats[2]) if type(stats) is tuple else paths.size_range(stats)  # type: ignore[misc]
-        return Affine(first, last, piece.shift, low, high, state.sizes)  # type: ignore[arg-type]
+        found = self._states.affine(self.graph.nodes[name].index)
+        return None if found is None else Affine(*found)
 
     # -- productivity at the input resolution (rfa_toolbox's questions) -------------------
     def verdicts(self, *, filter_kernel_size_1: bool = False) -> Verdicts:

@@ -23,6 +23,10 @@ from .taps import BROADCAST, GLOBAL, IDENTITY, GlobalTaps, LatticeTaps, NeedsSiz
 
 POLICIES = ("error", "identity", "global")
 
+FAST_PATHS = True
+"""Whether the engine takes its fast paths (the packed pass and `_fast`) for the common case.
+The tests switch them off to check that they agree with the general pass on every node."""
+
 
 class AxisState:
     """What the engine knows of one node on one axis. Never changed once the node is done, so
@@ -93,17 +97,96 @@ def spatial_shape(graph: Graph, shape: object) -> tuple[int, ...] | None:
     return shape
 
 
-class StateTable(Mapping[str, NodeState]):
-    """Node name -> NodeState over the engine's list, which is kept by Node.index."""
+class Packed:
+    """The states of `simple` nodes with one path stride, one column per number, the form the
+    engine keeps for most nodes of big graphs: feature o reads [first + o*stride, last + o*stride]
+    on every axis; the paths' sizes range over [rmin, rmax] with one stride, path_stride; the axis
+    length is `length` (None if unknown). The engine's list holds PACKED at such a node's index.
 
-    def __init__(self, nodes: Mapping[str, Node], states: list[NodeState]) -> None:
+    A NodeState costs five objects and a Python __init__ per node, and a tuple per node still one
+    object that the cyclic collector visits; columns of ints cost none, and StateTable makes the
+    NodeState a node stands for only when the node is read."""
+
+    __slots__ = ("stride", "first", "last", "path_stride", "rmin", "rmax", "length")
+
+    def __init__(self, count: int) -> None:
+        self.stride: list[int] = [0] * count
+        self.first: list[int] = [0] * count
+        self.last: list[int] = [0] * count
+        self.path_stride: list[int] = [0] * count
+        self.rmin: list[int] = [0] * count
+        self.rmax: list[int] = [0] * count
+        self.length: list[int | None] = [None] * count
+
+    def unpack(self, index: int, name: str, n_axes: int) -> NodeState:
+        """The NodeState of the node at `index` (what the general pass would have made)."""
+        piece = Piece(1, self.stride[index], ((self.first[index], self.last[index]),))
+        axis = AxisState((piece,), False, (self.path_stride[index], self.rmin[index], self.rmax[index]))
+        state = NodeState(name, [axis] * n_axes, (self.length[index],) * n_axes, True, True)
+        state.simple = True
+        return state
+
+    def pack(self, states: list, index: int) -> bool:
+        """Move the state at `index` into the columns if it is simple with one path stride."""
+        state = states[index]
+        if state is PACKED:
+            return True
+        if not state.simple:
+            return False
+        axis = state.axes[0]
+        stats = axis.paths
+        if type(stats) is not tuple:
+            return False
+        piece = axis.pieces[0]
+        self.first[index], self.last[index] = piece.table[0]
+        self.stride[index] = piece.shift
+        self.path_stride[index], self.rmin[index], self.rmax[index] = stats
+        self.length[index] = state.sizes[0]
+        states[index] = PACKED
+        return True
+
+
+PACKED = NodeState("", [EMPTY_AXIS], (), True, True)
+"""The marker, in the engine's list, of a node whose state is in the Packed columns."""
+
+
+class StateTable(Mapping[str, NodeState]):
+    """Node name -> NodeState over the engine's list, which is kept by Node.index (packed states
+    are unpacked, once, when read)."""
+
+    def __init__(self, nodes: Mapping[str, Node], states: list[NodeState], packed: Packed,
+                 n_axes: int) -> None:
         self._nodes = nodes
-        self.by_index = states
-        """The states in Node.index order (one list lookup where a name costs a dict lookup too)."""
+        self._states = states
+        self._packed = packed
+        self._n_axes = n_axes
+
+    def at(self, index: int, name: str) -> NodeState:
+        """The state of node `name`, whose Node.index is `index`."""
+        state = self._states[index]
+        if state is PACKED:
+            state = self._states[index] = self._packed.unpack(index, name, self._n_axes)
+        return state
+
+    def affine(self, index: int) -> tuple[int, int, int, int, int, tuple[int | None, ...]] | None:
+        """(first, last, stride, size_min, size_max, sizes) of a simple node, read without making
+        its NodeState; None for any other (see analysis.Affine)."""
+        state = self._states[index]
+        if state is PACKED:
+            c = self._packed
+            return (c.first[index], c.last[index], c.stride[index], c.rmin[index], c.rmax[index],
+                    (c.length[index],) * self._n_axes)
+        if not state.simple:
+            return None
+        axis = state.axes[0]
+        piece = axis.pieces[0]
+        first, last = piece.table[0]  # type: ignore[misc]  # simple: never None
+        stats = axis.paths
+        low, high = (stats[1], stats[2]) if type(stats) is tuple else paths.size_range(stats)  # type: ignore[misc]
+        return first, last, piece.shift, low, high, state.sizes  # type: ignore[return-value]
 
     def __getitem__(self, name: str) -> NodeState:
-        return self.by_index[self._nodes[name].index]
-
+        return self.at(self._nodes[name].index, name)
     def __iter__(self) -> Iterator[str]:
         return iter(self._nodes)
 
@@ -140,33 +223,98 @@ def _run(graph: Graph, options: Options) -> tuple[list[str], StateTable, str, li
     symbols = Symbols()
     nodes = graph.nodes
     states: list[NodeState] = [EMPTY_STATE] * len(nodes)  # by Node.index
-    table = StateTable(nodes, states)
+    packed = Packed(len(nodes))
+    table = StateTable(nodes, states, packed, n_axes)
     unknown_size = (None,) * n_axes
     prefixes = tuple(options.stop_propagation)
     unknown_ops: list[str] = []
     cache = RunCache(given.get(input_name) or unknown_size)
-    fast_ok = not prefixes and n_axes > 0
+    fast_ok = FAST_PATHS and not prefixes and n_axes > 0
+    by_op: dict[int, object] = {}  # id(op) -> _JOIN, _OTHER or, for a window, {n_in: affine_window}
     input_index = nodes[input_name].index
+    # the columns, as locals
+    c_stride, c_first, c_last, c_path = packed.stride, packed.first, packed.last, packed.path_stride
+    c_rmin, c_rmax, c_length, pack = packed.rmin, packed.rmax, packed.length, packed.pack
     # in insertion order the node records are read in memory order, without a lookup by name
     # (a cache miss per node on graphs of millions of nodes)
     sequence = nodes.values() if graph.in_insertion_order else (nodes[n] for n in order)
-    name, op = "", None
+    node: Node | None = None
     try:
         for node in sequence:
-            name = node.name
             op = node.op
             index = node.index
+            # The packed pass: a window with known taps, a merge or an elementwise op whose
+            # inputs are all packed gets a packed state in a few integer operations.
+            if fast_ok and index != input_index:
+                entry = by_op.get(id(op))
+                if entry is None:
+                    entry = by_op[id(op)] = _fast_entry(op)
+                ids = node.source_ids
+                if entry is not _OTHER and ids is not None:
+                    i = ids[0]
+                    if states[i] is PACKED or pack(states, i):
+                        if entry is _JOIN:
+                            if len(ids) == 1:  # identity
+                                c_stride[index], c_first[index] = c_stride[i], c_first[i]
+                                c_last[index], c_path[index] = c_last[i], c_path[i]
+                                c_rmin[index], c_rmax[index] = c_rmin[i], c_rmax[i]
+                                c_length[index] = c_length[i]
+                                states[index] = PACKED
+                                continue
+                            stride, first, path_stride, n = c_stride[i], c_first[i], c_path[i], c_length[i]
+                            centre, rmin, rmax = first + c_last[i], c_rmin[i], c_rmax[i]
+                            for i in ids:
+                                # equal strides, centres and lengths: aligned, one path stride
+                                if (states[i] is not PACKED and not pack(states, i)) \
+                                        or c_stride[i] != stride or c_first[i] + c_last[i] != centre \
+                                        or c_length[i] != n or c_path[i] != path_stride:
+                                    break
+                                if c_first[i] < first:
+                                    first = c_first[i]
+                                if c_rmin[i] < rmin:
+                                    rmin = c_rmin[i]
+                                if c_rmax[i] > rmax:
+                                    rmax = c_rmax[i]
+                            else:
+                                c_stride[index], c_first[index], c_last[index] = stride, first, centre - first
+                                c_path[index], c_rmin[index], c_rmax[index] = path_stride, rmin, rmax
+                                c_length[index] = n
+                                states[index] = PACKED
+                                continue
+                        elif len(ids) == 1:
+                            n = c_length[i]
+                            found = entry.get(n, _MISSING)  # type: ignore[attr-defined]
+                            if found is _MISSING:
+                                found = entry[n] = cache.affine_window(op, n)  # type: ignore[index,arg-type]
+                            if found is not None:
+                                shift, tap_first, tap_last, n_out = found
+                                stride = c_stride[i]
+                                path_stride = c_path[i]
+                                growth = path_stride * (tap_last - tap_first)
+                                c_stride[index] = stride * shift
+                                c_first[index] = stride * tap_first + c_first[i]
+                                c_last[index] = stride * tap_last + c_last[i]
+                                c_path[index] = path_stride * shift
+                                c_rmin[index] = c_rmin[i] + growth
+                                c_rmax[index] = c_rmax[i] + growth
+                                c_length[index] = n_out
+                                states[index] = PACKED
+                                continue
+            name = node.name
             if index == input_index or type(op) is O.Input:
                 sizes: tuple[int | None, ...] = given.get(name) or unknown_size
                 if index == input_index:
                     seed = AxisState((Piece(1, 1, ((0, 0),)),), False, paths.SEED)
                     states[index] = st = NodeState(name, [seed] * n_axes, sizes, True)
                     st.simple = st.iso
+                    pack(states, index)
                 else:
                     states[index] = NodeState(name, [EMPTY_AXIS] * n_axes, sizes, False)
                 continue
             ids = node.source_ids
-            preds = [states[i] for i in (graph.source_ids(node) if ids is None else ids)]
+            if ids is None:
+                ids = graph.source_ids(node)
+            preds = [table.at(i, source) for i, source in zip(ids, node.sources)]
             if fast_ok:
                 done = _fast(name, op, preds, cache, n_axes, sizes_known)
                 if done is not None:
@@ -215,11 +363,25 @@ def _run(graph: Graph, options: Options) -> tuple[list[str], StateTable, str, li
                     q = a0.pieces[0]
                     state.simple = q.period == 1 and not q.offset and q.table[0] is not None
     except LimitError as err:  # said for the node at hand, which the maps' arithmetic does not know
-        raise LimitError(f"node {quoted(name)} ({getattr(op, 'op', '?')}): {err}") from None
+        name, what = ("", "?") if node is None else (node.name, node.op.op)
+        raise LimitError(f"node {quoted(name)} ({what}): {err}") from None
     return order, table, input_name, unknown_ops
 
 
 _WINDOW, _MERGE, _ELEMENTWISE = O.Window, O.Merge, O.Elementwise
+_JOIN, _OTHER, _MISSING = object(), object(), object()
+
+
+def _fast_entry(op: O.Op) -> object:
+    """What the packed pass does with an op: _JOIN (a merge or an elementwise op: the hull of
+    its inputs' equal maps), a dict for a window (its affine_window per input length, filled as
+    they are met), or _OTHER (the general pass)."""
+    kind = type(op)
+    if kind is _WINDOW:
+        return {}
+    if (kind is _MERGE and not op.is_choice) or kind is _ELEMENTWISE:  # type: ignore[union-attr]
+        return _JOIN
+    return _OTHER
 
 
 def _fast(name: str, op: O.Op, preds: list[NodeState], cache: RunCache, n_axes: int,
@@ -377,7 +539,7 @@ class RunCache:
             return self.windows[key]
         found = None
         n_out = output_size(op, 0, n_in) if n_in is not None else None
-        if self.op_isotropic(op) and (n_out is None or n_out >= 1):
+        if self.op_isotropic(op) and (n_out is None or 1 <= n_out <= MAX_AXIS_LENGTH):
             taps = self.lattice_taps(op, 0, n_in, n_out)
             if isinstance(taps, LatticeTaps) and not taps.alternatives and taps.period == 1 \
                     and taps.table[0] is not None:

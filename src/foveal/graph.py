@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import compress
 from typing import Any
 
 from . import ops as O
@@ -55,6 +56,8 @@ class Node:
 
 
 _INPUT, _MULTI_INPUT = O.Input, (O.Merge, O.Unknown)
+_UNUSED = bytes([1]) + bytes(255)
+"""bytes.translate table: 0 (nobody reads the node) -> 1, 1 -> 0."""
 
 MAX_AXES = 8
 """More spatial axes than any network has (1-D to 3-D, some 4-D): a guard against absurd files."""
@@ -97,6 +100,8 @@ class Graph:
         self._ops: dict[O.Op, O.Op] = {}  # equal ops share one object, so per-op work is cached
         self._in_order = True  # every node was added after all its producers
         self._slotted = False  # some edge names an output slot ('name:k')
+        self._inputs: list[str] = []  # the input nodes' names, in insertion order
+        self._used = bytearray()  # by Node.index: 1 if an added node reads it (complete if _in_order)
         self.name = name
 
     __hash__ = None  # type: ignore[assignment]
@@ -145,12 +150,21 @@ class Graph:
             op = O.normalize(op, len(self.axes), name)
             op = self._ops.setdefault(op, op)
         ids: tuple[int, ...] | None
+        used = self._used
         try:
-            ids = ((nodes[sources[0]].index,) if len(sources) == 1
-                   else tuple([nodes[s].index for s in sources]))
+            if len(sources) == 1:
+                ids = (nodes[sources[0]].index,)
+                used[ids[0]] = 1
+            else:
+                ids = tuple([nodes[s].index for s in sources])
+                for i in ids:
+                    used[i] = 1
         except KeyError:
             ids = None
             self._in_order = False
+        if isinstance(op, _INPUT):
+            self._inputs.append(name)
+        used.append(0)
         nodes[name] = _new_node(name, op, refs, outputs, label, sources, len(nodes), ids)
         return name
 
@@ -184,13 +198,16 @@ class Graph:
 
     @property
     def inputs(self) -> list[str]:
-        return [n.name for n in self.nodes.values() if isinstance(n.op, O.Input)]
+        """The input nodes' names, in insertion order (kept by `add`: no pass over the nodes)."""
+        return list(self._inputs)
 
     @property
     def outputs(self) -> list[str]:
         """Declared outputs, else the nodes nothing consumes (in insertion order)."""
         if self.declared_outputs:
             return list(self.declared_outputs)
+        if self._in_order:  # every edge was marked by `add`: the unread nodes, at C speed
+            return list(compress(self.nodes, self._used.translate(_UNUSED)))
         used = bytearray(len(self.nodes))  # by index: no string hashing on huge graphs
         nodes = self.nodes
         for n in nodes.values():
