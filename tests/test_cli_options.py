@@ -54,9 +54,20 @@ def test_the_report_says_on_the_terminal_what_it_lacks(tmp_path, monkeypatch, ca
     err = capsys.readouterr().err.splitlines()
     assert err[0] == f"foveal: wrote the report to {report}"
     assert err[1].startswith("foveal: note: the report has no graph drawing: the Graphviz program 'dot'")
-    assert err[2] == ("foveal: note: the report has no plots: matplotlib is not installed "
-                      "(pip install foveal[plot])")
+    assert len(err) == 2  # the layer list, the RF view and the RF plot need no matplotlib
     assert report.read_text().startswith("<!DOCTYPE html>")
+
+
+def test_the_report_draws_on_the_given_image(tmp_path, capsys) -> None:
+    image = pytest.importorskip("PIL.Image")
+    picture = tmp_path / "photo.png"
+    image.new("RGB", (32, 32), (200, 10, 10)).save(picture)
+    report = tmp_path / "r.html"
+    assert main(["analyze", "resnet18", "--input-size", "32", "--report", str(report), "--image",
+                 str(picture), "--format", "csv"]) == 0
+    assert "data:image/png;base64," in report.read_text()
+    assert main(["analyze", "resnet18", "--image", str(picture)]) == 2
+    assert "--image is the picture of the HTML report" in capsys.readouterr().err
 
 
 @pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot is not installed")
@@ -103,3 +114,18 @@ def test_an_onnx_file_is_named_after_it_unless_the_model_names_itself(tmp_path, 
 
     assert header([str(save("main_graph", tmp_path / "tiny_pool.onnx"))], capsys)["graph"] == "tiny_pool"
     assert header([str(save("mynet", tmp_path / "other.onnx"))], capsys)["graph"] == "mynet"
+
+
+def test_compute_rf_suggests_node_names_and_rejects_a_prefix_that_cuts_nothing(capsys) -> None:
+    pytest.importorskip("google.protobuf")
+    graph = "tests/fixtures/slim/alexnet_v2.pb.gz"
+    base = ["compute-rf", "--graph_path", graph, "--output_path", ""]
+    assert main([*base, "--input_node", "foo", "--output_node", "alexnet_v2/pool5/MaxPool"]) == 2
+    assert "unknown input node 'foo'; input nodes: 'input_image'" in capsys.readouterr().err
+    assert main([*base, "--input_node", "input_image", "--output_node", "bar"]) == 2
+    assert "output nodes: 'alexnet_v2/pool5/MaxPool'" in capsys.readouterr().err
+    assert main([*base, "--input_node", "input_image", "--output_node", "alexnet_v2/pool5/MaxPoo"]) == 2
+    assert "did you mean 'alexnet_v2/pool5/MaxPool'" in capsys.readouterr().err
+    assert main([*base, "--input_node", "input_image", "--output_node", "alexnet_v2/pool5/MaxPool",
+                 "--stop_propagation", "alexnet_v2/conv9"]) == 2
+    assert "--stop_propagation 'alexnet_v2/conv9' starts no node's name" in capsys.readouterr().err

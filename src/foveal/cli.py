@@ -74,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
                               ".dot text)")
     analyze.add_argument("--report", default=None, metavar="PATH",
                          help="also write a self-contained HTML report (.html)")
+    analyze.add_argument("--image", default=None, metavar="PATH",
+                         help="with --report: the picture the report draws receptive fields on "
+                              "(PNG, JPEG, GIF, BMP or WebP; default: a grid)")
     listing = commands.add_parser("zoo", help="list the built-in models (graphs shipped with foveal)")
     listing.add_argument("--names", action="store_true", help="names only, one per line")
     compute_rf.add_parser(commands)
@@ -145,6 +148,8 @@ def _check_outputs(args: argparse.Namespace) -> None:
         if Path(args.graph).suffix.lower().lstrip(".") not in DRAW_FORMATS:
             raise FovealError(f"cannot draw to {args.graph!r}: --graph takes the format from the suffix, "
                               f"one of .{', .'.join(DRAW_FORMATS)}")
+    if args.image and not args.report:
+        raise FovealError("--image is the picture of the HTML report: it applies with --report PATH")
     if args.report and Path(args.report).suffix.lower() not in REPORT_SUFFIXES:
         raise FovealError(f"the report is HTML: give --report a path ending in .html, not {args.report!r}")
     for flag, path in (("--graph", args.graph), ("--report", args.report)):
@@ -179,17 +184,9 @@ def _check_prefixes(analysis: Analysis, prefixes: Sequence[str]) -> None:
 def _report_notes() -> list[str]:
     """What the HTML report lacks on this machine, said on the terminal too (the report says it
     inside, where nobody looks before opening it)."""
-    from .drawing import dot_available
+    from .html_report import missing_parts
 
-    notes = []
-    if not dot_available():
-        notes.append("the report has no graph drawing: the Graphviz program 'dot' is not installed "
-                     "(Debian/Ubuntu: apt-get install graphviz); it holds the DOT text instead")
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        notes.append("the report has no plots: matplotlib is not installed (pip install foveal[plot])")
-    return notes
+    return missing_parts()
 
 
 def _print(chunks: Iterable[str]) -> None:
@@ -228,7 +225,7 @@ def _files(analysis: Analysis, args: argparse.Namespace) -> list[tuple[str, str,
     if args.report:
         from .html_report import report_html
 
-        files.append(("report", args.report, report_html(analysis).encode("utf-8")))
+        files.append(("report", args.report, report_html(analysis, image=args.image).encode("utf-8")))
     return files
 
 

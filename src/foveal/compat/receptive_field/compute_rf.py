@@ -47,6 +47,22 @@ def _resolution(text: str | None) -> list[int] | None:
     return sizes
 
 
+def _check_prefixes(graph_def: Any, prefixes: list[str]) -> None:
+    """A --stop_propagation prefix that starts no node's name cuts nothing: a typo, surely (the
+    library function ignores it, as the reference does; the command says so)."""
+    import difflib
+
+    from ...errors import FovealError
+
+    names = [n.name for n in graph_def.node]
+    for prefix in prefixes:
+        if not any(name.startswith(prefix) for name in names):
+            close = difflib.get_close_matches(prefix, names, n=3, cutoff=0.5)
+            hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+            raise FovealError(f"--stop_propagation {prefix!r} starts no node's name, so it cuts "
+                              f"nothing{hint}")
+
+
 def main(args: argparse.Namespace) -> str:
     """The six lines; raises FovealError (one line) for every input or graph problem."""
     from ...drawing import atomic_write
@@ -54,6 +70,7 @@ def main(args: argparse.Namespace) -> str:
     from . import require
 
     require()
+    from ...tensorflow.load import load_graph_def
     from .receptive_field_computation import compute_receptive_field_from_graph_def
 
     path = Path(args.graph_path)
@@ -62,8 +79,10 @@ def main(args: argparse.Namespace) -> str:
         raise FovealError(f"--graph_path takes a .pb or .pbtxt GraphDef (or .pb.gz, .pbtxt.gz), "
                           f"not {str(path)!r}")
     try:
+        graph_def = load_graph_def(path)
+        _check_prefixes(graph_def, args.stop_propagation)
         field = compute_receptive_field_from_graph_def(
-            path, args.input_node, args.output_node, args.stop_propagation or None,
+            graph_def, args.input_node, args.output_node, args.stop_propagation or None,
             _resolution(args.input_resolution))
     except FovealError:
         raise

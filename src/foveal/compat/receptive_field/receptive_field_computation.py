@@ -75,6 +75,12 @@ def _name(node: Any) -> str:
     return base if sep and slot.isdigit() else name
 
 
+def _sinks(graph_def: Any) -> list[str]:
+    """Nodes no other node reads: the candidates for an output node."""
+    read = {_name(i.lstrip("^")) for n in graph_def.node for i in n.input}
+    return [n.name for n in graph_def.node if n.name not in read]
+
+
 def compute_receptive_field_from_graph_def(graph_def: Any, input_node: Any, output_node: Any,
                                            stop_propagation: Iterable[str] | None = None,
                                            input_resolution: Any = None) -> ReceptiveField:
@@ -87,9 +93,13 @@ def compute_receptive_field_from_graph_def(graph_def: Any, input_node: Any, outp
     graph_def = load_graph_def(graph_def)
     input_name, output_name = _name(input_node), _name(output_node)
     names = [n.name for n in graph_def.node]
+    known = set(names)
     for name, what in ((output_name, "Output"), (input_name, "Input")):
-        if name not in set(names):
-            raise ValueError(f"{what} node was not found: {UnknownNodeError(name, names, what='node')}")
+        if name not in known:  # with the few names that fit when none is close: placeholders, sinks
+            listed = [n.name for n in graph_def.node if n.op == "Placeholder"] if what == "Input" else \
+                _sinks(graph_def)
+            error = UnknownNodeError(name, names, what=f"{what.lower()} node", listed=listed)
+            raise ValueError(f"{what} node was not found: {error}")
     prefixes = tuple(stop_propagation or ())
     graph = Converter(graph_def, [input_name]).graph()
     relevant = _relevant(graph, output_name, prefixes)
