@@ -1,6 +1,7 @@
 """foveal: exact receptive fields of neural networks."""
 
 from . import ops
+from .advisor import advise
 from .analysis import Analysis, NodeResult
 from .api import load_model, receptive_field
 from .erf import effective_receptive_field
@@ -42,7 +43,7 @@ from .ops import (
 __version__ = "0.1.0"
 
 __all__ = [
-    "Analysis", "NodeResult", "Graph", "Node", "sequential", "receptive_field", "load_model",
+    "Analysis", "NodeResult", "advise", "Graph", "Node", "sequential", "receptive_field", "load_model",
     "effective_receptive_field",
     "load_graph", "save_graph", "ops", "FovealError", "GraphError", "UnknownNodeError",
     "CycleError", "InvalidParameterError", "ShapeError", "UnsupportedOpError", "AlignmentError",

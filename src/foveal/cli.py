@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from . import benchmark, zoo
+from .advisor import cli as advise_cli
 from .api import receptive_field
 from .cli_args import json_kwargs, print_error, sizes
 from .compat.receptive_field import compute_rf
@@ -82,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     compute_rf.add_parser(commands)
     benchmark.add_parser(commands)
     erf_cli.add_parser(commands)
+    advise_cli.add_parser(commands)
     return parser
 
 
@@ -98,6 +100,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return benchmark.main(args)
         if args.command == "erf":
             return erf_cli.main(args)
+        if args.command == "advise":
+            return advise_cli.main(args)
         if args.command == "compute-rf":
             sys.stdout.write(compute_rf.main(args))
             return 0

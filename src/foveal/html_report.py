@@ -75,16 +75,19 @@ VIEW_SIZE = 360
 
 
 def write_report(analysis: Analysis, path: str | os.PathLike, *, title: str | None = None,
-                 regions: Iterable[Region] | None = None, image: Any = None) -> Path:
+                 regions: Iterable[Region] | None = None, image: Any = None,
+                 sections: Iterable[str] = ()) -> Path:
     """Write the HTML report of `analysis` to `path`, whole or not at all.
 
     image: the picture the receptive fields are drawn on (a PNG / JPEG / GIF / BMP / WebP file
     or its bytes, or an array (H, W) or (H, W, 3 or 4)), embedded in the page; without it, a grid
     of the input's size. regions: (node, feature index) pairs also drawn as static plots on the
-    image (matplotlib), one plot per node.
+    image (matplotlib), one plot per node. sections: extra HTML sections placed before the graph
+    (the advisor's proposals: foveal.advisor.report), escaped by whoever made them.
     """
     path = Path(path)
-    atomic_write(path, report_html(analysis, title=title, regions=regions, image=image).encode())
+    atomic_write(path, report_html(analysis, title=title, regions=regions, image=image,
+                                   sections=sections).encode())
     return path
 
 
@@ -119,7 +122,7 @@ class Row:
 
 
 def report_html(analysis: Analysis, *, title: str | None = None, regions: Iterable[Region] | None = None,
-                image: Any = None) -> str:
+                image: Any = None, sections: Iterable[str] = ()) -> str:
     """The report as one HTML string (see write_report)."""
     by_node: dict[str, list[Sequence[int]]] = {}
     for node, feature in regions or ():
@@ -139,6 +142,7 @@ def report_html(analysis: Analysis, *, title: str | None = None, regions: Iterab
         '<section id="explorer"><h2>Layers and their receptive fields</h2>',
         '<div class="panes">', _table(rows, verdicts), _view(analysis, picture), "</div></section>",
         _plots(analysis, rows, verdicts, by_node, image),
+        *sections,
         _graph(analysis, verdicts),
         '<script type="application/json" id="foveal-data">',
         _data(analysis, summary, rows, verdicts), "</script>",

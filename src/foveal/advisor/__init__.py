@@ -144,8 +144,11 @@ def advise(model: Any, input_shape: Any, *, goal: str = "both") -> Advice:
                       shape if analysed_at == resolution else None)
     if not before.unproductive_convs:
         return Advice(name, resolution, before, (), base, "pytorch" if torch_module else "graph",
-                      (*notes, f"no convolution is unproductive at {_x(resolution)}: {name} needs no "
-                                f"change at this resolution"))
+                      tuple(notes))
+    if not torch_module:
+        notes.append("a graph has no channel counts, so FLOPs are unknown: candidates are ranked by "
+                     "their spatial cost (output positions times kernel positions of each "
+                     "convolution), which weighs every layer alike whatever its width")
     found = search.candidates(base, per_node, resolution)
     wanted = ("efficiency", "capacity") if goal == "both" else (goal,)
     chosen: list[tuple[str, Candidate, Any]] = []

@@ -112,13 +112,13 @@ def block_of(name: str) -> str | None:
 
 
 def trunk_blocks(analysis: Analysis) -> list[str]:
-    """Blocks holding a spatial window whose min RF is finite (the trunk, before global
-    pooling and dense heads), in the order their first node is computed."""
+    """Blocks holding a convolution whose min RF is finite (the trunk, before global pooling
+    and dense heads), in the order their first convolution is computed."""
     found: dict[str, None] = {}
     for name in analysis.order:
         node = analysis.graph.nodes[name]
         block = block_of(name)
-        if block is None or not isinstance(node.op, O.Window) or block in found:
+        if block is None or not isinstance(node.op, O.Window) or node.op.kind != "conv" or block in found:
             continue
         if all(isinstance(s, int) for s in analysis[name].size_min):
             found[block] = None

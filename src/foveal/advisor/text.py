@@ -46,7 +46,7 @@ def rows(advice: Advice) -> list[list[str]]:
     for p in advice.proposals:
         after = p.after
         flops = si(after.flops) + ratio(after.flops, before.flops) if after.flops is not None else (
-            f"n/a (cost {p.cost_ratio:.2f}x)" if p.cost_ratio is not None else "n/a")
+            f"n/a (spatial cost {p.cost_ratio:.2f}x)" if p.cost_ratio is not None else "n/a")
         out.append([" + ".join(p.goals), flops, si(after.parameters) + ratio(after.parameters, before.parameters),
                     str(len(after.unproductive_convs)), str(len(after.critical)),
                     f"{len(after.productive_blocks)}/{after.blocks}", span(after)])
