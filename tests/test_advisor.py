@@ -18,7 +18,8 @@ def snapshot(model):
     object) and the values of a few weights."""
     modules = [(n, type(m), id(m)) for n, m in model.named_modules()]
     tensors = [(k, tuple(v.shape), id(v)) for k, v in model.state_dict(keep_vars=True).items()]
-    values = {k: v.detach().clone() for k, v in model.state_dict().items() if k in ("conv1.weight", "fc.weight")}
+    values = {k: v.detach().clone() for k, v in model.state_dict().items()
+              if k in ("conv1.weight", "fc.weight")}
     return modules, tensors, values
 
 

@@ -159,7 +159,7 @@ def advise(model: Any, input_shape: Any, *, goal: str = "both") -> Advice:
                 chosen.append((each, cand, made))
                 break
     proposals: list[Proposal] = []
-    for each, cand, made in chosen:
+    for each, _, made in chosen:
         same = next((i for i, p in enumerate(proposals) if p.edits == made.edits), None)
         if same is not None:
             proposals[same] = _with_goal(proposals[same], each)
@@ -206,8 +206,9 @@ def _made(cand: Candidate, model: Any, base: Analysis, shape: tuple[int, ...] | 
     cannot be made: the reason goes to notes); for a graph, the searched graph itself."""
     original = search.conv_nodes(base.graph, base.order)
     if not torch_module:
-        before_cost = search.spatial_cost(search.analyse(base.graph, base, cand.analysis.input_shape)) \
-            if _runs(base.graph, base, cand.analysis.input_shape) else None
+        resolution = tuple(int(s or 0) for s in cand.analysis.input_shape or ())
+        before_cost = search.spatial_cost(search.analyse(base.graph, base, resolution)) \
+            if _runs(base.graph, base, resolution) else None
         ratio = None if not before_cost or cand.measure.cost is None else cand.measure.cost / before_cost
         after = _network(cand.analysis, cand.verdicts, cand.measure, len(blocks), None, None)
         return Proposal((), cand.plan.edits, after, cand.graph, cand.analysis, None, ratio)
@@ -225,8 +226,8 @@ def _made(cand: Candidate, model: Any, base: Analysis, shape: tuple[int, ...] | 
     verdicts = analysis.verdicts()
     measured = search.measure(analysis, verdicts, original, blocks, None)
     after = _network(analysis, verdicts, measured, len(blocks), made.shadow, shape)
-    want = torch_edit.output_shape(model if torch_edit.on_meta(model) else torch_edit.meta_copy(model), shape) \
-        if _module_runs(model, shape) else None
+    runnable = model if torch_edit.on_meta(model) else torch_edit.meta_copy(model)
+    want = torch_edit.output_shape(runnable, shape) if _module_runs(model, shape) else None
     if want is not None and after.output_shape != want:
         notes.append(f"a candidate changed the output shape {want} -> {after.output_shape}; skipped")
         return None
@@ -283,7 +284,7 @@ def _resolve(model: Any) -> tuple[str, Any, list[str]]:
         return model, model, [f"{model} is a {zoo.framework(model)} graph: the proposals are edited graphs"]
     try:
         import torch  # noqa: F401
-        import torchvision  # noqa: F401
+        import torchvision  # type: ignore[import-untyped]  # noqa: F401
     except Exception as error:  # noqa: BLE001 - an import can fail in any way
         first = (str(error).strip().splitlines() or [""])[0]
         return model, model, [f"torchvision is not importable ({type(error).__name__}: {first}): the "
@@ -332,7 +333,8 @@ def _spatial(input_shape: Any) -> tuple[int, ...]:
     return sizes * 2 if len(sizes) == 1 else sizes
 
 
-def _analyse(model: Any, resolution: tuple[int, ...], shape: tuple[int, ...] | None) -> tuple[Analysis, tuple[int, ...]]:
+def _analyse(model: Any, resolution: tuple[int, ...],
+             shape: tuple[int, ...] | None) -> tuple[Analysis, tuple[int, ...]]:
     """The model's analysis at the target, or at the smallest power-of-two multiple where it runs
     (with the size analysed at)."""
     from ..api import receptive_field

@@ -57,7 +57,8 @@ def _main(args: argparse.Namespace) -> int:
         try:
             from ..pytorch.load import build
         except ImportError as error:
-            raise FovealError(f"{model} names a PyTorch model, but torch is not importable ({error})") from None
+            raise FovealError(f"{model} names a PyTorch model, but torch is not importable "
+                              f"({error})") from None
         model = build(model, json_kwargs(args.kwargs))
     elif args.kwargs:
         raise FovealError("--kwargs is for a PyTorch factory (pkg.module:factory or torchvision:<name>)")

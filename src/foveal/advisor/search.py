@@ -92,8 +92,12 @@ class Candidate:
 
 def conv_nodes(graph: Graph, names: Iterable[str] | None = None) -> list[str]:
     """Convolutions: windows of kind 'conv' (pooling windows and dense layers are not)."""
-    return [n for n in (names if names is not None else graph.nodes)
-            if isinstance(graph.nodes[n].op, O.Window) and graph.nodes[n].op.kind == "conv"]
+    found = []
+    for name in names if names is not None else graph.nodes:
+        op = graph.nodes[name].op
+        if isinstance(op, O.Window) and op.kind == "conv":
+            found.append(name)
+    return found
 
 
 def unproductive_convs(analysis: Analysis, verdicts: Verdicts) -> list[str]:
@@ -253,7 +257,8 @@ def estimated_flops(base: Analysis, edited: Analysis, flops: Mapping[str, int]) 
         old, new = base[name].output_shape, edited[name].output_shape
         ratio = 1.0
         if None not in old and None not in new:
-            ratio = math.prod(n for n in new if n is not None) / max(1, math.prod(o for o in old if o is not None))
+            ratio = (math.prod(n for n in new if n is not None)
+                     / max(1, math.prod(o for o in old if o is not None)))
         old_op, new_op = base.graph.nodes[name].op, edited.graph.nodes[name].op
         if isinstance(old_op, O.Window) and isinstance(new_op, O.Window):
             ratio *= math.prod(new_op.kernel) / math.prod(old_op.kernel)
@@ -281,7 +286,8 @@ def analyse(graph: Graph, like: Analysis, resolution: tuple[int, ...]) -> Analys
     return Analysis(graph, replace(like.options, input=like.input, input_shape=resolution), output)
 
 
-def candidates(base: Analysis, flops: Mapping[str, int] | None, resolution: tuple[int, ...]) -> list[Candidate]:
+def candidates(base: Analysis, flops: Mapping[str, int] | None,
+               resolution: tuple[int, ...]) -> list[Candidate]:
     """Every candidate of the search space (see the module docstring), each re-analysed at
     `resolution` (`base` may be analysed at a larger size when the model cannot run at it)."""
     graph = base.graph

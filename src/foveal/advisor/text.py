@@ -47,7 +47,8 @@ def rows(advice: Advice) -> list[list[str]]:
         after = p.after
         flops = si(after.flops) + ratio(after.flops, before.flops) if after.flops is not None else (
             f"n/a (spatial cost {p.cost_ratio:.2f}x)" if p.cost_ratio is not None else "n/a")
-        out.append([" + ".join(p.goals), flops, si(after.parameters) + ratio(after.parameters, before.parameters),
+        params = si(after.parameters) + ratio(after.parameters, before.parameters)
+        out.append([" + ".join(p.goals), flops, params,
                     str(len(after.unproductive_convs)), str(len(after.critical)),
                     f"{len(after.productive_blocks)}/{after.blocks}", span(after)])
     return out

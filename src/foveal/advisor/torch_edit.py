@@ -52,7 +52,8 @@ def meta_copy(model: nn.Module) -> nn.Module:
         if tensor.device.type == "meta":
             continue
         moved = tensor.detach().to("meta")
-        memo[id(tensor)] = nn.Parameter(moved, tensor.requires_grad) if isinstance(tensor, nn.Parameter) else moved
+        is_parameter = isinstance(tensor, nn.Parameter)
+        memo[id(tensor)] = nn.Parameter(moved, tensor.requires_grad) if is_parameter else moved
     return copy.deepcopy(model, memo)
 
 
@@ -79,7 +80,7 @@ def realise(model: nn.Module, graph: Graph, plan: Plan, input_shape: tuple[int, 
 
 def _apply(module: nn.Module, graph: Graph, plan: Plan) -> None:
     for name, op in plan.ops:
-        layer = _submodule(module, name)
+        layer: Any = _submodule(module, name)
         old = graph.nodes[name].op
         if not isinstance(layer, CONVS) or not isinstance(op, O.Window) or not isinstance(old, O.Window):
             raise NotRealisable(f"{name!r} is a {type(layer).__name__}, not a convolution the advisor edits")
@@ -111,7 +112,8 @@ def _replace(root: nn.Module, path: str, new: nn.Module) -> None:
     setattr(root.get_submodule(parent_path) if parent_path else root, leaf, new)
 
 
-def _conv_like(layer: nn.Module, *, kernel: Any = None, padding: Any = None, in_channels: int | None = None) -> nn.Module:
+def _conv_like(layer: Any, *, kernel: Any = None, padding: Any = None,
+               in_channels: int | None = None) -> nn.Module:
     weight = layer.weight
     return type(layer)(in_channels or layer.in_channels, layer.out_channels, kernel or layer.kernel_size,
                        layer.stride, layer.padding if padding is None else padding, layer.dilation,
