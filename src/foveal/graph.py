@@ -73,6 +73,24 @@ def _new_node(name: str, op: O.Op, inputs: tuple[str, ...], outputs: int, label:
     return node
 
 
+_ATOMS = frozenset((int, str, bool, type(None)))
+
+
+def _plain_key(op: O.Op) -> tuple | None:
+    """A key under which `op`, as given, normalizes to one known result: its type, field values
+    and their exact types (3, 3.0 and True are equal in Python but not to `normalize`); None if
+    a field is not an int, str, bool or None (tuples: normalized each time). Graphs built call by
+    call (`g.add('c', conv(3, 1, 1), [x])`) then validate each distinct op once, not per node."""
+    fields = getattr(op, "__dict__", None)
+    if fields is None:
+        return None
+    values = tuple(fields.values())
+    types = tuple(map(type, values))
+    if not _ATOMS.issuperset(types):
+        return None
+    return type(op), values, types
+
+
 def _axes(axes: int | Sequence[str]) -> tuple[str, ...]:
     if isinstance(axes, int) and not isinstance(axes, bool):
         if not 1 <= axes <= MAX_AXES:
@@ -98,6 +116,7 @@ class Graph:
         self.nodes: dict[str, Node] = {}
         self.declared_outputs: list[str] = []
         self._ops: dict[O.Op, O.Op] = {}  # equal ops share one object, so per-op work is cached
+        self._normalized: dict[tuple, O.Op] = {}  # _plain_key(op as given) -> its normalized op
         self._in_order = True  # every node was added after all its producers
         self._slotted = False  # some edge names an output slot ('name:k')
         self._inputs: list[str] = []  # the input nodes' names, in insertion order
@@ -147,8 +166,15 @@ class Graph:
             raise GraphError(f"node {name!r} ({op.op}) takes one input, got {len(refs)}; "
                              f"use a merge op (add, multiply, concat) to combine paths")
         if not normalized:  # (a reader passing normalized ops shares equal ones itself)
-            op = O.normalize(op, len(self.axes), name)
-            op = self._ops.setdefault(op, op)
+            key = _plain_key(op)
+            known = None if key is None else self._normalized.get(key)
+            if known is None:
+                op = O.normalize(op, len(self.axes), name)
+                op = self._ops.setdefault(op, op)
+                if key is not None:
+                    self._normalized[key] = op
+            else:
+                op = known
         ids: tuple[int, ...] | None
         used = self._used
         try:
