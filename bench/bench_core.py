@@ -9,7 +9,7 @@ and size_max of the output node) are timed separately; nodes/s is N / analysis t
 target is measured on the residual chain of 100,001 nodes (`synthetic.residual(100_001)`), with
 and without an input shape; linearity is time(10^6) / time(10^5) per kind. Each run
 builds a fresh graph and analyses it once; a timing is the best of 3 runs (10^4, 10^5) or of
---large-runs runs (10^6; default 2, since a single run is noisier than a best of 3 and would
+--large-runs runs (10^6; default 3, as at the smaller sizes: fewer runs there would
 bias the scaling ratio upwards). The cyclic garbage collector is left on, as a user would have
 it, unless --no-gc is given (then it is off during timed regions).
 
@@ -373,8 +373,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="skip the 10^6-node graphs")
     parser.add_argument("--target-runs", type=int, default=5,
                         help="runs per timing of the residual chain of the speed target (best of)")
-    parser.add_argument("--large-runs", type=int, default=2,
-                        help="runs per timing at 10^6 nodes (best of; default 2)")
+    parser.add_argument("--large-runs", type=int, default=3,
+                        help="runs per timing at 10^6 nodes (best of; default 3)")
     parser.add_argument("--no-gc", action="store_true",
                         help="disable the cyclic garbage collector during timed regions")
     parser.add_argument("--no-rfa", action="store_true", help="skip the rfa_toolbox comparison")

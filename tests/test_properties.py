@@ -644,3 +644,33 @@ def test_fast_path_agrees_on_zoo_graphs(name):
     assert summary(fast) == summary(general)
     assert [fast.result(n).region((1, 2)) for n in fast.order if fast.result(n).connected] == \
         [general.result(n).region((1, 2)) for n in general.order if general.result(n).connected]
+
+
+@pytest.mark.parametrize("shape", [None, 64])
+def test_packed_states_agree_with_the_general_path(shape):
+    """A residual network with the ops that leave the packed pass (a pad, a non-isotropic
+    window, a global pool on a side branch) and come back to it: every node's numbers, its
+    Analysis.affine (read from the columns) and its region match the general pass."""
+    from foveal import engine
+
+    g = Graph(2)
+    x = g.input("x")
+    for b in range(12):
+        y = g.add(f"b{b}.c1", conv(3, 2 if b in (3, 7) else 1, 1), [x])
+        y = g.add(f"b{b}.c2", conv(3, 1, 1), [y])
+        skip = g.add(f"b{b}.proj", conv(1, 2), [x]) if b in (3, 7) else x
+        x = g.add(f"b{b}.add", add(), [y, skip])
+        if b == 5:
+            x = g.add("pad", pad(1), [x])  # the general pass; its state is simple again
+            x = g.add("crop", conv(3), [x])
+        if b == 9:
+            g.add("side", conv((3, 1), 1, (1, 0)), [x])  # not isotropic: general
+    packed = foveal.receptive_field(g, shape)
+    assert sum(state is engine.PACKED for state in packed._states._states) > len(g) // 2
+    affine = {n: packed.affine(n) for n in packed.order}
+    with general_path_only():
+        general = foveal.receptive_field(g, shape)
+    assert affine == {n: general.affine(n) for n in general.order}
+    assert summary(packed) == summary(general)
+    assert [packed[n].region((1, 2)) for n in packed.order] == \
+        [general[n].region((1, 2)) for n in general.order]
