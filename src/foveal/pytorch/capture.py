@@ -31,6 +31,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from ..errors import FovealError, InvalidParameterError
 from ..input_spec import Form
+from .sizes import METHOD_RULES, rule_for_function, rule_for_module
 
 
 class CaptureError(FovealError):
@@ -131,6 +132,8 @@ class _StayOn(TorchFunctionMode):
         self.device = device
 
     def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        if not kwargs and func is not torch.Tensor.cuda and func is not torch.Tensor.to:
+            return func(*args)  # a device is requested by keyword, or through these two methods
         kwargs = dict(kwargs or {})
         if func is torch.Tensor.cuda:
             return args[0]
@@ -178,13 +181,78 @@ def trace(module: torch.nn.Module, leaves: tuple[type, ...] = (),
     return fx.GraphModule(tracer.root, graph, name), tracer
 
 
-class MetaRun(fx.Interpreter):
-    """Runs the graph on meta tensors, with meta stand-ins for parameters and buffers."""
+class MetaRun:
+    """Runs the graph on meta tensors, with meta stand-ins for parameters and buffers.
 
-    def __init__(self, gm: fx.GraphModule) -> None:
-        super().__init__(gm)
+    With `sizes` (capture's default), an op that has a size rule (`sizes.py`) gets its output
+    from the rule and PyTorch's kernel does not run; `check` runs the kernel as well and raises
+    when the two differ (the tests' self-check). Without `sizes` every kernel runs (FLOP counts
+    need them). Kernels run with device requests kept on the meta device (`on_device`); the loop
+    is fx.Interpreter's without its per-node bookkeeping, which cost as much as the rules."""
+
+    def __init__(self, gm: fx.GraphModule, sizes: bool = True, check: bool = False) -> None:
+        self.module = gm
         self.values: dict[fx.Node, Any] = {}
         self._meta: dict[int, torch.Tensor] = {}
+        self.sizes = sizes
+        self.check = check
+        self.node_name = ""
+        self._stay = _StayOn(torch.device("meta"))
+
+    def run(self, *args: Any) -> Any:
+        """Every node in order; the placeholders take `args`. Returns the output's value."""
+        inputs = iter(args)
+        values = self.values
+        for n in self.module.graph.nodes:
+            if n.op == "placeholder":
+                values[n] = next(inputs)
+            elif n.op == "output":
+                values[n] = result = fx.node.map_arg(n.args[0], values.__getitem__)
+                return result
+            else:
+                self.run_node(n)
+        return None
+
+    def run_node(self, n: fx.Node) -> Any:
+        self.node_name = n.name
+        lookup = self.values.__getitem__
+        args = fx.node.map_arg(n.args, lookup)
+        kwargs = fx.node.map_arg(n.kwargs, lookup)
+        target = n.target
+        if n.op == "call_module":
+            sub = self._attribute(str(target))
+            rule = rule_for_module(sub) if self.sizes else None
+            result = self._by_rule(rule, sub, args, kwargs, lambda: self._module(sub, args, kwargs))
+        elif n.op == "call_function":
+            rule = rule_for_function(target, lambda: _function_name(target)) if self.sizes else None
+            result = self._by_rule(rule, None, args, kwargs, lambda: target(*args, **kwargs))  # type: ignore[operator]
+        elif n.op == "call_method":
+            on_tensor = self.sizes and args and isinstance(args[0], torch.Tensor)
+            rule = METHOD_RULES.get(str(target)) if on_tensor else None
+            result = self._by_rule(rule, None, args, kwargs,
+                                   lambda: getattr(args[0], target)(*args[1:], **kwargs))  # type: ignore[arg-type]
+        elif n.op == "get_attr":
+            result = self._as_meta(self._attribute(str(target)))
+        else:
+            raise CaptureError(f"node {n.name!r}: unexpected fx op {n.op!r}")
+        self.values[n] = result
+        return result
+
+    def _attribute(self, target: str) -> Any:
+        """A submodule, parameter, buffer or other attribute by dotted path (the module's own
+        dicts first: nn.Module.__getattr__ costs a microsecond a step)."""
+        found: Any = self.module
+        for part in target.split("."):
+            if isinstance(found, nn.Module):
+                for table in (found._modules, found._parameters, found._buffers):
+                    if part in table:
+                        found = table[part]
+                        break
+                else:
+                    found = getattr(found, part)
+            else:
+                found = getattr(found, part)
+        return found
 
     def _as_meta(self, value: Any) -> Any:
         if not isinstance(value, torch.Tensor) or value.device.type == "meta":
@@ -194,47 +262,53 @@ class MetaRun(fx.Interpreter):
             found = self._meta[id(value)] = torch.empty_like(value, device="meta")
         return found
 
-    def get_attr(self, target: Any, args: Any, kwargs: Any) -> Any:
-        return self._as_meta(super().get_attr(target, args, kwargs))
-
-    def call_module(self, target: Any, args: Any, kwargs: Any) -> Any:
-        sub = self.fetch_attr(target)
-        if _keeps_shape(sub, args, kwargs):
-            return args[0] if getattr(sub, "inplace", False) else torch.empty_like(args[0])
-        state = dict(sub.named_parameters())
+    def _module(self, sub: nn.Module, args: Any, kwargs: Any) -> Any:
+        state: dict[str, torch.Tensor] = dict(sub.named_parameters())
         state.update(sub.named_buffers())
         if all(v.device.type == "meta" for v in state.values()):
             return sub(*args, **kwargs)
         return functional_call(sub, {k: self._as_meta(v) for k, v in state.items()}, args, kwargs)
 
-    def run_node(self, n: fx.Node) -> Any:
-        result = super().run_node(n)
-        self.values[n] = result
-        return result
+    def _by_rule(self, rule: Any, module: Any, args: Any, kwargs: Any, kernel: Any) -> Any:
+        found = None if rule is None else rule(module, args, kwargs)
+        if found is None or self.check:
+            with self._stay:
+                by_kernel = kernel()
+            if found is None:
+                return by_kernel
+            check_sizes(found, by_kernel, self.node_name)
+        return found
 
 
-_ELEMENTWISE = frozenset({
-    nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU, nn.SiLU, nn.Mish, nn.Hardswish,
-    nn.Hardsigmoid, nn.Hardtanh, nn.Sigmoid, nn.Tanh, nn.Softplus, nn.Softsign, nn.LogSigmoid,
-    nn.Tanhshrink, nn.Identity, nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout,
-})
-_BATCH_NORM_RANKS: dict[type, tuple[int, ...]] = {
-    nn.BatchNorm1d: (2, 3), nn.BatchNorm2d: (4,), nn.BatchNorm3d: (5,)}
+class SizeRuleError(FovealError):
+    """A size rule gave another output than PyTorch's kernel (`MetaRun(check=True)`)."""
 
 
-def _keeps_shape(module: nn.Module, args: Any, kwargs: Any) -> bool:
-    """Whether `module` (exactly a stock activation, dropout or batch norm, not a subclass) called
-    on this one meta tensor returns a tensor of its shape and dtype. Such modules are not run: on
-    meta tensors torch runs them through slow Python decompositions (about 1 ms a call, a third
-    of MobileNet-v2's capture). A batch norm whose channels or rank do not fit is run, so that
-    torch raises its own error."""
-    if kwargs or len(args) != 1 or not isinstance(args[0], torch.Tensor) or args[0].device.type != "meta":
-        return False
-    kind = type(module)
-    if kind in _ELEMENTWISE:
-        return True
-    ranks = _BATCH_NORM_RANKS.get(kind)
-    return ranks is not None and args[0].dim() in ranks and args[0].shape[1] == module.num_features
+def check_sizes(by_rule: Any, by_kernel: Any, where: str) -> None:
+    """The rule's output has the kernel's structure, and each tensor its shape, dtype and strides
+    (on dims longer than 1, where strides matter)."""
+    if isinstance(by_kernel, (tuple, list)) and not isinstance(by_kernel, torch.Size):
+        if not isinstance(by_rule, (tuple, list)) or len(by_rule) != len(by_kernel):
+            raise SizeRuleError(f"node {where!r}: the size rule gave {by_rule!r}, PyTorch {by_kernel!r}")
+        for r, k in zip(by_rule, by_kernel):
+            check_sizes(r, k, where)
+        return
+    if not isinstance(by_kernel, torch.Tensor):
+        raise SizeRuleError(f"node {where!r}: the size rule gave a tensor, PyTorch "
+                            f"{type(by_kernel).__name__}")
+    strides = [(r, k) for r, k, size in zip(by_rule.stride(), by_kernel.stride(), by_kernel.shape)
+               if size > 1]
+    if (by_rule.shape != by_kernel.shape or by_rule.dtype != by_kernel.dtype
+            or any(r != k for r, k in strides)):
+        raise SizeRuleError(
+            f"node {where!r}: the size rule gave {tuple(by_rule.shape)} {by_rule.dtype} strides "
+            f"{by_rule.stride()}, PyTorch {tuple(by_kernel.shape)} {by_kernel.dtype} strides "
+            f"{by_kernel.stride()}")
+
+
+def _function_name(target: Any) -> str:
+    module = getattr(target, "__module__", None) or ""
+    return f"{module}.{getattr(target, '__qualname__', '')}"
 
 
 class _RunFailed(CaptureError):
@@ -256,12 +330,14 @@ def _arguments(gm: fx.GraphModule, example: torch.Tensor) -> list[Any]:
     return args
 
 
-def propagate(gm: fx.GraphModule, example: torch.Tensor) -> dict[fx.Node, Any]:
-    run = MetaRun(gm)
+def propagate(gm: fx.GraphModule, example: torch.Tensor, check: bool = False) -> dict[fx.Node, Any]:
+    """Each node's output on meta tensors: by size rule where one applies, else by PyTorch's
+    kernel; `check`: both, compared (SizeRuleError on a difference)."""
+    run = MetaRun(gm, check=check)
     input_shape = tuple(example.shape)
     args = _arguments(gm, example.to("meta"))
     try:
-        with torch.no_grad(), on_device(torch.device("meta")):
+        with torch.no_grad():
             run.run(*args)
     except FovealError:
         raise

@@ -25,7 +25,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from ..errors import FovealError
 from .builder import Builder, Value
-from .capture import CaptureError, MetaRun, first_line, on_device
+from .capture import CaptureError, MetaRun, first_line
 
 __all__ = ["NodeFlops", "flops_by_node", "count_flops"]
 
@@ -92,7 +92,7 @@ class _Counting(MetaRun):
     """The meta run of capture.py, noting the FLOPs FlopCounterMode saw during each node."""
 
     def __init__(self, gm: fx.GraphModule, counter: FlopCounterMode) -> None:
-        super().__init__(gm)
+        super().__init__(gm, sizes=False)  # every kernel runs: FLOPs are counted on them
         self.counter = counter
         self.flops: dict[fx.Node, int] = {}
 
@@ -120,7 +120,7 @@ def _run_counting(gm: fx.GraphModule, captured: Any) -> tuple[dict[fx.Node, int]
         else:
             args.append(value)
     try:
-        with torch.no_grad(), on_device(torch.device("meta")), counter:
+        with torch.no_grad(), counter:  # MetaRun keeps device requests on meta
             run.run(*args)
     except FovealError:
         raise

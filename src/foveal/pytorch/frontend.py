@@ -66,7 +66,8 @@ def convert_module(module: torch.nn.Module, input_shape: Any, handlers: Mapping[
     if not isinstance(module, torch.nn.Module):
         raise FovealError(f"expected a torch.nn.Module, got {type(module).__name__}")
     training = [m for m in module.modules() if m.training]
-    module.eval()  # the inference graph: no training-only branches, no batch-norm batch statistics
+    if training:  # the inference graph: no training-only branches, no batch-norm batch statistics
+        module.eval()  # (not called on a model in eval mode already: nn.Module.__setattr__ is slow)
     try:
         return _convert(module, check_input_shape(input_shape), TABLES.with_extras(handlers), capture)
     finally:
