@@ -226,7 +226,7 @@ def conv_op(b: Builder, x: Value, n_op: int, kernel, stride, padding, dilation, 
         else:  # 'same': d(k-1) in total, the odd pixel after
             pairs = [(d * (k - 1) // 2, d * (k - 1) - d * (k - 1) // 2) for k, d in zip(kernel, dilation)]
     else:
-        pairs = [(p, p) for p in per_dim(padding, n_op)]
+        pairs = _pairs(padding, n_op)
     trivial = [k == 1 and s == 1 and p == (0, 0) for k, s, p in zip(kernel, stride, pairs)]
     if padding_mode != "zeros" and any(p != (0, 0) for p in pairs):
         mapped, _ = op_axes(x, n_op, trivial)
@@ -246,11 +246,24 @@ def conv_op(b: Builder, x: Value, n_op: int, kernel, stride, padding, dilation, 
     return spatial(b, x, n_op, make, True, "conv", trivial, geometry)
 
 
+def _pairs(padding: Any, n_op: int) -> list[tuple[int, int]]:
+    """Per op dim (before, after): an int pads both sides; a pair (TensorFlow's 'same', which puts
+    the odd pixel after) is taken as it is."""
+    return [(p[0], p[1]) if isinstance(p, tuple) else (p, p) for p in per_dim(padding, n_op)]
+
+
+def same_padding(size: int, kernel: int, stride: int, dilation: int) -> tuple[int, int]:
+    """TensorFlow's 'same' padding of one axis (timm's `pad_same`): enough for ceil(L / s)
+    outputs, half before and the odd pixel after."""
+    total = max((math.ceil(size / stride) - 1) * stride + (kernel - 1) * dilation + 1 - size, 0)
+    return total // 2, total - total // 2
+
+
 def pool_op(b: Builder, x: Value, n_op: int, kind: str, kernel, stride, padding, dilation,
             ceil_mode: bool) -> Value:
     kernel = per_dim(kernel, n_op)
     stride = kernel if stride is None or stride == [] or stride == () else per_dim(stride, n_op)
-    pairs = [(p, p) for p in per_dim(padding, n_op)]
+    pairs = _pairs(padding, n_op)
     dilation = per_dim(dilation, n_op)
 
     def make(m: tuple[int | None, ...]) -> O.Op:

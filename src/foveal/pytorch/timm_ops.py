@@ -17,6 +17,8 @@ from torch import fx
 from .. import ops as O
 from ..building import Value
 from .builder import Builder, Handler
+from .nodes import module_of, per_dim
+from .spatial import conv_op, pool_op, same_padding
 
 
 def relative_position_logits(b: Builder, n: fx.Node, args: tuple, kwargs: dict) -> Any:
@@ -31,7 +33,47 @@ def relative_position_logits(b: Builder, n: fx.Node, args: tuple, kwargs: dict) 
     return b.emit(O.Elementwise("relative_position"), [q], q.layout[:-1] + (None,))
 
 
+def _same_pairs(x: Value, kernel: Any, stride: Any, dilation: Any) -> list[tuple[int, int]]:
+    """TensorFlow 'same' padding of the last two dims of x, from their sizes."""
+    return [same_padding(size, k, s, d) for size, k, s, d in zip(
+        x.shape[-2:], per_dim(kernel, 2), per_dim(stride, 2), per_dim(dilation, 2))]
+
+
+def conv_same(b: Builder, n: fx.Node, args: tuple, kwargs: dict) -> Value:
+    """timm's Conv2dSame and the 'same' weight-standardised convs: TensorFlow 'same' padding from
+    the input's size (a Python max() of sizes, which fx cannot trace), then the conv. StdConv2dSame
+    pads so only when built with dynamic padding (`same_pad`), else as a plain conv."""
+    m = module_of(b, n)
+    x = args[0]
+    kernel = m.weight.shape[-2:]
+    padding: Any = m.padding
+    if getattr(m, "same_pad", True):
+        padding = [(p + a, p + c) for p, (a, c) in zip(per_dim(m.padding, 2),
+                                                      _same_pairs(x, kernel, m.stride, m.dilation))]
+    return conv_op(b, x, 2, tuple(kernel), m.stride, padding, m.dilation, "zeros")
+
+
+def pool_same(kind: str) -> Handler:
+    """timm's MaxPool2dSame / AvgPool2dSame: 'same' padding (max pooling's with -inf, average
+    pooling's without its dilation), then the pool."""
+
+    def handle(b: Builder, n: fx.Node, args: tuple, kwargs: dict) -> Value:
+        m = module_of(b, n)
+        x = args[0]
+        dilation = getattr(m, "dilation", 1) if kind == "max_pool" else 1
+        pairs = _same_pairs(x, m.kernel_size, m.stride, dilation)
+        padding = [(p + a, p + c) for p, (a, c) in zip(per_dim(m.padding, 2), pairs)]
+        return pool_op(b, x, 2, kind, m.kernel_size, m.stride, padding, dilation, m.ceil_mode)
+
+    return handle
+
+
 MODULES_BY_NAME: dict[str, Handler] = {
+    "timm.layers.conv2d_same.Conv2dSame": conv_same,
+    "timm.layers.std_conv.StdConv2dSame": conv_same,
+    "timm.layers.std_conv.ScaledStdConv2dSame": conv_same,
+    "timm.layers.pool2d_same.MaxPool2dSame": pool_same("max_pool"),
+    "timm.layers.pool2d_same.AvgPool2dSame": pool_same("avg_pool"),
     "timm.layers.bottleneck_attn.PosEmbedRel": relative_position_logits,
     "timm.layers.halo_attn.PosEmbedRel": relative_position_logits,
 }
