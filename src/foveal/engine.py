@@ -1,7 +1,9 @@
 """One pass in topological order: shapes, exact maps, path ranges, alignment and status per node.
 
 Every node is visited once and every edge once, so the pass is linear in nodes + edges (the work
-per node is bounded by its number of distinct path strides, usually one).
+per node is bounded by its number of distinct path strides, usually one). Most nodes take the
+packed pass (see `Packed`): a few integer operations and no object per node; the others the
+general pass, whose `NodeState` says everything the engine knows.
 """
 
 from __future__ import annotations
@@ -253,14 +255,14 @@ def _run(graph: Graph, options: Options) -> tuple[list[str], StateTable, str, li
                 if entry is not _OTHER and ids is not None:
                     i = ids[0]
                     if states[i] is PACKED or pack(states, i):
+                        if entry is _IDENTITY:
+                            c_stride[index], c_first[index] = c_stride[i], c_first[i]
+                            c_last[index], c_path[index] = c_last[i], c_path[i]
+                            c_rmin[index], c_rmax[index] = c_rmin[i], c_rmax[i]
+                            c_length[index] = c_length[i]
+                            states[index] = PACKED
+                            continue
                         if entry is _JOIN:
-                            if len(ids) == 1:  # identity
-                                c_stride[index], c_first[index] = c_stride[i], c_first[i]
-                                c_last[index], c_path[index] = c_last[i], c_path[i]
-                                c_rmin[index], c_rmax[index] = c_rmin[i], c_rmax[i]
-                                c_length[index] = c_length[i]
-                                states[index] = PACKED
-                                continue
                             stride, first, path_stride, n = c_stride[i], c_first[i], c_path[i], c_length[i]
                             centre, rmin, rmax = first + c_last[i], c_rmin[i], c_rmax[i]
                             for i in ids:
@@ -281,7 +283,7 @@ def _run(graph: Graph, options: Options) -> tuple[list[str], StateTable, str, li
                                 c_length[index] = n
                                 states[index] = PACKED
                                 continue
-                        elif len(ids) == 1:
+                        else:  # a window: one input (Graph.add)
                             n = c_length[i]
                             found = entry.get(n, _MISSING)  # type: ignore[attr-defined]
                             if found is _MISSING:
@@ -369,17 +371,19 @@ def _run(graph: Graph, options: Options) -> tuple[list[str], StateTable, str, li
 
 
 _WINDOW, _MERGE, _ELEMENTWISE = O.Window, O.Merge, O.Elementwise
-_JOIN, _OTHER, _MISSING = object(), object(), object()
+_IDENTITY, _JOIN, _OTHER, _MISSING = object(), object(), object(), object()
 
 
 def _fast_entry(op: O.Op) -> object:
-    """What the packed pass does with an op: _JOIN (a merge or an elementwise op: the hull of
-    its inputs' equal maps), a dict for a window (its affine_window per input length, filled as
-    they are met), or _OTHER (the general pass)."""
+    """What the packed pass does with an op: _IDENTITY (an elementwise op: its input's state),
+    _JOIN (a merge: the hull of its inputs' equal maps), a dict for a window (its affine_window
+    per input length, filled as they are met), or _OTHER (the general pass)."""
     kind = type(op)
     if kind is _WINDOW:
         return {}
-    if (kind is _MERGE and not op.is_choice) or kind is _ELEMENTWISE:  # type: ignore[union-attr]
+    if kind is _ELEMENTWISE:
+        return _IDENTITY
+    if kind is _MERGE and not op.is_choice:  # type: ignore[union-attr]
         return _JOIN
     return _OTHER
 
