@@ -233,10 +233,10 @@ MODELS = [("resnet18", (1, 3, 64, 64)), ("mobilenet_v3_small", (1, 3, 64, 64)),
 def test_models_propagate_with_every_rule_checked(name, shape):
     """Every node of a real model that a rule answered has the kernel's output too."""
     model = TM.torchvision_model(name).eval()
-    gm, _ = trace(model)
+    graph, tracer = trace(model)
     example = example_input(model, shape)
-    checked = propagate(gm, example, check=True)
-    plain = propagate(gm, example)
+    checked = propagate(tracer.root, graph, example, check=True)
+    plain = propagate(tracer.root, graph, example)
     assert checked.keys() == plain.keys()
     for n, value in plain.items():
         if isinstance(value, torch.Tensor):
@@ -248,14 +248,14 @@ def test_timm_models_propagate_with_every_rule_checked():
     for name in ("resmlp_12_224", "fastvit_t8", "vit_tiny_patch16_224"):
         with torch.device("meta"):
             model = timm.create_model(name, pretrained=False).eval()
-        gm, _ = trace(model)
-        propagate(gm, example_input(model, (1, 3, 224, 224)), check=True)
+        graph, tracer = trace(model)
+        propagate(tracer.root, graph, example_input(model, (1, 3, 224, 224)), check=True)
 
 
 def test_a_call_outside_every_rule_gets_pytorchs_error():
     """No rule answers for a Linear fed the wrong features: the kernel runs and its error names
     the node."""
     model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten(), nn.Linear(5, 2)).eval()
-    gm, _ = trace(model)
+    graph, tracer = trace(model)
     with pytest.raises(CaptureError, match="after node"):
-        propagate(gm, example_input(model, (1, 3, 8, 8)))
+        propagate(tracer.root, graph, example_input(model, (1, 3, 8, 8)))

@@ -106,7 +106,7 @@ class Builder(GraphBuilder):
     def run(self, lookup: Lookup) -> Graph:
         """Convert every fx node in order; `lookup` gives a node's handler (None: no handler)."""
         outputs: list[str] = []
-        for n in self.captured.gm.graph.nodes:
+        for n in self.captured.graph.nodes:
             self.node = n
             if n.op == "placeholder":
                 self.env[n] = self._placeholder(n)

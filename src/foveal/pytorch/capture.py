@@ -45,7 +45,9 @@ CAPTURE_METHODS = ("auto", "fx", "export")
 class Captured:
     """A captured module: the fx graph, each node's output (meta or fake), and names."""
 
-    gm: fx.GraphModule
+    root: nn.Module
+    """The module whose attributes the graph's `get_attr` and `call_module` targets name."""
+    graph: fx.Graph
     values: dict[fx.Node, Any]
     module_outputs: list[tuple[str, fx.Node, str]] = field(default_factory=list)
     """(module path, node it returned, class name) per non-leaf module call, innermost first."""
@@ -61,6 +63,21 @@ class Captured:
     ran_on: str = "meta"
     """Where the shapes came from: 'meta', or 'cpu' when the meta routes failed and the model ran
     on real CPU tensors (`capture="auto"` only)."""
+    _gm: fx.GraphModule | None = field(default=None, repr=False)
+
+    @property
+    def gm(self) -> fx.GraphModule:
+        """The graph as a GraphModule, made on first use: its code generation costs a third of
+        tracing, and only running the graph again (verify, FLOP counts) needs it."""
+        if self._gm is None:
+            self._gm = as_graph_module(self.root, self.graph)
+        return self._gm
+
+
+def as_graph_module(root: nn.Module, graph: fx.Graph) -> fx.GraphModule:
+    if isinstance(root, fx.GraphModule) and root.graph is graph:
+        return root
+    return fx.GraphModule(root, graph, type(root).__name__)
 
 
 class _Tracer(fx.Tracer):
@@ -173,12 +190,13 @@ def qualified_name(cls: type) -> str:
 
 
 def trace(module: torch.nn.Module, leaves: tuple[type, ...] = (),
-          leaf_names: frozenset[str] = frozenset()) -> tuple[fx.GraphModule, _Tracer]:
+          leaf_names: frozenset[str] = frozenset()) -> tuple[fx.Graph, _Tracer]:
+    """The fx graph of `module` (its targets are paths in `tracer.root`, the module itself) and
+    the tracer. No GraphModule is made (`Captured.gm` makes one when asked)."""
     tracer = _Tracer(leaves, leaf_names)
     with on_device(torch.device("cpu")):  # constants a CUDA-only model makes while tracing
         graph = tracer.trace(module)
-    name = module.__class__.__name__
-    return fx.GraphModule(tracer.root, graph, name), tracer
+    return graph, tracer
 
 
 class MetaRun:
@@ -190,8 +208,9 @@ class MetaRun:
     need them). Kernels run with device requests kept on the meta device (`on_device`); the loop
     is fx.Interpreter's without its per-node bookkeeping, which cost as much as the rules."""
 
-    def __init__(self, gm: fx.GraphModule, sizes: bool = True, check: bool = False) -> None:
-        self.module = gm
+    def __init__(self, root: nn.Module, graph: fx.Graph, sizes: bool = True, check: bool = False) -> None:
+        self.module = root
+        self.graph = graph
         self.values: dict[fx.Node, Any] = {}
         self._meta: dict[int, torch.Tensor] = {}
         self.sizes = sizes
@@ -203,7 +222,7 @@ class MetaRun:
         """Every node in order; the placeholders take `args`. Returns the output's value."""
         inputs = iter(args)
         values = self.values
-        for n in self.module.graph.nodes:
+        for n in self.graph.nodes:
             if n.op == "placeholder":
                 values[n] = next(inputs)
             elif n.op == "output":
@@ -315,9 +334,9 @@ class _RunFailed(CaptureError):
     """Running the traced graph failed (not the arguments): another route may still work."""
 
 
-def _arguments(gm: fx.GraphModule, example: torch.Tensor) -> list[Any]:
+def _arguments(graph: fx.Graph, example: torch.Tensor) -> list[Any]:
     """The example for the first placeholder, each other one's default value."""
-    placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
+    placeholders = [n for n in graph.nodes if n.op == "placeholder"]
     if not placeholders:
         raise CaptureError("the module's forward takes no input")
     args: list[Any] = [example]
@@ -330,12 +349,13 @@ def _arguments(gm: fx.GraphModule, example: torch.Tensor) -> list[Any]:
     return args
 
 
-def propagate(gm: fx.GraphModule, example: torch.Tensor, check: bool = False) -> dict[fx.Node, Any]:
+def propagate(root: nn.Module, graph: fx.Graph, example: torch.Tensor, check: bool = False
+              ) -> dict[fx.Node, Any]:
     """Each node's output on meta tensors: by size rule where one applies, else by PyTorch's
     kernel; `check`: both, compared (SizeRuleError on a difference)."""
-    run = MetaRun(gm, check=check)
+    run = MetaRun(root, graph, check=check)
     input_shape = tuple(example.shape)
-    args = _arguments(gm, example.to("meta"))
+    args = _arguments(graph, example.to("meta"))
     try:
         with torch.no_grad():
             run.run(*args)
@@ -554,15 +574,15 @@ def _as_meta(value: Any) -> Any:
     return value
 
 
-def real_run(gm: fx.GraphModule, example: torch.Tensor) -> dict[fx.Node, Any]:
+def real_run(root: nn.Module, graph: fx.Graph, example: torch.Tensor) -> dict[fx.Node, Any]:
     """Each node's output shape from one run on the CPU with a random input of the example's shape
     and dtype (values in [0.5, 1.5), as verify's probes)."""
     sources = _Sources()
     probe = torch.rand(tuple(example.shape), generator=torch.Generator().manual_seed(1),
                        dtype=example.dtype) + 0.5
     sources.mark(probe, _INPUT)
-    run = RealRun(gm, sources)
-    args = _arguments(gm, probe)
+    run = RealRun(as_graph_module(root, graph), sources)
+    args = _arguments(graph, probe)
     try:
         with torch.no_grad(), on_device(torch.device("cpu")), _ReadMode(sources), _FlowMode(sources):
             run.run(*args)
@@ -591,7 +611,7 @@ def capture(module: torch.nn.Module, input_shape: tuple[int, ...], leaves: tuple
         return _export(module, input_shape, leaves)
     name = type(module).__name__
     try:
-        gm, tracer = trace(module, leaves, leaf_names)
+        graph, tracer = trace(module, leaves, leaf_names)
     except Exception as exc:  # noqa: BLE001 - fx fails in many ways on dynamic code
         reason = first_line(exc, with_type=False)
         if method == "fx":
@@ -600,25 +620,26 @@ def capture(module: torch.nn.Module, input_shape: tuple[int, ...], leaves: tuple
     example = example_input(module, input_shape)
     ran_on = "meta"
     try:
-        values = propagate(gm, example)
+        values = propagate(tracer.root, graph, example)
     except _RunFailed as meta_failed:
         if method == "fx":
             raise CaptureError(f"{meta_failed}. {_SHAPE_HINT}") from None
         try:
-            gm, tracer = _on_a_copy(module, leaves, leaf_names, (gm, tracer))
-            values = real_run(gm, example)
+            graph, tracer = _on_a_copy(module, leaves, leaf_names, (graph, tracer))
+            values = real_run(tracer.root, graph, example)
         except CaptureError as cpu_failed:
             raise CaptureError(
                 f"could not capture {name}; torch.fx + meta tensors: {meta_failed}; torch.fx + a real "
                 f"run on the CPU: {_same_or(cpu_failed, meta_failed)}. {_SHAPE_HINT}") from None
         ran_on = "cpu"
-    leaf_types = {n.target: type(gm.get_submodule(n.target)) for n in gm.graph.nodes
+    root = tracer.root
+    leaf_types = {n.target: type(root.get_submodule(n.target)) for n in graph.nodes
                   if n.op == "call_module"}
-    return Captured(gm, values, tracer.module_outputs, leaf_types, ran_on=ran_on)
+    return Captured(root, graph, values, tracer.module_outputs, leaf_types, ran_on=ran_on)
 
 
 def _on_a_copy(module: torch.nn.Module, leaves: tuple[type, ...], leaf_names: frozenset[str],
-               traced: tuple[fx.GraphModule, _Tracer]) -> tuple[fx.GraphModule, _Tracer]:
+               traced: tuple[fx.Graph, _Tracer]) -> tuple[fx.Graph, _Tracer]:
     """A model with meta weights runs as a copy, traced again: what its forward stores on itself
     (timm's attention-bias caches, keyed by device) would hold values made from random stand-ins,
     which must not stay on the user's module. A copy that fails runs the original."""

@@ -57,7 +57,7 @@ def from_program(program: Any) -> Captured:
     nodes = list(gm.graph.nodes)
     input_node = _user_input(program)
     values = {n: n.meta.get("val") for n in nodes}
-    captured = Captured(gm, values, input_node=input_node, method="export")
+    captured = Captured(gm, gm.graph, values, input_node=input_node, method="export")
     sig = program.graph_signature
     sources = {**sig.inputs_to_parameters, **sig.inputs_to_buffers,
                **sig.inputs_to_lifted_tensor_constants}

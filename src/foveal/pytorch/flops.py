@@ -92,7 +92,7 @@ class _Counting(MetaRun):
     """The meta run of capture.py, noting the FLOPs FlopCounterMode saw during each node."""
 
     def __init__(self, gm: fx.GraphModule, counter: FlopCounterMode) -> None:
-        super().__init__(gm, sizes=False)  # every kernel runs: FLOPs are counted on them
+        super().__init__(gm, gm.graph, sizes=False)  # every kernel runs: FLOPs are counted on them
         self.counter = counter
         self.flops: dict[fx.Node, int] = {}
 

@@ -41,7 +41,7 @@ def per_dim(value: Any, n: int) -> tuple[Any, ...]:
 
 def module_of(b: Builder, n: fx.Node) -> Any:
     """The module an fx `call_module` node calls."""
-    return b.captured.gm.get_submodule(str(n.target))
+    return b.captured.root.get_submodule(str(n.target))
 
 
 def with_indices(b: Builder, n: fx.Node, y: Value) -> Any:
