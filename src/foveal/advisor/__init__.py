@@ -41,7 +41,8 @@ class Network:
     critical: tuple[str, ...]
     convolutions: int
     productive_blocks: tuple[str, ...]
-    """The original model's trunk blocks kept with no unproductive convolution."""
+    """The network's trunk blocks with no unproductive convolution (a moved block counts where
+    it is)."""
     blocks: int
     """The original model's trunk blocks."""
     resolution_range: tuple[tuple[Any, ...], tuple[Any, ...]] | None
@@ -138,8 +139,7 @@ def advise(model: Any, input_shape: Any, *, goal: str = "both") -> Advice:
         from ..pytorch.flops import flops_by_node
 
         per_node = flops_by_node(model, (*shape[:2], *analysed_at))  # type: ignore[index]
-    original = search.conv_nodes(base.graph, base.order)
-    measured = search.measure(base, verdicts, original, blocks, None)
+    measured = search.measure(base, verdicts, None)
     before = _network(base, verdicts, measured, len(blocks), model if torch_module else None,
                       shape if analysed_at == resolution else None)
     if not before.unproductive_convs:
@@ -150,10 +150,12 @@ def advise(model: Any, input_shape: Any, *, goal: str = "both") -> Advice:
                      "their spatial cost (output positions times kernel positions of each "
                      "convolution), which weighs every layer alike whatever its width")
     found = search.candidates(base, per_node, resolution)
+    budget = None if per_node is None else search.estimated_parameters(
+        base, base, per_node, search.conv_nodes(base.graph, base.order))
     wanted = ("efficiency", "capacity") if goal == "both" else (goal,)
     chosen: list[tuple[str, Candidate, Any]] = []
     for each in wanted:
-        for cand in _ranked(found, each, len(measured.productive_blocks))[:REALISE_TRIES]:
+        for cand in _ranked(found, each, len(measured.productive_blocks), budget)[:REALISE_TRIES]:
             made = _made(cand, model, base, shape, blocks, torch_module, notes)
             if made is not None:
                 chosen.append((each, cand, made))
@@ -178,14 +180,23 @@ def _with_goal(p: Proposal, goal: str) -> Proposal:
     return Proposal((*p.goals, goal), p.edits, p.after, p.graph, p.analysis, p.module, p.cost_ratio, p.notes)
 
 
-def _ranked(found: list[Candidate], goal: str, productive_before: int) -> list[Candidate]:
+def _ranked(found: list[Candidate], goal: str, productive_before: int,
+            budget: float | None = None) -> list[Candidate]:
     """Candidates in the goal's order: those with no unproductive convolution first.
 
     efficiency: at least as many productive blocks as the model (and one), fewest FLOPs;
-    capacity: most productive blocks, then most working convolutions, then fewest FLOPs.
-    Fewer edits break ties, so an edit that changes nothing is never proposed."""
+    capacity: most productive blocks, then most working convolutions, then most working
+    convolution weights up to the model's own (`budget`, in percent; rfa_toolbox: "make use of
+    the underutilized parameters", not grow the model; a reduced kernel loses weights), then
+    fewest FLOPs. Fewer edits break ties, so an edit that changes nothing is never proposed."""
     def cost(c: Candidate) -> float:
         return math.inf if c.measure.cost is None else c.measure.cost
+
+    def weights(c: Candidate) -> int:
+        """Working weights in percent of the model's (a shrunk stem's few weights are noise)."""
+        if not budget:
+            return 0
+        return round(100 * min(c.measure.working_parameters or 0.0, budget) / budget)
 
     clean = [c for c in found if not c.measure.unproductive_convs]
     if goal == "efficiency":
@@ -194,7 +205,7 @@ def _ranked(found: list[Candidate], goal: str, productive_before: int) -> list[C
         ranked = sorted(pool, key=lambda c: (cost(c), -len(c.measure.productive_blocks), len(c.plan.edits)))
     else:
         ranked = sorted(clean, key=lambda c: (-len(c.measure.productive_blocks), -len(c.measure.working),
-                                              cost(c), len(c.plan.edits)))
+                                              -weights(c), cost(c), len(c.plan.edits)))
     rest = sorted((c for c in found if c.measure.unproductive_convs),
                   key=lambda c: (len(c.measure.unproductive_convs), cost(c), len(c.plan.edits)))
     return ranked + rest
@@ -204,7 +215,6 @@ def _made(cand: Candidate, model: Any, base: Analysis, shape: tuple[int, ...] | 
           torch_module: bool, notes: list[str]) -> Proposal | None:
     """The candidate as a proposal: for a module, made on a copy and analysed again (None when it
     cannot be made: the reason goes to notes); for a graph, the searched graph itself."""
-    original = search.conv_nodes(base.graph, base.order)
     if not torch_module:
         resolution = tuple(int(s or 0) for s in cand.analysis.input_shape or ())
         before_cost = search.spatial_cost(search.analyse(base.graph, base, resolution)) \
@@ -224,7 +234,7 @@ def _made(cand: Candidate, model: Any, base: Analysis, shape: tuple[int, ...] | 
                      f"the module: {error}")
         return None
     verdicts = analysis.verdicts()
-    measured = search.measure(analysis, verdicts, original, blocks, None)
+    measured = search.measure(analysis, verdicts, None)
     after = _network(analysis, verdicts, measured, len(blocks), made.shadow, shape)
     runnable = model if torch_edit.on_meta(model) else torch_edit.meta_copy(model)
     want = torch_edit.output_shape(runnable, shape) if _module_runs(model, shape) else None

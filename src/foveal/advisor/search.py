@@ -43,24 +43,41 @@ class Edit:
     """One structural change, by node (module path), in words."""
 
     action: str
-    """'shrink kernel', 'unstride', 'remove', 'drop' or 're-wire'."""
+    """'shrink kernel', 'unstride', 'remove', 'drop', 'redistribute', 'reduce kernel' or
+    're-wire'."""
     paths: tuple[str, ...]
     words: str
 
 
 @dataclass(frozen=True)
+class AddedBlock:
+    """A new block `name` with the structure of block `template`, reading block `after`'s output
+    (the blocks after `after` read the new block's output instead)."""
+
+    name: str
+    template: str
+    after: str
+
+    def node_name(self, template_node: str) -> str:
+        """`layer1.1.conv1` -> `layer1.2.conv1` for a new block `layer1.2` copied from `layer1.1`."""
+        return self.name + template_node[len(self.template):]
+
+
+@dataclass(frozen=True)
 class Plan:
     """A set of edits to a graph: new ops for some nodes, nodes removed (their consumers read
-    the removed node's first input), trunk blocks dropped."""
+    the removed node's first input), trunk blocks dropped, blocks added (in order)."""
 
     ops: tuple[tuple[str, O.Op], ...] = ()
     removed: tuple[str, ...] = ()
     dropped_blocks: tuple[str, ...] = ()
     edits: tuple[Edit, ...] = ()
+    added: tuple[AddedBlock, ...] = ()
 
     def with_(self, other: Plan) -> Plan:
         return Plan(self.ops + other.ops, self.removed + other.removed,
-                    self.dropped_blocks + other.dropped_blocks, self.edits + other.edits)
+                    self.dropped_blocks + other.dropped_blocks, self.edits + other.edits,
+                    self.added + other.added)
 
 
 @dataclass(frozen=True)
@@ -72,12 +89,15 @@ class Measure:
     critical: tuple[str, ...]
     convolutions: int
     working: tuple[str, ...]
-    """The original model's convolutions kept and not unproductive."""
+    """The network's convolutions that are not unproductive."""
     productive_blocks: tuple[str, ...]
-    """The original model's trunk blocks kept with no unproductive convolution."""
+    """The network's trunk blocks (trunk_blocks) with no unproductive convolution."""
     cost: float | None
     """FLOPs (estimated during the search, measured for a framework's model at the end) or,
     without per-node FLOPs, the spatial cost proxy (see spatial_cost)."""
+    working_parameters: float | None = None
+    """Weights of the convolutions that are not unproductive, estimated from per-node FLOPs
+    (estimated_parameters); None without them."""
 
 
 @dataclass
@@ -206,18 +226,85 @@ def downsamplings(analysis: Analysis) -> list[Downsampling]:
     return [Downsampling(tuple(nodes), key[0], key[1]) for key, nodes in groups.items()]
 
 
+def consumers(graph: Graph) -> dict[str, list[str]]:
+    """Each node's readers, in insertion order."""
+    readers: dict[str, list[str]] = {name: [] for name in graph.nodes}
+    for name, node in graph.nodes.items():
+        for source in dict.fromkeys(node.sources):
+            readers[source].append(name)
+    return readers
+
+
+def block_members(graph: Graph, block: str) -> list[str]:
+    """The block's nodes in topological order."""
+    return [n for n in graph.topological_order() if block_of(n) == block]
+
+
+def block_exit(graph: Graph, members: Iterable[str], readers: Mapping[str, list[str]]) -> str | None:
+    """The one node of a block that layers outside it read (module-output names aside), or None."""
+    inside = set(members)
+    exits = {n for n in inside for r in readers[n] if r not in inside and not is_alias(graph.nodes[r].op)}
+    return next(iter(exits)) if len(exits) == 1 else None
+
+
+def block_entry(graph: Graph, members: Iterable[str]) -> str | None:
+    """The one node outside a block that it reads, or None."""
+    inside = set(members)
+    entries = {s for n in inside for s in graph.nodes[n].sources if s not in inside}
+    return next(iter(entries)) if len(entries) == 1 else None
+
+
 def apply(graph: Graph, plan: Plan) -> Graph:
-    """The graph with `plan`'s edits: a new Graph, `graph` untouched."""
+    """The graph with `plan`'s edits: a new Graph, `graph` untouched. An added block is a copy
+    of its template's nodes (renamed, `plan.ops` may give the copies new ops) emitted right after
+    the output of the block it follows; whatever read that output reads the copy's instead."""
     new_ops = dict(plan.ops)
     removed = set(plan.removed)
     dropped = set(plan.dropped_blocks)
     redirect: dict[str, str] = {}
+    readers = consumers(graph) if plan.added else {}
+    members = {b.template: block_members(graph, b.template) for b in plan.added}
+    exits: dict[str, str] = {}
+    for block in plan.added:
+        template_exit = block_exit(graph, members[block.template], readers)
+        if template_exit is None or block_entry(graph, members[block.template]) is None:
+            raise FovealError(f"block {block.template!r} has not one input and one output: it "
+                              f"cannot be repeated")
+        exits[block.name] = block.node_name(template_exit)
+        if block.after not in exits:
+            after_exit = block_exit(graph, block_members(graph, block.after), readers)
+            if after_exit is None:
+                raise FovealError(f"block {block.after!r} has not one output: nothing can follow it")
+            exits[block.after] = after_exit
+    following = {exits[b.after]: b for b in plan.added}
 
-    def read(ref: str) -> str:
+    followed: dict[str, str] = {}
+
+    def read(ref: str, reader: str = "") -> str:
         source, _ = split_ref(ref)
+        if source in followed and block_of(reader) != block_of(source):  # its own name stays
+            return followed[source]
         return redirect.get(source, ref)
 
     out = Graph(graph.axes, graph.name)
+
+    def emit_following(exit_node: str, emitted: str) -> None:
+        """Emit the blocks added after the block whose output is `exit_node` (written as
+        `emitted`), and point its readers at the last one's output."""
+        last = emitted
+        while exit_node in following:
+            block = following[exit_node]
+            inside = set(members[block.template])
+            for name in members[block.template]:
+                node = graph.nodes[name]
+                inputs = [block.node_name(split_ref(r)[0]) + r[len(split_ref(r)[0]):]
+                          if split_ref(r)[0] in inside else last for r in node.inputs]
+                new_name = block.node_name(name)
+                out.add(new_name, new_ops.get(new_name, node.op), inputs, node.outputs, node.label)
+            exit_node = last = exits[block.name]
+        if last != emitted:
+            followed[emitted] = last
+
     for name in graph.topological_order():
         node = graph.nodes[name]
         if name in removed or block_of(name) in dropped:
@@ -225,8 +312,10 @@ def apply(graph: Graph, plan: Plan) -> Graph:
                 raise FovealError(f"cannot remove input node {name!r}")
             redirect[name] = read(node.inputs[0])
             continue
-        out.add(name, new_ops.get(name, node.op), [read(r) for r in node.inputs], node.outputs,
+        out.add(name, new_ops.get(name, node.op), [read(r, name) for r in node.inputs], node.outputs,
                 node.label)
+        if name in following:
+            emit_following(name, name)
     if graph.declared_outputs:
         out.set_outputs(*dict.fromkeys(read(n) for n in graph.declared_outputs))
     return out
@@ -246,38 +335,67 @@ def spatial_cost(analysis: Analysis) -> float:
     return total
 
 
-def estimated_flops(base: Analysis, edited: Analysis, flops: Mapping[str, int]) -> float:
+def estimated_flops(base: Analysis, edited: Analysis, flops: Mapping[str, int],
+                    added: Iterable[AddedBlock] = ()) -> float:
     """FLOPs of the edited graph from the original's per-node FLOPs: each kept node's count
     scaled by its output positions and kernel positions, new over old (exact for convolutions
-    whose channels did not change; a re-wired head is measured on the realised module)."""
+    whose channels did not change; a re-wired head is measured on the realised module). An
+    added block's nodes count as their template's, scaled the same way."""
     total = 0.0
-    for name, value in flops.items():
-        if name not in edited.graph.nodes or name not in edited._states:
+    pairs = [(name, name) for name in flops]
+    for block in added:
+        pairs += [(name, block.node_name(name)) for name in flops if block_of(name) == block.template]
+    for name, new_name in pairs:
+        if new_name not in edited.graph.nodes or new_name not in edited._states:
             continue
-        old, new = base[name].output_shape, edited[name].output_shape
+        old, new = base[name].output_shape, edited[new_name].output_shape
         ratio = 1.0
         if None not in old and None not in new:
             ratio = (math.prod(n for n in new if n is not None)
                      / max(1, math.prod(o for o in old if o is not None)))
-        old_op, new_op = base.graph.nodes[name].op, edited.graph.nodes[name].op
+        old_op, new_op = base.graph.nodes[name].op, edited.graph.nodes[new_name].op
         if isinstance(old_op, O.Window) and isinstance(new_op, O.Window):
             ratio *= math.prod(new_op.kernel) / math.prod(old_op.kernel)
-        total += value * ratio
+        total += flops[name] * ratio
     return total
 
 
-def measure(analysis: Analysis, verdicts: Verdicts, original_convs: Iterable[str],
-            original_blocks: Iterable[str], cost: float | None) -> Measure:
-    """The scoring's numbers; blocks and convolutions are the original model's, by name."""
+def estimated_parameters(base: Analysis, edited: Analysis, flops: Mapping[str, int], names: Iterable[str],
+                         added: Iterable[AddedBlock] = ()) -> float:
+    """Weights of the convolutions `names` of the edited graph: a convolution's FLOPs are twice
+    its weights times its output positions (bias aside), so weights = FLOPs / (2 * positions)
+    on the original, times new kernel positions over old. An added block's convolutions count
+    as their template's."""
+    origin = {name: name for name in flops}
+    for block in added:
+        origin.update({block.node_name(n): n for n in flops if block_of(n) == block.template})
+    total = 0.0
+    for name in names:
+        source = origin.get(name)
+        if source is None or None in base[source].output_shape:
+            continue
+        positions = math.prod(s for s in base[source].output_shape if s is not None)
+        old_op, new_op = base.graph.nodes[source].op, edited.graph.nodes[name].op
+        ratio = 1.0
+        if isinstance(old_op, O.Window) and isinstance(new_op, O.Window):
+            ratio = math.prod(new_op.kernel) / math.prod(old_op.kernel)
+        total += flops[source] / (2 * max(1, positions)) * ratio
+    return total
+
+
+def measure(analysis: Analysis, verdicts: Verdicts, cost: float | None,
+            working_parameters: Any = None) -> Measure:
+    """The scoring's numbers, on the network itself: a block moved to another stage counts
+    where it now is. working_parameters: None, or a function of the working convolutions."""
     bad = unproductive_convs(analysis, verdicts)
     convs = conv_nodes(analysis.graph, analysis.order)
-    present, failing = set(convs), set(bad)
-    working = tuple(n for n in original_convs if n in present and n not in failing)
+    failing = set(bad)
+    working = tuple(n for n in convs if n not in failing)
     holding = {block_of(n) for n in bad}
-    kept = {block_of(n) for n in convs}
-    productive = tuple(b for b in original_blocks if b in kept and b not in holding)
+    productive = tuple(b for b in trunk_blocks(analysis) if b not in holding)
+    weights = None if working_parameters is None else working_parameters(working)
     return Measure(verdicts.counts(), tuple(bad), tuple(verdicts.critical()), len(convs), working,
-                   productive, cost)
+                   productive, cost, weights)
 
 
 def analyse(graph: Graph, like: Analysis, resolution: tuple[int, ...]) -> Analysis:
@@ -290,10 +408,11 @@ def candidates(base: Analysis, flops: Mapping[str, int] | None,
                resolution: tuple[int, ...]) -> list[Candidate]:
     """Every candidate of the search space (see the module docstring), each re-analysed at
     `resolution` (`base` may be analysed at a larger size when the model cannot run at it)."""
+    from . import stages
+
     graph = base.graph
-    original = conv_nodes(graph, base.order)
-    blocks = trunk_blocks(base)
     points = downsamplings(base)
+    found_stages = stages.stages(base)
     stems: list[Plan] = [Plan()]
     shrunk = shrink_stem(base)
     if shrunk is not None:
@@ -313,8 +432,22 @@ def candidates(base: Analysis, flops: Mapping[str, int] | None,
             verdicts = result.verdicts()
         except FovealError:
             return None  # sizes that no longer agree, an empty feature map: not a network
-        cost = estimated_flops(base, result, flops) if flops is not None else spatial_cost(result)
-        return Candidate(plan, edited, result, verdicts, measure(result, verdicts, original, blocks, cost))
+        if flops is None:
+            found = Candidate(plan, edited, result, verdicts, measure(result, verdicts, spatial_cost(result)))
+        else:
+            def weights(working: tuple[str, ...]) -> float:
+                return estimated_parameters(base, result, flops, working, plan.added)
+
+            found = Candidate(plan, edited, result, verdicts,
+                              measure(result, verdicts, estimated_flops(base, result, flops, plan.added),
+                                      weights))
+        out.append(found)
+        return found
+
+    def reduce_kernels(found: Candidate) -> None:
+        reduction = stages.kernel_reduction(found)
+        if reduction is not None:
+            evaluate(found.plan.with_(reduction))
 
     for stem, subset in itertools.product(stems, list(subsets)):
         plan = stem
@@ -323,13 +456,15 @@ def candidates(base: Analysis, flops: Mapping[str, int] | None,
         found = evaluate(plan)
         if found is None:
             continue
-        out.append(found)
         truncated = truncation(found)
         if truncated is not None and not any(  # an edit inside the dropped blocks changes nothing
                 all(block_of(n) in truncated.dropped_blocks for n in point.nodes) for point in subset):
-            cut = evaluate(plan.with_(truncated))
-            if cut is not None:
-                out.append(cut)
+            evaluate(plan.with_(truncated))
+        for moved in stages.redistributions(found, found_stages):
+            spread = evaluate(plan.with_(moved))
+            if spread is not None:
+                reduce_kernels(spread)
+        reduce_kernels(found)
     return out
 
 

@@ -1,8 +1,10 @@
 """The advisor's edits on a torch.nn.Module: a new module, the user's untouched.
 
 A plan found on the graph (search.Plan, by module path) is applied to a copy of the model:
-a convolution's stride is set to 1, a shrunk kernel is a new convolution (fresh weights), a
-removed pooling or a dropped block becomes nn.Identity. Layers whose input channels changed
+a convolution's stride is set to 1, a shrunk kernel or a reduced dilation is a new convolution
+(fresh weights), a removed pooling or a dropped block becomes nn.Identity, an added block is a
+deep copy of its template block appended to the template's nn.Sequential, with every layer's
+parameters reset (PyTorch's default initialisation). Layers whose input channels changed
 (the head after a dropped stage) are found by running the copy on meta tensors with a check
 before every convolution, linear and batch-norm layer, and rebuilt with the channels they read
 (fresh weights); every other layer keeps the user's weights. Imported only for a torch model.
@@ -78,16 +80,39 @@ def realise(model: nn.Module, graph: Graph, plan: Plan, input_shape: tuple[int, 
     return Realised(module, shadow, edits)
 
 
+def _add_blocks(module: nn.Module, plan: Plan) -> dict[str, str]:
+    """Append the plan's new blocks; {new node name prefix: template}."""
+    origin: dict[str, str] = {}
+    for block in plan.added:
+        parent_path, _, index = block.name.rpartition(".")
+        parent = _submodule(module, parent_path) if parent_path else module
+        if not isinstance(parent, nn.Sequential) or str(len(parent)) != index:
+            raise NotRealisable(f"{block.name!r}: a new block is appended to an nn.Sequential, and "
+                                f"{parent_path or 'the model'} is a {type(parent).__name__} of "
+                                f"{len(list(parent.children()))} children")
+        new = copy.deepcopy(_submodule(module, block.template))
+        for layer in new.modules():
+            reset = getattr(layer, "reset_parameters", None)
+            if callable(reset):
+                reset()
+        parent.append(new)
+        origin[block.name] = block.template
+    return origin
+
+
 def _apply(module: nn.Module, graph: Graph, plan: Plan) -> None:
+    origin = _add_blocks(module, plan)
     for name, op in plan.ops:
         layer: Any = _submodule(module, name)
-        old = graph.nodes[name].op
+        block = next((b for b in origin if name.startswith(b + ".")), None)
+        old = graph.nodes[name if block is None else origin[block] + name[len(block):]].op
         if not isinstance(layer, CONVS) or not isinstance(op, O.Window) or not isinstance(old, O.Window):
             raise NotRealisable(f"{name!r} is a {type(layer).__name__}, not a convolution the advisor edits")
-        if op.kernel != old.kernel:
+        if op.kernel != old.kernel or op.dilation != old.dilation:
             if any(b != a for b, a in op.padding) or isinstance(layer.padding, str):
                 raise NotRealisable(f"{name!r}: the new padding is not symmetric")
-            layer = _conv_like(layer, kernel=op.kernel, padding=tuple(b for b, _ in op.padding))
+            layer = _conv_like(layer, kernel=op.kernel, padding=tuple(b for b, _ in op.padding),
+                               dilation=tuple(op.dilation))
             _replace(module, name, layer)
         if op.stride != old.stride:
             layer.stride = tuple(op.stride)
@@ -112,11 +137,12 @@ def _replace(root: nn.Module, path: str, new: nn.Module) -> None:
     setattr(root.get_submodule(parent_path) if parent_path else root, leaf, new)
 
 
-def _conv_like(layer: Any, *, kernel: Any = None, padding: Any = None,
+def _conv_like(layer: Any, *, kernel: Any = None, padding: Any = None, dilation: Any = None,
                in_channels: int | None = None) -> nn.Module:
     weight = layer.weight
     return type(layer)(in_channels or layer.in_channels, layer.out_channels, kernel or layer.kernel_size,
-                       layer.stride, layer.padding if padding is None else padding, layer.dilation,
+                       layer.stride, layer.padding if padding is None else padding,
+                       layer.dilation if dilation is None else dilation,
                        layer.groups, layer.bias is not None, layer.padding_mode,
                        device=weight.device, dtype=weight.dtype)
 
