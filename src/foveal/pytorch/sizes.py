@@ -678,6 +678,28 @@ def _relative_position_bias(m: Any, args: tuple, kwargs: dict) -> Any:
     return _empty((1, table.shape[1], tokens, tokens), table.dtype)
 
 
+def _partition_attention(m: Any, args: tuple, kwargs: dict) -> Any:
+    """torchvision's MaxViT PartitionAttentionLayer: (B, C, H, W) -> the same, for an input of
+    the grid size it was built for (its reshapes assume it) and its channels."""
+    if len(args) != 1 or kwargs:
+        return None
+    x = args[0]
+    grid, p = _ints(getattr(m, "grid_size", None), 2), getattr(m, "p", None)
+    mlp = getattr(m, "mlp_layer", None)
+    linear = mlp[1] if isinstance(mlp, nn.Sequential) and len(mlp) > 1 else None
+    if not (_float(x) and x.dim() == 4 and isinstance(linear, nn.Linear) and isinstance(p, int) and p > 0
+            and grid is not None and tuple(x.shape[2:]) == grid
+            and x.shape[1] == linear.in_features and grid[0] % p == 0 and grid[1] % p == 0):
+        return None
+    return _empty(x.shape, x.dtype)
+
+
+MODULE_RULES_BY_NAME: dict[str, Rule] = {
+    "torchvision.models.maxvit.PartitionAttentionLayer": _partition_attention,
+}
+"""Library modules foveal keeps whole (`torchvision_ops.py`), by qualified name."""
+
+
 FUNCTION_RULES_BY_NAME: dict[str, Rule] = {
     "torchvision.models.swin_transformer._get_relative_position_bias": _relative_position_bias,
     "torchvision.models.swin_transformer.shifted_window_attention": _window_attention,
@@ -698,5 +720,9 @@ def rule_for_function(target: Any, name: Callable[[], str]) -> Rule | None:
 
 
 def rule_for_module(module: nn.Module) -> Rule | None:
-    found = MODULE_RULES.get(type(module))
+    """A module's rule: by exact class, else by qualified name; none for a module with hooks."""
+    cls = type(module)
+    found = MODULE_RULES.get(cls)
+    if found is None and MODULE_RULES_BY_NAME:
+        found = MODULE_RULES_BY_NAME.get(f"{cls.__module__}.{cls.__qualname__}")
     return found if found is not None and _no_hooks(module) else None
