@@ -127,3 +127,88 @@ def test_cli_and_report(tmp_path, capsys):
     page = report.read_text()
     assert 'id="advice"' in page and "conv1: kernel 7x7 -&gt; 3x3" in page
     assert main(["advise", "resnet18", "--input-size", "16", "--report", str(tmp_path / "a.txt")]) == 2
+
+
+def test_stages_and_even_spread():
+    from foveal.advisor import stages
+
+    found = stages.stages(foveal.receptive_field(TM.resnet18(), (1, 3, 16, 16)))
+    assert [(s.parent, s.blocks, s.template, s.next_index) for s in found] == [
+        (f"layer{i}", (f"layer{i}.0", f"layer{i}.1"), f"layer{i}.1", 2) for i in range(1, 5)]
+    # 8 blocks over three resolutions, the last of two stages (each keeps its first block)
+    assert stages.spread(8, [1, 1, 2], late_ties=False) == [3, 3, 2]
+    assert stages.spread(8, [1, 1, 2], late_ties=True) == [2, 3, 3]
+    assert stages.spread(3, [1, 1, 2], late_ties=False) is None
+
+
+def _rfa_performance(candidates):
+    """rfa_toolbox's performance redesign among the candidates: stem 3x3 stride 1, no max-pooling,
+    the final downsampling removed, 3, 3, 1, 1 blocks per stage."""
+    wanted = {("shrink kernel", "conv1"), ("unstride", "conv1"), ("remove", "maxpool"),
+              ("unstride", "layer4.0.conv1"), ("redistribute", "layer3.1")}
+    for c in candidates:
+        if ({(e.action, e.paths[0]) for e in c.plan.edits} == wanted
+                and "2, 2, 2, 2 -> 3, 3, 1, 1" in c.plan.edits[-1].words):
+            return c
+    return None
+
+
+def test_redistribution_makes_rfa_toolbox_performance_redesign():
+    """The README's second redesign is in the search space; made on the module it has no
+    unproductive convolution and 2 critical layers, as the README says, and runs at 16 x 16."""
+    from foveal.advisor import torch_edit
+    from foveal.pytorch.flops import flops_by_node
+
+    tv = TM.import_torchvision()
+    torch.manual_seed(0)
+    model = tv.models.resnet18()
+    shape = (1, 3, 16, 16)
+    base = foveal.receptive_field(model, shape)
+    found = _rfa_performance(search.candidates(base, flops_by_node(model, shape), (16, 16)))
+    assert found is not None
+    assert "new: layer1.2 (as layer1.1); layer2.2 (as layer2.1)" in found.plan.edits[-1].words
+    assert found.plan.dropped_blocks == ("layer3.1", "layer4.1")
+    made = torch_edit.realise(model, base.graph, found.plan, shape)
+    module = made.module
+    assert [len(module.get_submodule(f"layer{i}")) for i in range(1, 5)] == [3, 3, 2, 2]
+    assert isinstance(module.layer3[1], torch.nn.Identity) and isinstance(module.layer4[1], torch.nn.Identity)
+    # the new block has the stage's width and fresh weights, not the template's
+    new, template = module.layer1[2], module.layer1[1]
+    assert new.conv1.weight.shape == template.conv1.weight.shape
+    assert new.conv1.weight is not template.conv1.weight
+    assert not torch.equal(new.conv1.weight, template.conv1.weight)
+    # the user's model is unchanged
+    assert len(model.layer1) == 2 and model.conv1.stride == (2, 2) and model.conv1.kernel_size == (7, 7)
+    analysis = foveal.receptive_field(module, shape)
+    verdicts = analysis.verdicts()
+    convs = set(search.conv_nodes(analysis.graph))
+    assert not [n for n in verdicts.unproductive() if n in convs]
+    assert verdicts.critical() == ["layer4.0.conv2", "avgpool"]
+    # the search's edited graph agrees with the module it became, verdict by verdict
+    assert {n: found.verdicts[n].kind for n in convs} == {n: verdicts[n].kind for n in convs}
+    ratio = torch_edit.flops(made.shadow, shape) / torch_edit.flops(torch_edit.meta_copy(model), shape)
+    assert 11 < ratio < 12  # 11.4x here (the README's figure: about 8x)
+    module.eval()
+    with torch.no_grad():
+        assert module(torch.randn(2, 3, 16, 16)).shape == (2, 1000)
+
+
+def test_dilation_reduced_on_dilated_resnet50():
+    """ResNet-50 with layer3 and layer4 dilated instead of strided: at 16 px the dilated 3x3
+    convolutions are unproductive; the capacity proposal sets their dilation to 1 rather than
+    removing every downsampling."""
+    tv = TM.import_torchvision()
+    torch.manual_seed(0)
+    model = tv.models.resnet50(replace_stride_with_dilation=[False, True, True])
+    advice = foveal.advise(model, 16)
+    capacity = advice.proposal("capacity")
+    assert capacity is not None and capacity.after.unproductive_convs == ()
+    assert len(capacity.after.productive_blocks) == capacity.after.blocks == 16
+    reduced = [e for e in capacity.edits if e.action == "reduce kernel"]
+    assert reduced and all("dilation" in e.words for e in reduced)
+    assert "layer4.1.conv2: dilation 4x4 -> 1, padding 4x4 -> 1x1" in [e.words.split(" (")[0] for e in reduced]
+    assert capacity.module.layer4[1].conv2.dilation == (1, 1) and model.layer4[1].conv2.dilation == (4, 4)
+    assert capacity.flops_ratio(advice.before) < 5  # removing every downsampling instead: about 60x
+    capacity.module.eval()
+    with torch.no_grad():
+        assert capacity.module(torch.randn(2, 3, 16, 16)).shape == (2, 1000)

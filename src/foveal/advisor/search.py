@@ -21,7 +21,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from .. import ops as O
@@ -254,11 +254,26 @@ def block_entry(graph: Graph, members: Iterable[str]) -> str | None:
     return next(iter(entries)) if len(entries) == 1 else None
 
 
+def composed_ops(graph: Graph, plan: Plan) -> dict[str, O.Op]:
+    """Each edited node's op with every edit of it: an edit changes some fields of the original
+    op (the stem's kernel, then its stride), so the edits of one node are applied in turn."""
+    ops: dict[str, O.Op] = {}
+    for name, op in plan.ops:
+        original = graph.nodes[name].op if name in graph.nodes else None
+        if name not in ops or original is None or type(original) is not type(op):
+            ops[name] = op
+            continue
+        changed = {f.name: getattr(op, f.name) for f in fields(op)
+                   if getattr(op, f.name) != getattr(original, f.name)}
+        ops[name] = replace(ops[name], **changed)
+    return ops
+
+
 def apply(graph: Graph, plan: Plan) -> Graph:
     """The graph with `plan`'s edits: a new Graph, `graph` untouched. An added block is a copy
     of its template's nodes (renamed, `plan.ops` may give the copies new ops) emitted right after
     the output of the block it follows; whatever read that output reads the copy's instead."""
-    new_ops = dict(plan.ops)
+    new_ops = composed_ops(graph, plan)
     removed = set(plan.removed)
     dropped = set(plan.dropped_blocks)
     redirect: dict[str, str] = {}
