@@ -206,7 +206,8 @@ def test_dilation_reduced_on_dilated_resnet50():
     assert len(capacity.after.productive_blocks) == capacity.after.blocks == 16
     reduced = [e for e in capacity.edits if e.action == "reduce kernel"]
     assert reduced and all("dilation" in e.words for e in reduced)
-    assert "layer4.1.conv2: dilation 4x4 -> 1, padding 4x4 -> 1x1" in [e.words.split(" (")[0] for e in reduced]
+    words = [e.words.split(" (")[0] for e in reduced]
+    assert "layer4.1.conv2: dilation 4x4 -> 1, padding 4x4 -> 1x1" in words
     assert capacity.module.layer4[1].conv2.dilation == (1, 1) and model.layer4[1].conv2.dilation == (4, 4)
     assert capacity.flops_ratio(advice.before) < 5  # removing every downsampling instead: about 60x
     capacity.module.eval()
