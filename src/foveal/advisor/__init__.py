@@ -1,8 +1,9 @@
 """`foveal.advise`: from "these layers are unproductive" to "here is the network to train".
 
 The model is analysed at the target resolution; a space of structural edits computed from that
-analysis (search.py: shrink the stem, drop downsampling points, cut the unproductive tail) is
-searched on foveal graphs; the best candidates for two goals are then made on the model itself
+analysis (search.py: shrink the stem, drop downsampling points, cut the unproductive tail;
+stages.py: spread blocks over the stages, reduce dilation and large kernels) is searched on
+foveal graphs; the best candidates for two goals are then made on the model itself
 (torch_edit.py, for a PyTorch module) and analysed again with foveal, so every number a
 proposal states is measured on the network it hands back. docs/advisor.md.
 """

@@ -21,8 +21,9 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = commands.add_parser(
         "advise", help="proposals that make every convolution productive at an input size",
         description="Searches structural edits (stem kernel, downsampling removed, unproductive tail "
-                    "dropped) that leave no unproductive convolution at the input size, and prints the "
-                    "most efficient and the highest-capacity network found. See docs/advisor.md.")
+                    "dropped, blocks spread over the stages, dilation and large kernels reduced) that "
+                    "leave no unproductive convolution at the input size, and prints the most "
+                    "efficient and the highest-capacity network found. See docs/advisor.md.")
     parser.add_argument("model", help="a zoo model, torchvision:<name>, pkg.module:factory, or a file "
                                       "foveal analyze reads (graph-only proposals)")
     parser.add_argument("--input-size", type=sizes, required=True, metavar="N[,N..]",

@@ -9,7 +9,9 @@ combination of the downsampling it may drop instead of following a recipe:
   grouped so that the branches of one residual block change together) un-strided: a strided
   convolution gets stride 1, a strided pooling is removed;
 - the trunk cut before the first block that still holds an unproductive convolution (a block:
-  the module path up to its first integer index, `layer3.0`, `features.7`), the head re-wired.
+  the module path up to its first integer index, `layer3.0`, `features.7`), the head re-wired;
+- blocks spread over the stages left at one resolution, and dilation or kernels over 3 of
+  critical and unproductive convolutions reduced (stages.py).
 
 Each candidate's verdicts come from re-analysing the edited graph at the same resolution, so a
 downsampling is kept or dropped by how it moves every later layer's min RF against the
