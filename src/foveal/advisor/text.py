@@ -31,8 +31,10 @@ def ratio(after: Any, before: Any) -> str:
 
 def summary_line(network: Network) -> str:
     estimated = " (estimated: it cannot run there)" if network.estimated else ""
+    layers = "layer" if len(network.critical) == 1 else "layers"
     return (f"{len(network.unproductive_convs)} of {network.convolutions} convolutions unproductive"
-            f"{estimated}; {len(network.critical)} critical layers; {len(network.productive_blocks)} of "
+            f"{estimated}; {len(network.critical)} critical {layers}; "
+            f"{len(network.productive_blocks)} of "
             f"{network.blocks} blocks productive; FLOPs {si(network.flops)}; parameters "
             f"{si(network.parameters)}; input resolutions {span(network)}")
 
