@@ -10,6 +10,7 @@ from .engine import Options
 from .errors import UnsupportedOpError
 from .frontend import Request, check_sizes
 from .frontends import find
+from .gc_pause import paused_gc
 from .input_spec import InputRequest, parse
 from .native import load_model
 
@@ -54,6 +55,12 @@ def receptive_field(model: Any, input_shape: InputShape = None,
     if isinstance(stop_propagation, str):
         stop_propagation = [stop_propagation]
     request = Request(parse(input_shape), input, output, dict(handlers or {}), capture)
+    with paused_gc():  # reading a model makes many small acyclic objects (see gc_pause)
+        return _analysed(model, request, stop_propagation, unknown_policy)
+
+
+def _analysed(model: Any, request: Request, stop_propagation: Iterable[str] | None,
+              unknown_policy: str) -> Analysis:
     conversion = find(model).convert(model, request)
     options = Options(conversion.input, conversion.input_sizes, tuple(stop_propagation or ()), unknown_policy)
     try:

@@ -88,17 +88,30 @@ def _new_node(name: str, op: O.Op, inputs: tuple[str, ...], outputs: int, label:
 _ATOMS = frozenset((int, str, bool, type(None)))
 
 
+def _signature(value: Any) -> Any:
+    """The exact types of a field value, nested for tuples (a conv's (3, 3) kernel, its
+    ((1, 1), (1, 1)) padding); None for anything else (lists, fractions: normalized each time)."""
+    kind = type(value)
+    if kind in _ATOMS:
+        return kind
+    if kind is tuple:
+        inner = tuple(map(_signature, value))
+        return None if None in inner else inner
+    return None
+
+
 def _plain_key(op: O.Op) -> tuple | None:
     """A key under which `op`, as given, normalizes to one known result: its type, field values
-    and their exact types (3, 3.0 and True are equal in Python but not to `normalize`); None if
-    a field is not an int, str, bool or None (tuples: normalized each time). Graphs built call by
-    call (`g.add('c', conv(3, 1, 1), [x])`) then validate each distinct op once, not per node."""
+    and their exact types, nested in tuples (3, 3.0 and True are equal in Python but not to
+    `normalize`); None if a field holds anything but ints, strs, bools, None and tuples of them.
+    Graphs built call by call (`g.add('c', conv(3, 1, 1), [x])`) or by a front-end (a PyTorch
+    conv's tuples) then validate each distinct op once, not per node."""
     fields = getattr(op, "__dict__", None)
     if fields is None:
         return None
     values = tuple(fields.values())
-    types = tuple(map(type, values))
-    if not _ATOMS.issuperset(types):
+    types = tuple(map(_signature, values))
+    if None in types:
         return None
     return type(op), values, types
 

@@ -36,9 +36,11 @@ def op_axes(x: Value, n_op: int,
     return tuple(None if t else next(found) for t in flags), spatial_axes(x.layout, range(0, first))
 
 
-def per_axis(b: Builder, mapped: tuple[int | None, ...], values: Sequence[Any], identity: Any) -> list[Any]:
-    """Per network axis: the op's value on the dim holding it, `identity` elsewhere."""
-    return layout_per_axis(mapped, values, identity, b.n_axes)
+def per_axis(b: Builder, mapped: tuple[int | None, ...], values: Sequence[Any],
+             identity: Any) -> tuple[Any, ...]:
+    """Per network axis: the op's value on the dim holding it, `identity` elsewhere; a tuple, so
+    that equal ops are validated once (Graph.add memoizes ops made of ints and tuples)."""
+    return tuple(layout_per_axis(mapped, values, identity, b.n_axes))
 
 
 Geometry = Sequence[tuple[int, int, tuple[int, int], int]]
@@ -330,11 +332,11 @@ def resize_op(b: Builder, x: Value, size: Any, scale: Any, mode: str, align_corn
     # PyTorch maps coordinates by the sizes whenever align_corners is set, and by 1/scale
     # otherwise (unless the scale is recomputed from the sizes); an axis without a scale (ATen's
     # scales_h=None) maps by the sizes
-    sizes: list[Any] = per_axis(b, mapped, list(out), None)
+    sizes: list[Any] = list(per_axis(b, mapped, list(out), None))
     if size is not None or recompute_scale_factor or (align_corners and mode != "nearest"):
         scales: list[Any] = [1 if s is None else None for s in sizes]
     else:
-        scales = per_axis(b, mapped, per_dim(scale, n_op), 1)
+        scales = list(per_axis(b, mapped, per_dim(scale, n_op), 1))
         sizes = [n if s is None else None for n, s in zip(sizes, scales)]
     op = O.upsample(scales, sizes, mode, bool(align_corners))
     return spatial(b, x, n_op, lambda m: op, False, "resize")

@@ -55,7 +55,7 @@ def swin_shifted_window_attention(b: Builder, n: fx.Node, args: tuple, kwargs: d
     ident = [0] * b.n_axes
 
     def axis_values(values: Sequence[Any], default: Any) -> list[Any]:
-        return per_axis(b, cast(tuple[int, ...], tuple(mapped)), values, default)
+        return list(per_axis(b, cast(tuple[int, ...], tuple(mapped)), values, default))
 
     shape = list(x.shape)
     for d, pn in zip(dims, padded):
@@ -95,7 +95,7 @@ def maxvit_partition_attention(b: Builder, n: fx.Node, args: tuple, kwargs: dict
     sizes = x.shape[-2:]
 
     def axis_values(values: Sequence[Any], default: Any) -> list[Any]:
-        return per_axis(b, axes, values, default)
+        return list(per_axis(b, axes, values, default))
 
     if m.partition_type == "window":
         y = b.emit(O.Window(axis_values((p, p), 1), axis_values((p, p), 1), 1, 0, False, "window"), [x],
