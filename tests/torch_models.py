@@ -139,8 +139,9 @@ class WithOpaque(nn.Module):
 
 
 class ShapeBranch(nn.Module):
-    """fx cannot trace `if x.shape[-1] > 16` (a Proxy in a condition); torch.export can. Reflect
-    padding, bicubic resize and pixel shuffle must stay whole ops there."""
+    """fx cannot trace a loop over a tensor (nor, in its plain trace, `if x.shape[-1] > 16`, which
+    foveal's retry decides at the analysed shape); torch.export can. Reflect padding, bicubic
+    resize and pixel shuffle must stay whole ops there."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -154,6 +155,7 @@ class ShapeBranch(nn.Module):
         x = self.conv(x)
         if x.shape[-1] > 16:
             x = self.pool(x)
+        x = torch.cat([xi.unsqueeze(0) for xi in x])  # iterating a tensor
         return self.head(self.shuffle(self.up(x)))
 
 

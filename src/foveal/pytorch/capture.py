@@ -3,9 +3,11 @@
 torch.fx symbolic tracing is the fast path: it records module calls and the functional ops
 between them in a few milliseconds. Shapes come from running that graph once on meta tensors:
 parameters and buffers are swapped for meta stand-ins of the same shape, so no weight is read
-or allocated and the user's module is never modified. A model fx cannot trace goes through
-torch.export (`export.py`). Both run with device requests (`.cuda()`, `device="cuda"`) kept on
-the input's device, so CUDA-only code is captured on a CPU machine.
+or allocated and the user's module is never modified. Control flow on sizes, which fx refuses,
+is decided at the analysed shape by a second trace whose proxies carry meta values
+(`_ShapeTracer`); a model fx still cannot trace goes through torch.export (`export.py`). Both
+run with device requests (`.cuda()`, `device="cuda"`) kept on the input's device, so CUDA-only
+code is captured on a CPU machine.
 
 Only when those meta routes fail does `capture="auto"` run the model for real, once, on the CPU
 (an op without a meta kernel, `.item()` of a weight, `torch.autocast` asked for the meta device):
@@ -100,6 +102,152 @@ class _Tracer(fx.Tracer):
         return result
 
 
+_PLAIN = (bool, int, float, torch.Size)
+
+
+def _plain(value: Any) -> bool:
+    """A Python value a branch may read: a number, a torch.Size, or a tuple or list of them."""
+    if isinstance(value, (tuple, list)) and not isinstance(value, torch.Size):
+        return all(isinstance(v, _PLAIN) for v in value)
+    return isinstance(value, _PLAIN)
+
+
+_UNKNOWN = object()
+
+
+class _ShapeTracer(_Tracer):
+    """fx's tracer whose proxies carry their value on meta tensors, computed as the graph is built
+    (the node run as `MetaRun` runs it), so that a branch, `len`, `int()` or iteration on a value
+    that is a plain Python number or size (`if H != self.img_size[0]`, `for d in x.shape`) is
+    decided at the analysed input shape, where fx refuses it. A branch on a tensor (data-dependent
+    control flow) or on a value that could not be computed still raises as fx does. Hugging Face's
+    transformers tracer (HFTracer) works the same way."""
+
+    def __init__(self, example: torch.Tensor, leaves: tuple[type, ...] = (),
+                 leaf_names: frozenset[str] = frozenset()) -> None:
+        super().__init__(leaves, leaf_names)
+        self.example = example
+        self._run: MetaRun | None = None
+        self._placeholders = 0
+        self._in_meta = False
+
+    def proxy(self, node: fx.Node) -> fx.Proxy:
+        return _ShapeProxy(node, self)
+
+    def create_node(self, kind: str, target: Any, args: Any, kwargs: Any, name: str | None = None,
+                    type_expr: Any | None = None) -> fx.Node:
+        node = super().create_node(kind, target, args, kwargs, name, type_expr)
+        if kind == "output":
+            return node
+        if self._run is None:
+            self._run = MetaRun(self.root, self.graph)
+        values = self._run.values
+        if kind == "placeholder":
+            self._placeholders += 1
+            if self._placeholders == 1:
+                values[node] = self.example
+            elif node.args:  # a default value from the signature
+                values[node] = node.args[0]
+            return node
+        self._in_meta = True
+        try:
+            with torch.no_grad():
+                self._run.run_node(node)
+        except Exception:  # noqa: BLE001 - unknown: a branch on it raises as fx's does
+            values.pop(node, None)
+        finally:
+            self._in_meta = False
+        return node
+
+    def value(self, node: fx.Node) -> Any:
+        return _UNKNOWN if self._run is None else self._run.values.get(node, _UNKNOWN)
+
+    def call_module(self, m: torch.nn.Module, forward: Any, args: Any, kwargs: Any) -> Any:
+        if self._in_meta:  # a leaf module running on meta tensors: its submodules run, untraced
+            return forward(*args, **kwargs)
+        return super().call_module(m, forward, args, kwargs)
+
+    def getattr(self, attr: str, attr_val: Any, parameter_proxy_cache: dict[str, Any]) -> Any:
+        if self._in_meta:
+            return attr_val
+        return super().getattr(attr, attr_val, parameter_proxy_cache)
+
+    def to_bool(self, obj: fx.Proxy) -> bool:
+        value = self.value(obj.node)
+        if _plain(value):
+            return bool(value)
+        return super().to_bool(obj)
+
+    def iter(self, obj: fx.Proxy) -> Iterator:
+        value = self.value(obj.node)
+        if _plain(value) and isinstance(value, (tuple, list)):
+            items: Any = obj
+            return (items[i] for i in range(len(value)))
+        return super().iter(obj)
+
+
+class _Concrete:
+    """`len`, `int()` and `operator.index` of a proxy whose meta value is a plain Python value
+    (and `len` of a tensor, its first size): that value; fx's error otherwise."""
+
+    tracer: Any
+    node: fx.Node
+
+    def __getattr__(self, k: str) -> Any:
+        return _ShapeAttribute(self, k)  # type: ignore[arg-type]
+
+    def _known(self, what: str) -> Any:
+        value = self.tracer.value(self.node)
+        if isinstance(value, (int, float)) or (what == "len" and _plain(value)):
+            return value
+        if what == "len" and isinstance(value, torch.Tensor) and value.dim() > 0:
+            return value
+        return _UNKNOWN
+
+    def __len__(self) -> int:
+        value = self._known("len")
+        if value is _UNKNOWN:
+            return fx.Proxy.__len__(self)  # type: ignore[arg-type]
+        return len(value)
+
+    def __index__(self) -> int:
+        value = self._known("int")
+        if value is _UNKNOWN or not isinstance(value, int):
+            raise TypeError(f"'{type(self).__name__}' object cannot be interpreted as an integer "
+                            f"(its value is not a Python int known at trace time)")
+        return value.__index__()
+
+    def __int__(self) -> int:
+        value = self._known("int")
+        if value is _UNKNOWN:
+            raise TypeError(f"int() of a traced value that is not a Python number known at "
+                            f"trace time ({self.node.name})")
+        return int(value)
+
+
+class _ShapeProxy(_Concrete, fx.Proxy):
+    pass
+
+
+class _ShapeAttribute(_Concrete, fx.proxy.Attribute):
+    pass
+
+
+def _prune_shape_reads(graph: fx.Graph, values: dict[fx.Node, Any]) -> None:
+    """Drops the size reads and comparisons a decided branch left unused (`x.shape`, `[1]`,
+    `!=`): the graph is what fx would have traced with the branch written out."""
+    for node in reversed(graph.nodes):
+        if node.users or not _plain(values.get(node, _UNKNOWN)):
+            continue
+        if ((node.op == "call_function" and (node.target is getattr or node.target is len
+                                             or getattr(node.target, "__module__", "") in _PURE))
+                or (node.op == "call_method" and node.target in ("size", "dim", "numel"))):
+            graph.erase_node(node)
+
+
+_PURE = frozenset({"_operator", "operator"})
+
+
 def check_input_shape(input_shape: Any) -> tuple[int, ...]:
     """(N, C, *spatial) with 1 to 3 spatial axes, or (N, L): a raw signal (audio) to which the
     model adds its own channel dim."""
@@ -190,13 +338,38 @@ def qualified_name(cls: type) -> str:
 
 
 def trace(module: torch.nn.Module, leaves: tuple[type, ...] = (),
-          leaf_names: frozenset[str] = frozenset()) -> tuple[fx.Graph, _Tracer]:
+          leaf_names: frozenset[str] = frozenset(), example: torch.Tensor | None = None
+          ) -> tuple[fx.Graph, _Tracer]:
     """The fx graph of `module` (its targets are paths in `tracer.root`, the module itself) and
-    the tracer. No GraphModule is made (`Captured.gm` makes one when asked)."""
-    tracer = _Tracer(leaves, leaf_names)
+    the tracer. No GraphModule is made (`Captured.gm` makes one when asked). With `example`,
+    branches on sizes are decided at its shape (`_ShapeTracer`)."""
+    tracer = _Tracer(leaves, leaf_names) if example is None else _ShapeTracer(example, leaves, leaf_names)
     with on_device(torch.device("cpu")):  # constants a CUDA-only model makes while tracing
         graph = tracer.trace(module)
+    if isinstance(tracer, _ShapeTracer) and tracer._run is not None:
+        _prune_shape_reads(graph, tracer._run.values)
+        tracer._run = None  # the meta values are not kept: `propagate` runs the graph again
     return graph, tracer
+
+
+_CONTROL_FLOW = ("symbolically traced variables cannot be used as inputs to control flow",
+                 "'len' is not supported in symbolic tracing", "Proxy object cannot be iterated",
+                 "'Proxy' object cannot be interpreted as an integer",
+                 "not 'Proxy'", "not 'Attribute'")
+
+
+def _shape_retry(module: torch.nn.Module, input_shape: tuple[int, ...], leaves: tuple[type, ...],
+                 leaf_names: frozenset[str], failed: Exception) -> tuple[fx.Graph, _Tracer] | None:
+    """When fx refused control flow, a second trace that decides branches on sizes at the
+    analysed shape; None when that fails too (data-dependent control flow) or fx failed for
+    another reason."""
+    text = str(failed)
+    if not isinstance(failed, fx.proxy.TraceError) and not any(c in text for c in _CONTROL_FLOW):
+        return None
+    try:
+        return trace(module, leaves, leaf_names, example_input(module, input_shape).to("meta"))
+    except Exception:  # noqa: BLE001 - the first trace's error is the one reported
+        return None
 
 
 class MetaRun:
@@ -613,10 +786,14 @@ def capture(module: torch.nn.Module, input_shape: tuple[int, ...], leaves: tuple
     try:
         graph, tracer = trace(module, leaves, leaf_names)
     except Exception as exc:  # noqa: BLE001 - fx fails in many ways on dynamic code
-        reason = first_line(exc, with_type=False)
-        if method == "fx":
-            raise CaptureError(f"torch.fx could not trace {name}: {reason}. {_OPTIONS}") from None
-        return _export_routes(module, input_shape, leaves, f"torch.fx could not trace {name} ({reason})")
+        retried = _shape_retry(module, input_shape, leaves, leaf_names, exc)
+        if retried is None:
+            reason = first_line(exc, with_type=False)
+            if method == "fx":
+                raise CaptureError(f"torch.fx could not trace {name}: {reason}. {_OPTIONS}") from None
+            return _export_routes(module, input_shape, leaves,
+                                  f"torch.fx could not trace {name} ({reason})")
+        graph, tracer = retried
     example = example_input(module, input_shape)
     ran_on = "meta"
     try:
@@ -645,8 +822,10 @@ def _on_a_copy(module: torch.nn.Module, leaves: tuple[type, ...], leaf_names: fr
     which must not stay on the user's module. A copy that fails runs the original."""
     if not _has_meta_weights(module):
         return traced
+    tracer = traced[1]
+    example = tracer.example if isinstance(tracer, _ShapeTracer) else None
     try:
-        return trace(copy.deepcopy(module), leaves, leaf_names)
+        return trace(copy.deepcopy(module), leaves, leaf_names, example)
     except Exception:  # noqa: BLE001 - an uncopyable module: the original, as traced
         return traced
 
