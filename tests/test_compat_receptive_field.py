@@ -300,7 +300,8 @@ def test_compute_rf_cli_writes_the_six_lines(tmp_path, capsys) -> None:
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--output_node", "outptu"], "Output node was not found: unknown output node 'outptu'; did you mean 'output'"),
+    (["--output_node", "outptu"],
+     "Output node was not found: unknown output node 'outptu'; did you mean 'output'"),
     (["--input_resolution", "9"], "--input_resolution takes two positive sizes H,W"),
     (["--output_path", "/no/such/folder/rf.txt"], "folder '/no/such/folder' does not exist"),
 ])
