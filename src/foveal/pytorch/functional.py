@@ -42,6 +42,7 @@ from .reshaping import (
     getitem,
     moved,
     permuted,
+    repeated,
     reshaped,
     split,
     stack,
@@ -257,7 +258,7 @@ OPS: dict[str, Handler] = {
     **dict.fromkeys(("view", "reshape", "view_as", "reshape_as", "flatten", "unflatten", "squeeze",
                      "unsqueeze"), reshaped),
     "permute": permuted, "transpose": swapped, "movedim": moved, "expand": expanded,
-    "expand_as": expanded,
+    "expand_as": expanded, "repeat_interleave": repeated,
     **{name: reduction(name) for name in REDUCTIONS},
     "rms_norm": rms_norm,
     "softmax": along_dim("softmax"), "log_softmax": along_dim("log_softmax"),
@@ -280,7 +281,7 @@ TORCH_OPS = (
     "cat", "concat", "concatenate", "stack", "flatten", "reshape", "permute", "transpose", "movedim",
     "squeeze", "unsqueeze", "mean", "sum", "amax", "amin", "std", "var", "std_mean", "var_mean",
     "logsumexp", "prod", "max", "min", "nansum", "nanmean", "median", "norm", "softmax", "roll",
-    "chunk", "split", "unbind")
+    "chunk", "split", "unbind", "repeat_interleave")
 """The ops of torch."""
 
 LINALG_OPS = ("vector_norm", "norm", "matrix_norm")
@@ -290,7 +291,7 @@ METHOD_OPS = (
     "view", "reshape", "view_as", "reshape_as", "flatten", "unflatten", "squeeze", "unsqueeze",
     "permute", "transpose", "movedim", "expand", "expand_as", "mean", "sum", "amax", "amin", "std",
     "var", "logsumexp", "prod", "max", "min", "nansum", "nanmean", "median", "norm", "softmax",
-    "log_softmax", "chunk", "split", "unbind", "matmul", "roll")
+    "log_softmax", "chunk", "split", "unbind", "matmul", "roll", "repeat_interleave")
 """The ops of torch.Tensor."""
 
 # -- element-wise ops: the kind each is recorded as --------------------------------------------

@@ -97,6 +97,27 @@ def expanded(b: Builder, n: fx.Node, args: tuple, kwargs: dict) -> Any:
     return b.emit(O.upsample([1 if s is None else None for s in sizes], sizes), [x], layout)
 
 
+def repeated(b: Builder, n: fx.Node, args: tuple, kwargs: dict) -> Any:
+    """repeat_interleave by an int count along a dim: over a dim that holds no spatial axis
+    (batch, heads, channels: GCViT repeats its global query over the windows of the batch) the
+    same positions at a new length; over a dim holding one whole axis, each position r times in
+    a row, which is nearest upsampling by r. A tensor of counts, a flattened input (dim=None) or a
+    dim of pieces or flattened axes is not followed (an unknown op: export decomposes it)."""
+    p = bind(args, kwargs, ("input", "repeats", "dim", "output_size"), {"dim": None, "output_size": None})
+    x, r, dim = p["input"], p["repeats"], p["dim"]
+    if not isinstance(x, Value):
+        return b.captured.values[n]
+    if isinstance(r, bool) or not isinstance(r, int) or not isinstance(dim, int):
+        raise LayoutError("repeat_interleave with a tensor of counts or without a dim")
+    entry = x.layout[x.dim(dim)]
+    if not spatial_axes((entry,)):
+        return b.identity(x, "repeat_interleave")
+    if not isinstance(entry, int):
+        raise LayoutError("repeat_interleave along a dim of window pieces or flattened axes")
+    scales = [r if a == entry else 1 for a in range(b.n_axes)]
+    return b.emit(O.Resize("nearest", scales, None, "asymmetric", "floor"), [x], x.layout)
+
+
 def _regrown(b: Builder, x: Value, layout: Layout, d: int, out: tuple[int, ...]) -> Value:
     """expand of a length-1 dim left by a reduction over pieces of axes (`layout.regrown`): a
     residue class tiled back by circular pads (each at most the current length, as PyTorch's
