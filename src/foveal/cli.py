@@ -15,7 +15,7 @@ from .api import receptive_field
 from .cli_args import json_kwargs, print_error, sizes
 from .compat.receptive_field import compute_rf
 from .erf import cli as erf_cli
-from .errors import FovealError
+from .errors import FovealError, check_prefixes
 from .input_spec import Given, InputRequest, parse
 
 if TYPE_CHECKING:
@@ -116,7 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                    input=args.input_node, output=args.output_node,
                                    stop_propagation=args.stop_propagation,
                                    unknown_policy=args.unknown_policy, **torch_options)
-        _check_prefixes(analysis, args.stop_propagation)
+        check_prefixes(list(analysis.graph.nodes), args.stop_propagation, "--stop-propagation")
         names = None if args.all else analysis.ancestor_names(analysis.output_name)
         chunks = _render(analysis, names, args.format, args.verdicts, args.pointwise)
         files = _files(analysis, args)  # every file made before any is written
@@ -170,19 +170,6 @@ def _check_applicable(args: argparse.Namespace) -> None:
         if given:
             raise FovealError(f"{flag} applies to a PyTorch factory (pkg.module:factory or "
                               f"torchvision:<name>), not to {args.model!r}")
-
-
-def _check_prefixes(analysis: Analysis, prefixes: Sequence[str]) -> None:
-    """A --stop-propagation prefix that starts no node's name cuts nothing: a typo, surely."""
-    import difflib
-
-    names = list(analysis.graph.nodes)
-    for prefix in prefixes:
-        if not any(name.startswith(prefix) for name in names):
-            close = difflib.get_close_matches(prefix, names, n=3, cutoff=0.5)
-            hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-            raise FovealError(f"--stop-propagation {prefix!r} starts no node's name, so it cuts "
-                              f"nothing{hint}")
 
 
 def _report_notes() -> list[str]:

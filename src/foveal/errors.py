@@ -49,6 +49,17 @@ class UnknownNodeError(GraphError, KeyError):
         return str(self.args[0])
 
 
+def check_prefixes(names: Sequence[str], prefixes: Iterable[str], flag: str) -> None:
+    """A stop-propagation prefix that starts no node's name cuts nothing: a typo, surely. Raised
+    with the closest names (the library functions ignore it, as the reference does; the commands
+    say so)."""
+    for prefix in prefixes:
+        if not any(name.startswith(prefix) for name in names):
+            close = difflib.get_close_matches(prefix, names, n=3, cutoff=0.5)
+            hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+            raise FovealError(f"{flag} {prefix!r} starts no node's name, so it cuts nothing{hint}")
+
+
 class CycleError(GraphError):
     """The graph has a cycle, so there is no topological order."""
 

@@ -47,26 +47,10 @@ def _resolution(text: str | None) -> list[int] | None:
     return sizes
 
 
-def _check_prefixes(graph_def: Any, prefixes: list[str]) -> None:
-    """A --stop_propagation prefix that starts no node's name cuts nothing: a typo, surely (the
-    library function ignores it, as the reference does; the command says so)."""
-    import difflib
-
-    from ...errors import FovealError
-
-    names = [n.name for n in graph_def.node]
-    for prefix in prefixes:
-        if not any(name.startswith(prefix) for name in names):
-            close = difflib.get_close_matches(prefix, names, n=3, cutoff=0.5)
-            hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-            raise FovealError(f"--stop_propagation {prefix!r} starts no node's name, so it cuts "
-                              f"nothing{hint}")
-
-
 def main(args: argparse.Namespace) -> str:
     """The six lines; raises FovealError (one line) for every input or graph problem."""
     from ...drawing import atomic_write
-    from ...errors import FovealError
+    from ...errors import FovealError, check_prefixes
     from . import require
 
     require()
@@ -80,7 +64,7 @@ def main(args: argparse.Namespace) -> str:
                           f"not {str(path)!r}")
     try:
         graph_def = load_graph_def(path)
-        _check_prefixes(graph_def, args.stop_propagation)
+        check_prefixes([n.name for n in graph_def.node], args.stop_propagation, "--stop_propagation")
         field = compute_receptive_field_from_graph_def(
             graph_def, args.input_node, args.output_node, args.stop_propagation or None,
             _resolution(args.input_resolution))
