@@ -67,8 +67,8 @@ def test_export_is_the_fallback_and_keeps_structural_ops_whole() -> None:
 
 
 def test_auto_uses_export_when_fx_leaves_an_op_export_decomposes() -> None:
-    model = TM.EinsumMix()
-    with pytest.raises(foveal.UnsupportedOpError, match="einsum"):
+    model = TM.TensordotMix()
+    with pytest.raises(foveal.UnsupportedOpError, match="tensordot"):
         foveal.receptive_field(model, (1, 3, 16, 16), capture="fx")
     builder = convert(model, (1, 3, 16, 16))
     assert builder.captured.method == "export"

@@ -216,6 +216,25 @@ def test_attention_reductions_joins():
     assert answered > 60
 
 
+def test_recurrent_layers():
+    """LSTM (with and without a projection), GRU and RNN: batched either way round, unbatched,
+    a permuted input; an initial state or a wrong width get the kernel."""
+    answered = 0
+    for cls, layers, both, batch_first, proj in itertools.product(
+            (nn.LSTM, nn.GRU, nn.RNN), (1, 2), (False, True), (False, True), (0, 3)):
+        if proj and cls is not nn.LSTM:
+            continue
+        with torch.device("meta"):
+            m = cls(8, 5, num_layers=layers, bidirectional=both, batch_first=batch_first,
+                    **({"proj_size": proj} if proj else {}))
+        for x in (meta(2, 7, 8), meta(7, 8), meta(1, 1, 8), meta(8, 7, 2).permute(2, 1, 0)):
+            answered += compare(sizes.MODULE_RULES[cls], m, (x,), {}, m(x))
+        assert sizes.MODULE_RULES[cls](m, (meta(2, 7, 9),), {}) is None
+        h = meta(layers * (2 if both else 1), 2 if batch_first else 7, 5)
+        assert sizes.MODULE_RULES[cls](m, (meta(2, 7, 8), h), {}) is None
+    assert answered == 4 * (16 + 8 + 8)
+
+
 def test_a_wrong_rule_is_caught():
     """The self-check says where a rule and the kernel differ: shape, dtype or strides."""
     with pytest.raises(SizeRuleError, match="node 'x'"):

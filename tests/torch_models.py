@@ -180,8 +180,9 @@ class PlainFloat(CudaHalf):
         return self.head(self.conv(x) + 1)
 
 
-class EinsumMix(nn.Module):
-    """torch.einsum, which fx keeps whole and torch.export decomposes into permutes and bmm."""
+class TensordotMix(nn.Module):
+    """torch.tensordot, which fx keeps whole (foveal has no handler for it) and torch.export
+    decomposes into permutes and a matrix product."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -190,7 +191,7 @@ class EinsumMix(nn.Module):
         self.head = nn.Conv2d(6, 2, 3, stride=2)
 
     def forward(self, x):
-        return self.head(torch.einsum("bchw,dc->bdhw", self.conv(x), self.mix))
+        return self.head(torch.tensordot(self.conv(x), self.mix, dims=([1], [1])).permute(0, 3, 1, 2))
 
 
 def import_timm():

@@ -34,6 +34,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from ..errors import FovealError, InvalidParameterError
 from ..input_spec import Form
 from .sizes import METHOD_RULES, rule_for_function, rule_for_module
+from .writes import WritingProxy, follow_writes
 
 
 class CaptureError(FovealError):
@@ -95,6 +96,9 @@ class _Tracer(fx.Tracer):
         return (isinstance(m, self.leaves) or qualified_name(type(m)) in self.leaf_names
                 or super().is_leaf_module(m, module_qualified_name))
 
+    def proxy(self, node: fx.Node) -> fx.Proxy:
+        return WritingProxy(node, self)
+
     def call_module(self, m: torch.nn.Module, forward: Any, args: Any, kwargs: Any) -> Any:
         result = super().call_module(m, forward, args, kwargs)
         if not self.is_leaf_module(m, self.path_of_module(m)) and isinstance(result, fx.Proxy):
@@ -123,6 +127,9 @@ class _ShapeTracer(_Tracer):
     control flow) or on a value that could not be computed still raises as fx does. Hugging Face's
     transformers tracer (HFTracer) works the same way."""
 
+    proxy_buffer_attributes = True  # a buffer's method called with a size read from a proxy
+    # (`self.inv_freq.expand(ids.shape[0], -1)`) is recorded, where PyTorch refuses the proxy
+
     def __init__(self, example: torch.Tensor, leaves: tuple[type, ...] = (),
                  leaf_names: frozenset[str] = frozenset()) -> None:
         super().__init__(leaves, leaf_names)
@@ -133,6 +140,19 @@ class _ShapeTracer(_Tracer):
 
     def proxy(self, node: fx.Node) -> fx.Proxy:
         return _ShapeProxy(node, self)
+
+    def create_proxy(self, kind: str, target: Any, args: Any, kwargs: Any, *rest: Any, **options: Any
+                     ) -> Any:
+        """A size, a number or a flag computed from sizes is that plain value, as at run time:
+        PyTorch takes no proxy where it wants an int (`torch.ones(B, N)`, `t.expand(n, -1)`),
+        and the graph is for this input shape anyway. Reading an attribute (`x.shape`, whose
+        node fx makes here) stays a proxy."""
+        proxy = super().create_proxy(kind, target, args, kwargs, *rest, **options)
+        if kind in ("call_function", "call_method") and target is not getattr and not self._in_meta:
+            value = self.value(proxy.node)
+            if _plain(value):
+                return value
+        return proxy
 
     def create_node(self, kind: str, target: Any, args: Any, kwargs: Any, name: str | None = None,
                     type_expr: Any | None = None) -> fx.Node:
@@ -225,7 +245,7 @@ class _Concrete:
         return int(value)
 
 
-class _ShapeProxy(_Concrete, fx.Proxy):
+class _ShapeProxy(_Concrete, WritingProxy):
     pass
 
 
@@ -344,7 +364,7 @@ def trace(module: torch.nn.Module, leaves: tuple[type, ...] = (),
     the tracer. No GraphModule is made (`Captured.gm` makes one when asked). With `example`,
     branches on sizes are decided at its shape (`_ShapeTracer`)."""
     tracer = _Tracer(leaves, leaf_names) if example is None else _ShapeTracer(example, leaves, leaf_names)
-    with on_device(torch.device("cpu")):  # constants a CUDA-only model makes while tracing
+    with on_device(torch.device("cpu")), _no_proxies_left(module):  # constants a CUDA-only model makes
         graph = tracer.trace(module)
     if isinstance(tracer, _ShapeTracer) and tracer._run is not None:
         _prune_shape_reads(graph, tracer._run.values)
@@ -352,10 +372,40 @@ def trace(module: torch.nn.Module, leaves: tuple[type, ...] = (),
     return graph, tracer
 
 
+@contextmanager
+def _no_proxies_left(module: nn.Module) -> Iterator[None]:
+    """fx runs forward's Python, so what forward stores on the model (a cache keyed by device,
+    a buffer rebuilt for the input's size) would be an fx proxy on the user's module afterwards:
+    each attribute (or entry of a dict attribute) that holds one gets its old value back."""
+    saved = []
+    for m in module.modules():
+        state = m.__dict__
+        saved.append((state, dict(state)))
+        saved += [(v, dict(v)) for v in state.values() if type(v) is dict]
+    try:
+        yield
+    finally:
+        for table, before in reversed(saved):  # a dict attribute's entries before the attribute
+            for key in [k for k, v in table.items() if _holds_proxy(v)]:
+                if key in before and not _holds_proxy(before[key]):
+                    table[key] = before[key]
+                else:
+                    del table[key]
+
+
+def _holds_proxy(value: Any) -> bool:
+    if isinstance(value, fx.Proxy):
+        return True
+    if isinstance(value, (tuple, list)):
+        return any(isinstance(v, fx.Proxy) for v in value)
+    return isinstance(value, dict) and any(isinstance(v, fx.Proxy) for v in value.values())
+
+
 _CONTROL_FLOW = ("symbolically traced variables cannot be used as inputs to control flow",
                  "'len' is not supported in symbolic tracing", "Proxy object cannot be iterated",
                  "'Proxy' object cannot be interpreted as an integer",
-                 "not 'Proxy'", "not 'Attribute'")
+                 "not 'Proxy'", "not 'Attribute'",
+                 "positional argument but")  # `torch.ones(B, N)`: PyTorch takes no proxy for an int
 
 
 def _shape_retry(module: torch.nn.Module, input_shape: tuple[int, ...], leaves: tuple[type, ...],
@@ -810,6 +860,14 @@ def capture(module: torch.nn.Module, input_shape: tuple[int, ...], leaves: tuple
                 f"run on the CPU: {_same_or(cpu_failed, meta_failed)}. {_SHAPE_HINT}") from None
         ran_on = "cpu"
     root = tracer.root
+    not_followed = follow_writes(graph, values, root.get_submodule)
+    if not_followed is not None:
+        if method == "fx":
+            raise CaptureError(f"torch.fx does not see in-place writes, and foveal could not follow "
+                               f"this one: {not_followed}; capture='export' makes writes "
+                               f"functional") from None
+        return _export_routes(module, input_shape, leaves,
+                              f"an in-place write under torch.fx ({not_followed})")
     leaf_types = {n.target: type(root.get_submodule(n.target)) for n in graph.nodes
                   if n.op == "call_module"}
     return Captured(root, graph, values, tracer.module_outputs, leaf_types, ran_on=ran_on)

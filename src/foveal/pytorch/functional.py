@@ -21,6 +21,7 @@ from ..building import Value
 from ..handler_table import HandlerTable
 from ..layout import LayoutError, spatial_axes
 from .builder import Builder, Handler
+from .einsum import einsum
 from .nodes import (
     REDUCTIONS,
     along_dim,
@@ -37,6 +38,7 @@ from .nodes import (
     with_indices,
 )
 from .reshaping import (
+    assigned,
     cat,
     expanded,
     getitem,
@@ -61,6 +63,7 @@ from .spatial import (
     unfold_op,
 )
 from .torchvision_ops import FUNCTIONS_BY_NAME
+from .writes import assign
 
 # -- handlers of function calls ----------------------------------------------------------------
 
@@ -312,7 +315,7 @@ ELEMENTWISE_FUNCTIONS: dict[Any, str] = {
         "addcdiv")},
     operator.add: "add", operator.sub: "sub", operator.mul: "mul", operator.truediv: "div",
     operator.floordiv: "floordiv", operator.pow: "pow", operator.neg: "neg", operator.iadd: "add",
-    operator.imul: "mul", operator.mod: "mod",
+    operator.imul: "mul", operator.mod: "mod", operator.isub: "sub", operator.itruediv: "div",
 }
 
 
@@ -333,7 +336,8 @@ FUNCTIONS: HandlerTable[Handler] = HandlerTable({
     **{getattr(torch, name): OPS[name] for name in TORCH_OPS},
     **{getattr(torch.linalg, name): OPS[f"linalg_{name}"] for name in LINALG_OPS},
     F.unfold: OPS["im2col"], F.fold: OPS["col2im"], torch.batch_norm: ATEN_BATCH_NORM,
-    operator.matmul: OPS["matmul"], operator.getitem: OPS["getitem"],
+    operator.matmul: OPS["matmul"], operator.getitem: OPS["getitem"], assign: assigned,
+    torch.einsum: einsum,
     **FUNCTIONS_BY_NAME,
 })
 """Function calls, by the function (torch, torch.nn.functional, operator), or by qualified name for

@@ -377,3 +377,44 @@ def unbind(b: Builder, n: fx.Node, args: tuple, kwargs: dict) -> Any:
     p = bind(args, kwargs, ("input", "dim"), {"dim": 0})
     x = p["input"]
     return split_op(b, x, [1] * x.shape[x.dim(p["dim"])], p["dim"])
+
+
+def assigned(b: Builder, n: fx.Node, args: tuple, kwargs: dict) -> Value:
+    """`x[key] = value` (`writes.assign`): x with part of it replaced, as the scatter of an
+    exported graph reads (`aten._scatter`). Where the key covers every position of each dim
+    that holds positions (or the grid part of a token dim), the result reads the value alone;
+    where it takes part of a feature dim or of a key dim, x and the value both; part of a
+    spatial axis is not followed."""
+    x, key, value = args
+    shape = b.out_shape()
+    if not isinstance(x, Value):
+        return b.constant(shape)
+    items = list(key) if isinstance(key, tuple) else [key]
+    if Ellipsis in items:
+        k = items.index(Ellipsis)
+        items[k:k + 1] = [slice(None)] * (x.rank - (len(items) - 1))
+    if None in items:
+        raise LayoutError("an item assignment with a new axis (None) in the index")
+    items += [slice(None)] * (x.rank - len(items))
+    reads_x, some_keys = False, False
+    for d, item in enumerate(items):
+        entry, length = x.layout[d], x.shape[d]
+        whole = isinstance(item, slice) and item.indices(length) == (0, length, 1)
+        if whole:
+            continue
+        grid = (isinstance(entry, Merged) and isinstance(item, slice) and entry.exact
+                and item.indices(length) == (entry.extra, length, 1))
+        if grid:
+            continue
+        if entry is None:
+            reads_x = True
+        elif isinstance(entry, Keys):
+            reads_x = some_keys = True
+        else:
+            raise LayoutError("an item assignment into part of a dimension holding spatial axes")
+    fresh = [value] if isinstance(value, Value) and value.node is not None else []
+    sources = [v for v in ([x] if reads_x else []) + fresh if v.node is not None]
+    if not sources:
+        return b.constant(shape)
+    y = b.emit(O.Merge("assign") if len(sources) > 1 else O.Elementwise("assign"), sources, x.layout)
+    return keys_selected(b, y, x.layout, x.shape, "keys") if some_keys else y

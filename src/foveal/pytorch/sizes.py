@@ -587,6 +587,32 @@ _UNARY_MODULES = (
     nn.Tanhshrink, nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout,
 )
 
+def _recurrent(m: nn.RNNBase, args: tuple, kwargs: dict) -> Any:
+    """nn.LSTM, nn.GRU, nn.RNN on a (batched or unbatched) sequence of any strides, without an
+    initial state: the output over every step, and the last states. batch_first gives the
+    (steps, batch) output transposed, as PyTorch computes it."""
+    p = _bind(args, kwargs, ("input", "hx"), hx=None)
+    if p is None or p["hx"] is not None or not _float(x := p["input"]) or x.dim() not in (2, 3) \
+            or x.shape[-1] != m.input_size:
+        return None
+    directions = 2 if m.bidirectional else 1
+    hidden = m.hidden_size
+    out = m.proj_size if isinstance(m, nn.LSTM) and m.proj_size > 0 else hidden
+    if x.dim() == 2:
+        output = _empty((x.shape[0], directions * out), x.dtype)
+        batch: tuple[int, ...] = ()
+    elif m.batch_first:
+        output = _empty((x.shape[1], x.shape[0], directions * out), x.dtype).transpose(0, 1)
+        batch = (x.shape[0],)
+    else:
+        output = _empty((x.shape[0], x.shape[1], directions * out), x.dtype)
+        batch = (x.shape[1],)
+    h = _empty((directions * m.num_layers, *batch, out), x.dtype)
+    if isinstance(m, nn.LSTM):
+        return output, (h, _empty((directions * m.num_layers, *batch, hidden), x.dtype))
+    return output, h
+
+
 MODULE_RULES: dict[type, Rule] = {
     **dict.fromkeys(_UNARY_MODULES, _unary),
     nn.Identity: _identity,
@@ -599,6 +625,7 @@ MODULE_RULES: dict[type, Rule] = {
     **dict.fromkeys((nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d), _avg_pool_module),
     **dict.fromkeys((nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d,
                      nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d), _adaptive_module),
+    **dict.fromkeys((nn.LSTM, nn.GRU, nn.RNN), _recurrent),
 }
 """By exact class: a subclass may compute something else."""
 
