@@ -44,12 +44,19 @@ class TwoConvs(nn.Module):
         elif self.write == "through a view":
             v = x[:, :2]
             v.mul_(y[:, :2])  # writes into x
+        elif self.write == "copy_":
+            x.copy_(y)
+        elif self.write == "clamp_ then add_":  # a method without an entry of its own
+            x.clamp_(min=0).add_(y.clamp_min_(0))
+        elif self.write == "zero_ then add_":
+            x.zero_().add_(y)
         elif self.write == "spatial part":
             x[:, :, :4] = y[:, :, :4]
         return x
 
 
-@pytest.mark.parametrize("write", ["add_", "+=", "channels", "all", "relu inplace"])
+@pytest.mark.parametrize("write", ["add_", "+=", "channels", "all", "relu inplace", "copy_",
+                                   "clamp_ then add_", "zero_ then add_"])
 def test_a_write_is_followed_under_fx(write: str) -> None:
     """Each write brings b's 7x7 field into the output, where fx's graph alone says 3x3."""
     torch.manual_seed(0)

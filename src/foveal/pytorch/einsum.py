@@ -19,7 +19,7 @@ from torch import fx
 
 from .. import ops as O
 from ..building import Value
-from ..layout import LayoutError, axes_in
+from ..layout import LayoutError, Merged, Piece, axes_in
 from .builder import Builder
 from .nodes import mix_over
 
@@ -34,6 +34,18 @@ def _labels(spec: str, rank: int) -> list[str]:
     if fill < 0:
         raise LayoutError(f"an einsum operand of rank {rank} for {spec!r}")
     return list(head) + [f"...{fill - k}" for k in range(fill)] + list(tail)
+
+
+def _pieces(entry: Any) -> set[tuple[int, int]]:
+    """(axis, stride) of each piece of an axis a dim holds; stride 0: the whole axis. Two dims may
+    hold different pieces of one axis (a window's index and the offset in it), not the same."""
+    if entry is None:
+        return set()
+    if isinstance(entry, Piece):
+        return {(entry.axis, entry.stride)}
+    if isinstance(entry, Merged) and entry.parts:
+        return set().union(*(_pieces(part) for part, _ in entry.parts))
+    return {(a, 0) for a in axes_in(entry)}
 
 
 def einsum(b: Builder, n: fx.Node, args: tuple, kwargs: dict) -> Value:
@@ -80,9 +92,11 @@ def einsum(b: Builder, n: fx.Node, args: tuple, kwargs: dict) -> Value:
         sources.append(v)
     if not sources:
         return b.constant(shape)
-    held = [a for e in entries.values() for a in axes_in(e)]
-    if len(held) != len(set(held)):
-        raise LayoutError("an einsum that pairs positions of one axis in two dims (attention scores)")
+    held = [_pieces(e) for e in entries.values()]
+    for i, mine in enumerate(held):
+        if any(a == b and (0 in (s, t) or s == t)
+               for other in held[i + 1:] for a, s in mine for b, t in other):
+            raise LayoutError("an einsum that pairs positions of one axis in two dims (attention scores)")
     layout = tuple(entries.get(label) for label in out)
     op = O.Merge("einsum") if len(sources) > 1 else O.Elementwise("einsum")
     return b.emit(op, sources, layout)

@@ -19,7 +19,7 @@ from torch import fx
 from .. import ops as O
 from ..building import Value
 from ..handler_table import HandlerTable
-from ..layout import LayoutError, spatial_axes
+from ..layout import LayoutError, broadcast, spatial_axes
 from .builder import Builder, Handler
 from .einsum import einsum
 from .nodes import (
@@ -343,9 +343,20 @@ FUNCTIONS: HandlerTable[Handler] = HandlerTable({
 """Function calls, by the function (torch, torch.nn.functional, operator), or by qualified name for
 library functions that fx keeps whole and foveal never imports (torchvision's)."""
 
+def overwritten(b: Builder, n: fx.Node, args: tuple, kwargs: dict) -> Value:
+    """`x.copy_(y)`, `x.fill_(v)`, `x.zero_()`: x's old values are not read, y's (broadcast to
+    x's shape) are, if y is a tensor computed from the input."""
+    shape = b.out_shape()
+    src = args[1] if len(args) > 1 else None
+    if not isinstance(src, Value) or src.node is None:
+        return b.constant(shape)
+    return b.emit(O.Elementwise("copy"), [src], broadcast([(src.layout, src.shape)], len(shape)))
+
+
 METHODS: HandlerTable[Handler] = HandlerTable({
     **{m: elementwise(m.strip("_")) for m in ELEMENTWISE_METHODS},
     **{name: OPS[name] for name in METHOD_OPS},
     "unfold": sliding,
+    **dict.fromkeys(("copy_", "fill_", "zero_"), overwritten),
 })
 """Tensor method calls, by method name."""

@@ -84,8 +84,9 @@ class Tables:
         """The handler of an fx node, or None (an op without a handler)."""
         if n.op == "call_module":
             return self._module(b.captured.leaf_types[str(n.target)])
-        if n.op == "call_method":
-            return self.methods.get(n.target)
+        if n.op == "call_method":  # an in-place method (`clamp_`) is its plain one on the tensor
+            found = self.methods.get(n.target)
+            return self.methods.get(str(n.target).rstrip("_")) if found is None else found
         target = n.target
         if isinstance(target, torch._ops.OpOverload):
             return self._aten(target)
