@@ -36,6 +36,12 @@ class Einsum(nn.Module):
         elif self.case == "relative positions":  # MViTv2's, on a (B, H, W, C) map
             r = torch.einsum("bhwc,hkc->bhwk", x.permute(0, 2, 3, 1), self.table)
             x = r.permute(0, 3, 1, 2)[:, :4]
+        elif self.case == "windows":  # SAM's: relative positions inside 5 x 5 windows
+            w = x.permute(0, 2, 3, 1).reshape(-1, 4, 5, 4, 5, 4).permute(0, 1, 3, 2, 4, 5)
+            w = w.reshape(-1, 5, 5, 4)  # (B * windows, 5, 5, C)
+            r = torch.einsum("bhwc,hkc->bhwk", w, self.table[:5, :5])[..., :4]
+            r = r.reshape(-1, 4, 4, 5, 5, 4).permute(0, 1, 3, 2, 4, 5).reshape(-1, 20, 20, 4)
+            x = r.permute(0, 3, 1, 2)
         elif self.case == "ellipsis":
             x = torch.einsum("...chw,oc->...ohw", x, self.weight)
         elif self.case == "summed rows":  # every output row reads every input row
@@ -48,7 +54,7 @@ class Einsum(nn.Module):
 
 
 @pytest.mark.parametrize(("case", "size"), [("channels", 5), ("two operands", 5), ("relative positions", 5),
-                                            ("ellipsis", 5)])
+                                            ("windows", 5), ("ellipsis", 5)])
 def test_einsum_keeps_positions(case: str, size: int) -> None:
     torch.manual_seed(0)
     model = Einsum(case).eval()

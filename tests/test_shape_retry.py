@@ -96,3 +96,25 @@ def test_data_branch_takes_the_export_route_as_before() -> None:
                                            r"traced variables cannot be used as inputs to control "
                                            r"flow\); torch.export"):
         foveal.receptive_field(DataBranch(), (1, 3, 8, 8))
+
+
+class IntOfSize(nn.Module):
+    """`int()` of a traced size, the first thing fx refuses (NesT's): the retry takes it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.c1 = nn.Conv2d(3, 4, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        side = int(x.shape[-1] ** 0.5)
+        return F.max_pool2d(self.c1(x), side)
+
+
+def test_int_of_a_size_is_retried_under_fx() -> None:
+    with pytest.raises(TypeError, match="Proxy'"):
+        from foveal.pytorch.capture import trace
+        trace(IntOfSize())
+    builder = convert(IntOfSize(), (1, 3, 16, 16))
+    assert builder.captured.method == "fx"
+    out = foveal.receptive_field(IntOfSize(), (1, 3, 16, 16)).output
+    assert out.size == (6, 6) and out.stride == (4, 4)

@@ -426,8 +426,8 @@ def _holds_proxy(value: Any) -> bool:
 
 _CONTROL_FLOW = ("symbolically traced variables cannot be used as inputs to control flow",
                  "'len' is not supported in symbolic tracing", "Proxy object cannot be iterated",
-                 "'Proxy' object cannot be interpreted as an integer",
-                 "not 'Proxy'", "not 'Attribute'",
+                 "Proxy' object cannot be interpreted as an integer",  # fx's or a WritingProxy
+                 "Proxy'", "not 'Attribute'",
                  "positional argument but")  # `torch.ones(B, N)`: PyTorch takes no proxy for an int
 
 
