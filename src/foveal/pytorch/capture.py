@@ -100,32 +100,54 @@ class _Tracer(fx.Tracer):
         return WritingProxy(node, self)
 
     def trace(self, root: Any, concrete_args: Any = None) -> fx.Graph:
-        self._names: tuple[dict[int, str], dict[int, str]] | None = None
-        return super().trace(root, concrete_args)
+        """fx's trace; what forward stored on a module meanwhile is undone where it holds an fx
+        proxy (`_StoredOnModules`)."""
+        self._names: dict[str, tuple[dict[int, str], Iterator[tuple[str, torch.Tensor]]]] = {}
+        self._stored = _StoredOnModules()
+        if isinstance(root, nn.Module):
+            self._stored.watch(root)
+        with self._stored:
+            return super().trace(root, concrete_args)
 
     def getattr(self, attr: str, attr_val: Any, parameter_proxy_cache: dict[str, Any]) -> Any:
-        """fx's, with the parameter (or buffer) found by identity in a table made once a trace:
-        fx looks through every parameter of the model at each access, which took MViTv2-huge
-        3.9 s of its 4."""
-        if not isinstance(attr_val, torch.Tensor):
-            return attr_val
-        if self._names is None:
-            self._names = ({id(p): n for n, p in self.root.named_parameters()},
-                           {id(b): n for n, b in self.root.named_buffers()})
-        parameters, buffers = self._names
-        name = parameters.get(id(attr_val)) if isinstance(attr_val, nn.Parameter) else None
-        if name is None and self.proxy_buffer_attributes:
-            name = buffers.get(id(attr_val))
+        """fx's, with the parameter (or buffer) found by identity in a table filled as the
+        model's tensors are walked, once at most a trace: fx walks them at each access, which
+        took MViTv2-huge 3.9 s of its 4."""
+        name = None
+        if isinstance(attr_val, nn.Parameter):
+            name = self._name_of("parameters", attr_val)
+        if name is None and self.proxy_buffer_attributes and isinstance(attr_val, torch.Tensor):
+            name = self._name_of("buffers", attr_val)
         if name is None:
             return attr_val
         if name not in parameter_proxy_cache:
             parameter_proxy_cache[name] = self.create_proxy("get_attr", name, (), {})
         return parameter_proxy_cache[name]
 
+    def _name_of(self, kind: str, tensor: torch.Tensor) -> str | None:
+        if kind not in self._names:
+            walk = self.root.named_parameters() if kind == "parameters" else self.root.named_buffers()
+            self._names[kind] = ({}, iter(walk))
+        table, rest = self._names[kind]
+        name = table.get(id(tensor))
+        while name is None:
+            try:
+                found, t = next(rest)
+            except (StopIteration, RuntimeError):  # walked them all (or the model changed)
+                return None
+            table[id(t)] = found
+            if t is tensor:
+                return found
+        return name
+
     def call_module(self, m: torch.nn.Module, forward: Any, args: Any, kwargs: Any) -> Any:
+        path = self.path_of_module(m)
+        traced = not self.is_leaf_module(m, path)
+        if traced:
+            self._stored.watch(m)  # its forward runs: it may store on itself
         result = super().call_module(m, forward, args, kwargs)
-        if not self.is_leaf_module(m, self.path_of_module(m)) and isinstance(result, fx.Proxy):
-            self.module_outputs.append((self.path_of_module(m), result.node, type(m).__name__))
+        if traced and isinstance(result, fx.Proxy):
+            self.module_outputs.append((path, result.node, type(m).__name__))
         return result
 
 
@@ -387,7 +409,7 @@ def trace(module: torch.nn.Module, leaves: tuple[type, ...] = (),
     the tracer. No GraphModule is made (`Captured.gm` makes one when asked). With `example`,
     branches on sizes are decided at its shape (`_ShapeTracer`)."""
     tracer = _Tracer(leaves, leaf_names) if example is None else _ShapeTracer(example, leaves, leaf_names)
-    with on_device(torch.device("cpu")), _no_proxies_left(module):  # constants a CUDA-only model makes
+    with on_device(torch.device("cpu")):  # constants a CUDA-only model makes while tracing
         graph = tracer.trace(module)
     if isinstance(tracer, _ShapeTracer) and tracer._run is not None:
         _prune_shape_reads(graph, tracer._run.values)
@@ -395,25 +417,64 @@ def trace(module: torch.nn.Module, leaves: tuple[type, ...] = (),
     return graph, tracer
 
 
-@contextmanager
-def _no_proxies_left(module: nn.Module) -> Iterator[None]:
-    """fx runs forward's Python, so what forward stores on the model (a cache keyed by device,
-    a buffer rebuilt for the input's size) would be an fx proxy on the user's module afterwards:
-    each attribute (or entry of a dict attribute) that holds one gets its old value back."""
-    saved = []
-    for m in module.modules():
-        state = m.__dict__
-        saved.append((state, dict(state)))
-        saved += [(v, dict(v)) for v in state.values() if type(v) is dict]
-    try:
-        yield
-    finally:
-        for table, before in reversed(saved):  # a dict attribute's entries before the attribute
-            for key in [k for k, v in table.items() if _holds_proxy(v)]:
-                if key in before and not _holds_proxy(before[key]):
+class _StoredOnModules:
+    """What forward stores on the model while fx traces it, undone where it holds an fx proxy.
+
+    fx runs forward's Python, so what forward stores on a module (ConViT's buffer rebuilt for
+    the token count, LeViT's attention biases cached in a dict keyed by device) would be a proxy
+    on the user's module afterwards, and the next real forward would fail. Attribute assignments
+    are logged (nn.Module.__setattr__, patched while tracing, as fx patches __getattr__); the
+    dict attributes of each module whose forward runs are copied first. Afterwards an attribute
+    or entry that holds a proxy gets its old value back, or is removed when it is new."""
+
+    def __init__(self) -> None:
+        self.assigned: list[tuple[nn.Module, str, dict[str, Any] | None, Any]] = []
+        self.dicts: list[tuple[dict, dict]] = []
+        self.watched: set[int] = set()
+
+    def watch(self, module: nn.Module) -> None:
+        if id(module) not in self.watched:
+            self.watched.add(id(module))
+            self.dicts += [(v, dict(v)) for k, v in module.__dict__.items()
+                           if type(v) is dict and k not in ("_parameters", "_buffers", "_modules")]
+
+    def __enter__(self) -> None:
+        original = self._original = nn.Module.__setattr__
+        log = self.assigned
+
+        def logged(module: nn.Module, name: str, value: Any) -> None:
+            if _holds_proxy(value):
+                table = _table_of(module, name)
+                log.append((module, name, table, None if table is None else table[name]))
+            original(module, name, value)
+
+        nn.Module.__setattr__ = logged  # type: ignore[method-assign, assignment]
+
+    def __exit__(self, *exc: Any) -> None:
+        nn.Module.__setattr__ = self._original  # type: ignore[method-assign]
+        for table, before in self.dicts:
+            for key in [k for k, v in table.items() if before.get(k) is not v and _holds_proxy(v)]:
+                if key in before:
                     table[key] = before[key]
                 else:
                     del table[key]
+        for module, name, table, old in reversed(self.assigned):
+            state = module.__dict__
+            for where in (state.get("_parameters"), state.get("_buffers"), state.get("_modules"), state):
+                if where is not None and name in where and _holds_proxy(where[name]):
+                    del where[name]
+            if table is not None:
+                table[name] = old
+
+
+def _table_of(module: nn.Module, name: str) -> dict[str, Any] | None:
+    """The dict of the module that holds attribute `name`: parameters, buffers, submodules or
+    plain attributes; None when it has none."""
+    state = module.__dict__
+    for table in (state.get("_parameters"), state.get("_buffers"), state.get("_modules"), state):
+        if table is not None and name in table:
+            return table
+    return None
 
 
 def _holds_proxy(value: Any) -> bool:
@@ -883,7 +944,8 @@ def capture(module: torch.nn.Module, input_shape: tuple[int, ...], leaves: tuple
                 f"run on the CPU: {_same_or(cpu_failed, meta_failed)}. {_SHAPE_HINT}") from None
         ran_on = "cpu"
     root = tracer.root
-    not_followed = follow_writes(graph, values, root.get_submodule)
+    modules = {n.target: root.get_submodule(n.target) for n in graph.nodes if n.op == "call_module"}
+    not_followed = follow_writes(graph, values, modules.__getitem__)
     if not_followed is not None:
         if method == "fx":
             raise CaptureError(f"torch.fx does not see in-place writes, and foveal could not follow "
@@ -891,8 +953,7 @@ def capture(module: torch.nn.Module, input_shape: tuple[int, ...], leaves: tuple
                                f"functional") from None
         return _export_routes(module, input_shape, leaves,
                               f"an in-place write under torch.fx ({not_followed})")
-    leaf_types = {n.target: type(root.get_submodule(n.target)) for n in graph.nodes
-                  if n.op == "call_module"}
+    leaf_types = {target: type(m) for target, m in modules.items()}
     return Captured(root, graph, values, tracer.module_outputs, leaf_types, ran_on=ran_on)
 
 

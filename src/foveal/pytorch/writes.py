@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import inspect
 import operator
+from functools import cache
 from typing import Any
 
 import torch
@@ -114,29 +115,59 @@ def written(n: fx.Node, module_of: Any) -> fx.Node | None:
         return None
     if n.op == "call_method":
         name = str(n.target)
-        return n.args[0] if name.endswith("_") and not name.startswith("__") else None
+        return n.args[0] if name[-1:] == "_" and name[:2] != "__" else None
     if n.op == "call_function":
-        if n.target is assign or n.meta.get(WRITES):
+        if n.target is assign or n.meta.get(WRITES) or _writes_by_name(n.target) or _inplace_argument(n):
             return n.args[0]
-        name = getattr(n.target, "__name__", "")
-        if name.endswith("_") and not name.startswith("__") and getattr(n.target, "__module__", "") \
-                in ("torch", "torch.nn.functional", "torch._C._VariableFunctions", "torch._C._nn"):
-            return n.args[0]
-        return n.args[0] if _inplace_argument(n) else None
-    if n.op == "call_module":
-        return n.args[0] if getattr(module_of(str(n.target)), "inplace", False) is True else None
+        return None
+    if n.op == "call_module":  # nn.ReLU(inplace=True) and friends keep it as a plain attribute
+        return n.args[0] if vars(module_of(str(n.target))).get("inplace") is True else None
     return None
+
+
+def _writes_by_name(target: Any) -> bool:
+    """torch.relu_, F.relu_ and the like: a torch function whose name ends in one underscore."""
+    try:
+        return _named_as_writing(target)
+    except TypeError:  # an unhashable callable
+        return False
+
+
+@cache
+def _named_as_writing(target: Any) -> bool:
+    name = getattr(target, "__name__", "") or ""
+    return name[-1:] == "_" and name[:2] != "__" and getattr(target, "__module__", "") in (
+        "torch", "torch.nn.functional", "torch._C._VariableFunctions", "torch._C._nn")
 
 
 def _inplace_argument(n: fx.Node) -> bool:
     """A call such as F.relu(x, inplace=True), or with `inplace` passed by position."""
     if n.kwargs.get("inplace") is True:
         return True
+    if len(n.args) < 2:
+        return False
     try:
-        bound = inspect.signature(n.target).bind_partial(*n.args, **n.kwargs)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+        signature = _signature_with_inplace(n.target)
+    except TypeError:  # an unhashable callable
+        return False
+    if signature is None:
+        return False
+    try:
+        bound = signature.bind_partial(*n.args, **n.kwargs)
+    except TypeError:
         return False
     return bound.arguments.get("inplace") is True
+
+
+@cache
+def _signature_with_inplace(target: Any) -> inspect.Signature | None:
+    """The target's signature when it takes `inplace` (F.relu, F.dropout...), else None; once a
+    function, since most calls (add, getitem, cat) take no such argument."""
+    try:
+        signature = inspect.signature(target)
+    except (TypeError, ValueError):
+        return None
+    return signature if "inplace" in signature.parameters else None
 
 
 def follow_writes(graph: fx.Graph, values: dict[fx.Node, Any], module_of: Any) -> str | None:
