@@ -3,7 +3,8 @@
 torch.fx records `x.add_(y)` as a node but leaves every later use of `x` on the node before the
 write, and it cannot record `x[i] = y` at all; an analysis of that graph would miss what the write
 brought in. Here the tracer records item assignment as the functional `assign` and the in-place
-operators (`+=`) as themselves, and `follow_writes`, once each node's value is known, moves every
+operators (`+=`) as the plain ones marked as writing (`WRITES`), and `follow_writes`, once each
+node's value is known, moves every
 later read of the written tensor onto the write's node: the graph then says what PyTorch computes.
 A write that reaches other tensors through a view (`v = x[:, :2]; v.add_(y)`, then `x` read) or
 that changes the tensor's shape in place is not rewritten: it is reported, and capture goes
@@ -46,7 +47,8 @@ class WritingProxy(fx.Proxy):
 
     def __setitem__(self, key: Any, value: Any) -> None:
         written = self.tracer.create_proxy("call_function", assign, (self, key, value), {})
-        self.node = written.node  # this proxy is x: later reads of it read the written tensor
+        if isinstance(written, fx.Proxy):  # this proxy is x: later reads of it read the write
+            self.node = written.node
 
 
 def _inplace(name: str) -> Any:
