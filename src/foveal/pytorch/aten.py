@@ -17,11 +17,11 @@ from torch import fx
 from .. import ops as O
 from ..building import Value
 from ..handler_table import HandlerTable
-from ..layout import Keys, LayoutError, Merged, broadcast
+from ..layout import LayoutError
 from .builder import Builder, Handler
-from .functional import ATEN_BATCH_NORM, CONVOLUTION, OPS, TRANSPOSED_CONVOLUTION, sliding
-from .nodes import REDUCTIONS, elementwise, instance_norm_op, keys_selected, matmul_op
-from .reshaping import index_op
+from .functional import ATEN_BATCH_NORM, CONVOLUTION, OPS, TRANSPOSED_CONVOLUTION, overwritten, sliding
+from .nodes import REDUCTIONS, elementwise, instance_norm_op, matmul_op
+from .reshaping import assign_op, index_op
 from .spatial import pad_op, resize_op
 
 
@@ -110,39 +110,14 @@ def _select(b: Builder, n: fx.Node, args: tuple, kwargs: dict) -> Value:
     return index_op(b, x, (slice(None),) * x.dim(dim) + (index,))
 
 
-def _copy(b: Builder, n: fx.Node, args: tuple, kwargs: dict) -> Value:
-    """copy(self, src): src's values in self's shape (what an in-place slice assignment,
-    `x[...] = y`, becomes once exported); self's old values are not read."""
-    dst, src = args[:2]
-    shape = b.out_shape()
-    if not isinstance(src, Value) or src.node is None:
-        return b.constant(shape)
-    return b.emit(O.Elementwise("copy"), [src], broadcast([(src.layout, src.shape)], len(shape)))
-
-
 def _scatter(b: Builder, n: fx.Node, args: tuple, kwargs: dict) -> Value:
     """slice_scatter / select_scatter(self, src, dim, ...): self with part of `dim` replaced by
-    src. Along a feature dim each position reads self's other entries and src; the grid part of
-    a token dim with extra tokens reads src alone; part of a key dim (`layout.Keys`) is a bound
-    (the replaced keys may not be read any more)."""
+    src, as the item assignment it was (`reshaping.assign_op`)."""
     p = params(n, args)
     x, src = p["self"], p["src"]
     d = x.dim(p["dim"])
-    entry, length = x.layout[d], x.shape[d]
-    if "index" in p:
-        part: tuple[int, int, int] = (p["index"] % length, p["index"] % length + 1, 1)
-    else:
-        part = slice(p["start"], p["end"], p["step"]).indices(length)
-    fresh = [v for v in (src,) if isinstance(v, Value) and v.node is not None]
-    whole = part == (0, length, 1)
-    grid = isinstance(entry, Merged) and part == (entry.extra, length, 1) and entry.exact
-    if whole or grid:
-        return b.emit(O.Elementwise("scatter"), fresh, x.layout) if fresh else b.constant(x.shape)
-    if entry is not None and not isinstance(entry, Keys):
-        raise LayoutError("a scatter into part of a dimension holding spatial axes")
-    y = b.emit(O.Merge("scatter") if fresh and x.node is not None else O.Elementwise("scatter"),
-               [v for v in (x, *fresh) if v.node is not None], x.layout)
-    return keys_selected(b, y, x.layout, x.shape, "keys") if isinstance(entry, Keys) else y
+    part = p["index"] if "index" in p else slice(p["start"], p["end"], p["step"])
+    return assign_op(b, x, [slice(None)] * d + [part], src, "scatter", "a scatter")
 
 
 def _addmm(b: Builder, n: fx.Node, args: tuple, kwargs: dict) -> Value:
@@ -231,7 +206,7 @@ def _table() -> dict[str, Handler]:
                          "_native_batch_norm_legit_functional"), _batch_norm),
         "native_dropout": _first_of("dropout"),
         "slice": _slice, "select": _select, "narrow": _narrow,
-        "copy": _copy, "slice_scatter": _scatter, "select_scatter": _scatter, "unfold": sliding,
+        "copy": overwritten, "slice_scatter": _scatter, "select_scatter": _scatter, "unfold": sliding,
     })
     return {name: normalised(h) for name, h in table.items()}
 

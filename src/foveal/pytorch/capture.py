@@ -487,8 +487,8 @@ def _holds_proxy(value: Any) -> bool:
 
 _CONTROL_FLOW = ("symbolically traced variables cannot be used as inputs to control flow",
                  "'len' is not supported in symbolic tracing", "Proxy object cannot be iterated",
-                 "Proxy' object cannot be interpreted as an integer",  # fx's or a WritingProxy
-                 "Proxy'", "not 'Attribute'",
+                 "Proxy'",  # "not 'Proxy'", "'WritingProxy' object cannot be interpreted..."
+                 "not 'Attribute'",
                  "positional argument but")  # `torch.ones(B, N)`: PyTorch takes no proxy for an int
 
 

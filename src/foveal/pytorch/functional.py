@@ -344,8 +344,9 @@ FUNCTIONS: HandlerTable[Handler] = HandlerTable({
 library functions that fx keeps whole and foveal never imports (torchvision's)."""
 
 def overwritten(b: Builder, n: fx.Node, args: tuple, kwargs: dict) -> Value:
-    """`x.copy_(y)`, `x.fill_(v)`, `x.zero_()`: x's old values are not read, y's (broadcast to
-    x's shape) are, if y is a tensor computed from the input."""
+    """`x.copy_(y)`, `x.fill_(v)`, `x.zero_()`, and ATen's copy (what an exported slice
+    assignment becomes): x's old values are not read, y's (broadcast to x's shape) are, if y is
+    a tensor computed from the input."""
     shape = b.out_shape()
     src = args[1] if len(args) > 1 else None
     if not isinstance(src, Value) or src.node is None:

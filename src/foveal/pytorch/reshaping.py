@@ -380,41 +380,45 @@ def unbind(b: Builder, n: fx.Node, args: tuple, kwargs: dict) -> Any:
 
 
 def assigned(b: Builder, n: fx.Node, args: tuple, kwargs: dict) -> Value:
-    """`x[key] = value` (`writes.assign`): x with part of it replaced, as the scatter of an
-    exported graph reads (`aten._scatter`). Where the key covers every position of each dim
-    that holds positions (or the grid part of a token dim), the result reads the value alone;
-    where it takes part of a feature dim or of a key dim, x and the value both; part of a
-    spatial axis is not followed."""
+    """`x[key] = value` (`writes.assign`)."""
     x, key, value = args
-    shape = b.out_shape()
     if not isinstance(x, Value):
-        return b.constant(shape)
+        return b.constant()
     items = list(key) if isinstance(key, tuple) else [key]
     if Ellipsis in items:
         k = items.index(Ellipsis)
         items[k:k + 1] = [slice(None)] * (x.rank - (len(items) - 1))
     if None in items:
         raise LayoutError("an item assignment with a new axis (None) in the index")
-    items += [slice(None)] * (x.rank - len(items))
+    return assign_op(b, x, items, value, "assign", "an item assignment")
+
+
+def assign_op(b: Builder, x: Value, items: Sequence[Any], value: Any, kind: str, what: str) -> Value:
+    """x with the part `items` selects (an int or a slice per leading dim) replaced by `value`:
+    item assignment, and ATen's slice_scatter and select_scatter. Where the part covers every
+    position of each dim that holds positions (or the grid part of a token dim), the result
+    reads the value alone; where it takes part of a feature dim or of a key dim (`layout.Keys`:
+    a bound, as the replaced keys may not be read any more), x and the value both; part of a
+    spatial axis is not followed."""
     reads_x, some_keys = False, False
     for d, item in enumerate(items):
         entry, length = x.layout[d], x.shape[d]
-        whole = isinstance(item, slice) and item.indices(length) == (0, length, 1)
-        if whole:
-            continue
-        grid = (isinstance(entry, Merged) and isinstance(item, slice) and entry.exact
-                and item.indices(length) == (entry.extra, length, 1))
-        if grid:
+        if isinstance(item, slice):
+            part = item.indices(length)
+            if part == (0, length, 1) or (isinstance(entry, Merged) and entry.exact
+                                          and part == (entry.extra, length, 1)):
+                continue
+        elif length == 1:  # x[:, 0] = v on a dim of one: all of it
             continue
         if entry is None:
             reads_x = True
         elif isinstance(entry, Keys):
             reads_x = some_keys = True
         else:
-            raise LayoutError("an item assignment into part of a dimension holding spatial axes")
+            raise LayoutError(f"{what} into part of a dimension holding spatial axes")
     fresh = [value] if isinstance(value, Value) and value.node is not None else []
     sources = [v for v in ([x] if reads_x else []) + fresh if v.node is not None]
     if not sources:
-        return b.constant(shape)
-    y = b.emit(O.Merge("assign") if len(sources) > 1 else O.Elementwise("assign"), sources, x.layout)
+        return b.constant(x.shape)
+    y = b.emit(O.Merge(kind) if len(sources) > 1 else O.Elementwise(kind), sources, x.layout)
     return keys_selected(b, y, x.layout, x.shape, "keys") if some_keys else y

@@ -99,7 +99,7 @@ _SAME_MODULES = frozenset({
 """Module classes that write element by element (`inplace=True`) or may return their input."""
 
 
-def op_name(n: fx.Node, module_of: Any) -> str:
+def _plain_name(n: fx.Node, module_of: Any) -> str:
     """The op's plain name: a method's or a function's, without trailing underscores, or a
     module's class name."""
     if n.op == "call_method":
@@ -183,7 +183,7 @@ def follow_writes(graph: fx.Graph, values: dict[fx.Node, Any], module_of: Any) -
     order = {n: i for i, n in enumerate(graph.nodes)}
     for n, base in writes:
         result = values.get(n)
-        name = op_name(n, module_of)
+        name = _plain_name(n, module_of)
         if not isinstance(result, torch.Tensor) or result.shape != values[base].shape:
             return f"node {n.name!r} ({name}) changes the shape of the tensor it writes into"
         if n.meta.get(WRITES) or (name not in _SAME_GEOMETRY and name not in _SAME_MODULES):
@@ -204,9 +204,9 @@ def _seen_through_view(n: fx.Node, base: fx.Node, order: dict[fx.Node, int],
     of it made before the write, the tensor it is a view of, or the same buffer read again."""
     def is_view(m: fx.Node) -> bool:
         if m.op == "call_module":  # modules that may return their input itself
-            name = op_name(m, module_of)
+            name = _plain_name(m, module_of)
             return name in ("Identity", "Flatten", "Unflatten") or "Dropout" in name
-        return m.op in ("call_method", "call_function") and op_name(m, module_of) in _VIEWS
+        return m.op in ("call_method", "call_function") and _plain_name(m, module_of) in _VIEWS
 
     root = base
     while is_view(root) and isinstance(root.args[0], fx.Node):
