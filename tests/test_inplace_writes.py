@@ -50,6 +50,8 @@ class TwoConvs(nn.Module):
             x.clamp_(min=0).add_(y.clamp_min_(0))
         elif self.write == "zero_ then add_":
             x.zero_().add_(y)
+        elif self.write == "mask":
+            x[y.round().bool()] = 0.0
         elif self.write == "spatial part":
             x[:, :, :4] = y[:, :, :4]
         return x
@@ -88,11 +90,14 @@ def test_a_write_through_a_view_goes_through_export() -> None:
     assert check.agrees, check.summary()
 
 
-def test_a_write_into_part_of_a_spatial_axis_is_unknown() -> None:
-    """Part of the map from b, the rest from a: no one receptive field; the policy applies."""
-    with pytest.raises(foveal.FovealError, match="an item assignment into part of a dimension"):
-        foveal.receptive_field(TwoConvs("spatial part"), SHAPE)
-    out = foveal.receptive_field(TwoConvs("spatial part"), SHAPE, unknown_policy="global").output
+@pytest.mark.parametrize(("write", "why"), [("spatial part", "an item assignment into part of a dimension"),
+                                           ("mask", "an item assignment through a multi-dimensional index")])
+def test_a_write_into_part_of_a_spatial_axis_is_unknown(write: str, why: str) -> None:
+    """Part of the map from b, the rest from a (or as a mask of values picks): no one receptive
+    field; the policy applies."""
+    with pytest.raises(foveal.FovealError, match=why):
+        foveal.receptive_field(TwoConvs(write), SHAPE, capture="fx")
+    out = foveal.receptive_field(TwoConvs(write), SHAPE, capture="fx", unknown_policy="global").output
     assert out.status == "bound"
 
 

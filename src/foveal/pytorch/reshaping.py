@@ -390,6 +390,8 @@ def assigned(b: Builder, n: fx.Node, args: tuple, kwargs: dict) -> Value:
         items[k:k + 1] = [slice(None)] * (x.rank - (len(items) - 1))
     if None in items:
         raise LayoutError("an item assignment with a new axis (None) in the index")
+    if any(len(getattr(item, "shape", ())) > 1 for item in items):  # a mask over several dims
+        raise LayoutError("an item assignment through a multi-dimensional index")
     return assign_op(b, x, items, value, "assign", "an item assignment")
 
 
